@@ -1,0 +1,99 @@
+// Reads and validates the Worker's configuration from its env, in one place.
+// Nothing else reads env vars; a bad value fails closed with the variable named.
+import { z } from "zod";
+import { PlatformError } from "../errors/index.ts";
+
+const csv = (fallback: string[]) =>
+  z
+    .string()
+    .optional()
+    .transform((value) =>
+      value
+        ? value
+            .split(",")
+            .map((part) => part.trim())
+            .filter(Boolean)
+        : fallback,
+    );
+
+const RawConfigSchema = z.object({
+  AUTH_ISSUER: z.string().min(1),
+  AUTH_AUDIENCE: z.string().min(1),
+  /** Production: verify bearer tokens against this JWKS. */
+  AUTH_JWKS_URL: z.url({ protocol: /^https?$/ }).optional(),
+  /** Local: the public JWK of the development key that `npm start` creates. */
+  AUTH_DEV_PUBLIC_JWK: z.string().optional(),
+  AUTH_ALGORITHMS: csv(["ES256", "EdDSA", "RS256"]),
+  AUTH_TENANT_CLAIM: z.string().min(1).default("tenant"),
+  AUTH_ROLES_CLAIM: z.string().min(1).default("roles"),
+  AUTH_CLOCK_TOLERANCE_S: z.coerce.number().int().min(0).max(300).default(30),
+  /** Hostnames the MCP endpoint accepts in `Host` (DNS-rebinding protection) beyond localhost and workers.dev. */
+  MCP_ALLOWED_HOSTNAMES: csv([]),
+  /** "on" lets initialize, ping and tools/list through without a token (discovery); "off" requires one for everything. */
+  MCP_ANONYMOUS_DISCOVERY: z.enum(["on", "off"]).default("on"),
+  /** "1" exposes the bare-loader baseline route used by `npm run bench`; never set it in production. */
+  LOCAL_BENCH: z.enum(["0", "1"]).default("0"),
+});
+
+const JwkSchema = z.object({ kty: z.string(), kid: z.string().optional(), alg: z.string().optional() }).loose();
+
+export type Config = {
+  auth: {
+    issuer: string;
+    audience: string;
+    algorithms: string[];
+    tenantClaim: string;
+    rolesClaim: string;
+    clockToleranceS: number;
+    keys: { kind: "jwks"; url: URL } | { kind: "dev"; jwk: z.infer<typeof JwkSchema> };
+  };
+  mcp: { allowedHostnames: string[]; anonymousDiscovery: boolean };
+  benchRoutes: boolean;
+};
+
+const cache = new WeakMap<object, Config>();
+
+/** Throws a `misconfigured` PlatformError naming the variable; callers turn it into a 503. */
+export function readConfig(env: object): Config {
+  const hit = cache.get(env);
+  if (hit) return hit;
+  const parsed = RawConfigSchema.safeParse(env);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new PlatformError("misconfigured", `Configuration variable ${String(issue?.path[0] ?? "?")} is invalid: ${issue?.message}`);
+  }
+  const raw = parsed.data;
+  const config: Config = {
+    auth: {
+      issuer: raw.AUTH_ISSUER,
+      audience: raw.AUTH_AUDIENCE,
+      algorithms: raw.AUTH_ALGORITHMS,
+      tenantClaim: raw.AUTH_TENANT_CLAIM,
+      rolesClaim: raw.AUTH_ROLES_CLAIM,
+      clockToleranceS: raw.AUTH_CLOCK_TOLERANCE_S,
+      keys: authKeys(raw),
+    },
+    mcp: { allowedHostnames: raw.MCP_ALLOWED_HOSTNAMES, anonymousDiscovery: raw.MCP_ANONYMOUS_DISCOVERY === "on" },
+    benchRoutes: raw.LOCAL_BENCH === "1",
+  };
+  cache.set(env, config);
+  return config;
+}
+
+function authKeys(raw: z.infer<typeof RawConfigSchema>): Config["auth"]["keys"] {
+  if (raw.AUTH_JWKS_URL) return { kind: "jwks", url: new URL(raw.AUTH_JWKS_URL) };
+  if (raw.AUTH_DEV_PUBLIC_JWK) {
+    let json: unknown;
+    try {
+      json = JSON.parse(raw.AUTH_DEV_PUBLIC_JWK);
+    } catch (error) {
+      throw new PlatformError("misconfigured", "Configuration variable AUTH_DEV_PUBLIC_JWK is not JSON.", { cause: error });
+    }
+    const jwk = JwkSchema.safeParse(json);
+    if (!jwk.success || "d" in jwk.data) {
+      throw new PlatformError("misconfigured", "Configuration variable AUTH_DEV_PUBLIC_JWK must be one public JWK.");
+    }
+    return { kind: "dev", jwk: jwk.data };
+  }
+  throw new PlatformError("misconfigured", "No token verification key: set AUTH_JWKS_URL (production) or start locally with `npm start`.");
+}

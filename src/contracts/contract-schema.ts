@@ -1,0 +1,45 @@
+// A capability contract, the unit a tool is made of. Declared once here as a zod
+// schema; contracts/contract.schema.json is generated from it for editors.
+import { z } from "zod";
+
+export const WorkloadClassSchema = z.enum(["read-only", "controlled-mutation", "privileged"]);
+export type WorkloadClass = z.infer<typeof WorkloadClassSchema>;
+
+/** What the platform enforces per run. cpuMs and subRequests are enforced by Cloudflare in production. */
+export const LimitsSchema = z
+  .object({
+    cpuMs: z.int().min(1).max(300_000).default(50).describe("CPU time per run, enforced by the Cloudflare platform."),
+    subRequests: z.int().min(0).max(10_000).default(0).describe("Outbound requests per run, enforced by the Cloudflare platform."),
+    wallMs: z.int().min(50).max(300_000).default(5_000).describe("Wall-clock deadline per run, enforced by the platform."),
+    codeBytes: z.int().min(1).max(1_048_576).default(131_072).describe("Largest accepted module source, in UTF-8 bytes."),
+    inputBytes: z.int().min(2).max(4_194_304).default(262_144).describe("Largest accepted `input`, as UTF-8 JSON bytes."),
+    outputBytes: z.int().min(16).max(4_194_304).default(65_536).describe("Largest result, as UTF-8 JSON bytes; above it the run ends output_too_large."),
+    logBytes: z.int().min(0).max(1_048_576).default(16_384).describe("Console output kept per run; the rest is dropped and flagged as truncated."),
+  })
+  .strict();
+export type Limits = z.infer<typeof LimitsSchema>;
+
+const JsonObjectSchemaSchema = z
+  .record(z.string(), z.unknown())
+  .refine((schema) => schema.type === "object", { message: 'the input schema must describe an object ("type": "object")' });
+
+export const ContractSchema = z
+  .object({
+    $schema: z.string().optional(),
+    id: z.string().regex(/^[a-z][a-z0-9-]{1,62}$/, "lowercase letters, digits and dashes, starting with a letter"),
+    version: z.string().regex(/^\d+\.\d+\.\d+$/, "a semantic version such as 1.0.0"),
+    tool: z.string().regex(/^[a-z][a-z0-9_]{0,63}$/, "an MCP tool name: lowercase letters, digits and underscores"),
+    title: z.string().min(1).max(100),
+    description: z.string().min(1).max(4_000),
+    class: WorkloadClassSchema,
+    phase: z.union([z.literal(1), z.literal(2), z.literal(3)]).describe("Rollout phase: 1 read-only, 2 low-risk writes, 3 production with approvals."),
+    inputSchema: JsonObjectSchemaSchema.describe("JSON Schema of the `input` argument handed to the code."),
+    limits: LimitsSchema.default(LimitsSchema.parse({})),
+    approval: z.object({ required: z.boolean() }).strict().default({ required: false }),
+  })
+  .strict()
+  .refine((c) => c.class !== "privileged" || c.approval.required, {
+    message: "a privileged contract must require approval",
+    path: ["approval", "required"],
+  });
+export type Contract = z.infer<typeof ContractSchema>;

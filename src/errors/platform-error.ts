@@ -1,0 +1,64 @@
+// The one error type the platform raises. Each code has a fixed HTTP status and
+// a default hint, so callers can `switch (err.code)` and clients get a stable code.
+
+const ERRORS = {
+  unauthorized: { status: 401, hint: "Send `Authorization: Bearer <token>`; locally, mint one with `npm run token -- --tenant <t> --actor <a>`." },
+  invalid_token: { status: 401, hint: "Mint a fresh token for this server's issuer and audience (`npm run token`)." },
+  auth_unavailable: { status: 503, hint: "The token keys could not be fetched from the identity provider; retry shortly." },
+  misconfigured: { status: 503, hint: "The operator must fix the server configuration named in the message (see README, Configuration)." },
+  not_found: { status: 404, hint: "Check the path; evidence is only visible to the session's own tenant." },
+  bad_request: { status: 400, hint: "Fix the request as the message says and retry." },
+  method_not_allowed: { status: 405, hint: "Use the HTTP method the route documents." },
+  invalid_arguments: { status: 400, hint: "Send `code` (an ES module source string) and an optional `input` that matches the tool's input schema." },
+  approval_required: { status: 403, hint: "This contract runs only with a human approval bound to the exact task." },
+  code_syntax_error: { status: 422, hint: "The module failed to parse or load; fix the syntax and send it again." },
+  invalid_module: { status: 422, hint: "Export a function as default: `export default async (input, ctx) => result`." },
+  code_threw: { status: 422, hint: "The code threw; read the message and the captured console output, fix it and retry." },
+  code_hung: { status: 422, hint: "The code awaited a promise that can never settle (nothing was pending); make sure every promise resolves." },
+  result_not_serializable: {
+    status: 422,
+    hint: "Return plain JSON data (objects, arrays, strings, finite numbers, booleans, null); no BigInt, functions or cycles.",
+  },
+  output_too_large: { status: 413, hint: "Return less data (summarise, paginate), or use a contract with a larger output cap." },
+  timed_out: { status: 504, hint: "The run exceeded its wall-clock deadline; make it do less work per call." },
+  sandbox_unavailable: { status: 503, hint: "The sandbox could not be started; retry shortly." },
+  sandbox_protocol_error: { status: 502, hint: "The sandbox answered in an unexpected shape; the run is recorded as failed." },
+  evidence_unavailable: { status: 503, hint: "Evidence could not be recorded, so nothing ran; retry shortly." },
+  internal_error: { status: 500, hint: "An unexpected server error; the run id identifies it in the evidence." },
+} as const satisfies Record<string, { status: number; hint: string }>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+export const ERROR_CODES = Object.keys(ERRORS) as ErrorCode[];
+
+/** A failure a client may see: stable `code`, HTTP `status`, human `message`, actionable `hint`. */
+export class PlatformError extends Error {
+  override readonly name = "PlatformError";
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly hint: string;
+
+  constructor(code: ErrorCode, message: string, options: { hint?: string; cause?: unknown } = {}) {
+    super(message, { cause: options.cause });
+    this.code = code;
+    this.status = ERRORS[code].status;
+    this.hint = options.hint ?? ERRORS[code].hint;
+  }
+
+  /** The shape sent over the wire: never the cause, never a stack. */
+  toJSON(): ErrorBody {
+    return { code: this.code, message: this.message, hint: this.hint };
+  }
+}
+
+export type ErrorBody = { code: ErrorCode; message: string; hint: string };
+
+/** Wraps anything thrown by foreign code into an `internal_error`, keeping it as `cause`. */
+export function asPlatformError(error: unknown): PlatformError {
+  if (error instanceof PlatformError) return error;
+  return new PlatformError("internal_error", "Unexpected server error.", { cause: error });
+}
+
+export function defaultHint(code: ErrorCode): string {
+  return ERRORS[code].hint;
+}

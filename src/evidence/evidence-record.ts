@@ -1,0 +1,65 @@
+// The vocabulary of the evidence ledger. A run is two append-only records:
+// `run.started`, written before anything executes, and `run.finished`, which points
+// back to it. A start without a finish is a run that died half way.
+import { z } from "zod";
+
+export const TerminationReasonSchema = z.enum(["completed", "failed", "denied", "timed_out", "output_too_large"]);
+export type TerminationReason = z.infer<typeof TerminationReasonSchema>;
+
+/** A policy decision as it is recorded; the policy layer produces exactly this shape. */
+export const DecisionSchema = z.object({
+  outcome: z.enum(["allow", "deny", "needs_approval"]),
+  reasons: z.array(z.string().regex(/^[a-z][a-z0-9_]*$/)),
+});
+export type Decision = z.infer<typeof DecisionSchema>;
+
+const Sha256Schema = z.string().regex(/^[0-9a-f]{64}$/);
+const Name = z.string().min(1).max(128);
+
+const RunHeader = {
+  runId: z.string().regex(/^run_[0-9a-f-]{36}$/),
+  tenant: Name,
+  actor: Name,
+  session: Name,
+  contract: z.object({ id: Name, version: z.string().max(32), class: z.string().max(32) }),
+};
+
+export const RunStartedSchema = z.object({
+  kind: z.literal("run.started"),
+  ...RunHeader,
+  roles: z.array(z.string()),
+  lane: z.enum(["interactive"]),
+  codeSha256: Sha256Schema,
+  codeBytes: z.int().min(0),
+  inputSha256: Sha256Schema,
+  inputBytes: z.int().min(0),
+  /** Null when intake rejected the call before policy was consulted (e.g. invalid arguments). */
+  decision: DecisionSchema.nullable(),
+});
+
+export const RunFinishedSchema = z.object({
+  kind: z.literal("run.finished"),
+  ...RunHeader,
+  startSeq: z.int().min(1),
+  termination: TerminationReasonSchema,
+  error: z.object({ code: z.string().max(64), message: z.string().max(1_000) }).optional(),
+  latencyMs: z.object({
+    /** From `load()` to the sandbox's first instruction; null when no isolate started. */
+    start: z.number().min(0).nullable(),
+    /** From the sandbox's first instruction to its answer; null when no isolate started. */
+    exec: z.number().min(0).nullable(),
+    /** From receiving the call to knowing its outcome. */
+    total: z.number().min(0),
+  }),
+  resultBytes: z.int().min(0).nullable(),
+  logs: z.object({ lines: z.int().min(0), bytes: z.int().min(0), truncated: z.boolean() }),
+});
+
+export const EvidenceEntrySchema = z.discriminatedUnion("kind", [RunStartedSchema, RunFinishedSchema]);
+/** What a layer hands the ledger. */
+export type EvidenceEntry = z.infer<typeof EvidenceEntrySchema>;
+export type RunStarted = z.infer<typeof RunStartedSchema>;
+export type RunFinished = z.infer<typeof RunFinishedSchema>;
+
+/** What the ledger returns: the entry plus its position and the ledger's time. */
+export type EvidenceRecord = EvidenceEntry & { seq: number; at: string };

@@ -1,0 +1,36 @@
+// The one place where platform errors become HTTP responses.
+import { asPlatformError, type PlatformError } from "../errors/index.ts";
+
+export const REALM = "agent-exec";
+
+export function errorResponse(error: PlatformError, headers: HeadersInit = {}): Response {
+  const out = new Headers(headers);
+  out.set("content-type", "application/json");
+  out.set("cache-control", "no-store");
+  if (error.status === 401) out.set("www-authenticate", bearerChallenge(error));
+  return new Response(JSON.stringify({ error: error.toJSON() }), { status: error.status, headers: out });
+}
+
+/** RFC 6750: no error attribute when no credentials were sent, `invalid_token` when they were wrong. */
+function bearerChallenge(error: PlatformError): string {
+  if (error.code === "unauthorized") return `Bearer realm="${REALM}"`;
+  const description = error.message.replace(/["\\]/g, "'");
+  return `Bearer realm="${REALM}", error="invalid_token", error_description="${description}"`;
+}
+
+/** For anything unexpected: log it with its cause, answer without internals. */
+export function unexpectedErrorResponse(error: unknown, context: Record<string, unknown>): Response {
+  const platformError = asPlatformError(error);
+  if (platformError.code === "internal_error" || platformError.code === "misconfigured") {
+    const cause = platformError.cause ?? error;
+    console.error(JSON.stringify({ event: "unexpected_error", ...context, error: String(cause), stack: cause instanceof Error ? cause.stack : undefined }));
+  }
+  return errorResponse(platformError);
+}
+
+export function jsonResponse(body: unknown, init: ResponseInit = {}): Response {
+  const headers = new Headers(init.headers);
+  headers.set("content-type", "application/json");
+  if (!headers.has("cache-control")) headers.set("cache-control", "no-store");
+  return new Response(JSON.stringify(body), { ...init, headers });
+}

@@ -1,0 +1,57 @@
+// GET /v1/sessions/{sid}/evidence: a session's records, oldest first, by page.
+// Visible to the session's own tenant only; everyone else gets 404, whether or not
+// the session exists.
+import { z } from "zod";
+import { PlatformError } from "../errors/index.ts";
+import { ledgerFor, PAGE_LIMIT_MAX, type SessionLedger } from "../evidence/index.ts";
+import { IdentifierSchema, type Identity } from "../identity/index.ts";
+import { errorResponse, jsonResponse } from "./error-response.ts";
+
+export const EVIDENCE_ROUTE = /^\/v1\/sessions\/([^/]+)\/evidence$/;
+export const AUDITOR_ROLE = "auditor";
+
+const QuerySchema = z.object({
+  cursor: z.coerce.number().int().min(0).default(0),
+  limit: z.coerce.number().int().min(1).max(PAGE_LIMIT_MAX).default(100),
+});
+
+/** Who may read a session: its own session token, or an auditor of the same tenant. */
+export function mayReadSession(identity: Identity, session: string): boolean {
+  return identity.session === session || identity.roles.includes(AUDITOR_ROLE);
+}
+
+export async function serveEvidence(
+  request: Request,
+  rawSession: string,
+  identity: Identity,
+  ledgers: DurableObjectNamespace<SessionLedger>,
+): Promise<Response> {
+  if (request.method !== "GET" && request.method !== "HEAD") {
+    return errorResponse(new PlatformError("method_not_allowed", "Evidence is read with GET."), { allow: "GET, HEAD" });
+  }
+  const session = IdentifierSchema.safeParse(safeDecode(rawSession));
+  const notFound = () => errorResponse(new PlatformError("not_found", "No evidence for this session."));
+  if (!session.success || !mayReadSession(identity, session.data)) return notFound();
+
+  const url = new URL(request.url);
+  const query = QuerySchema.safeParse(Object.fromEntries(url.searchParams));
+  if (!query.success) {
+    const issue = query.error.issues[0];
+    return errorResponse(
+      new PlatformError("bad_request", `Query parameter ${String(issue?.path[0])} is invalid: ${issue?.message}.`, {
+        hint: `Use ?cursor=<nextCursor from the previous page>&limit=<1..${PAGE_LIMIT_MAX}>.`,
+      }),
+    );
+  }
+  const page = await ledgerFor(ledgers, identity.tenant, session.data).page(query.data.cursor, query.data.limit);
+  if (page.records.length === 0 && query.data.cursor === 0) return notFound();
+  return jsonResponse({ tenant: identity.tenant, session: session.data, records: page.records, nextCursor: page.nextCursor });
+}
+
+function safeDecode(segment: string): string | undefined {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return undefined;
+  }
+}

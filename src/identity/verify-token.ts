@@ -1,0 +1,78 @@
+// Verifies a bearer JWT (issuer, audience, expiry, allowed algorithms) with jose and
+// maps its claims to an Identity. Expected failures come back as a result, not a throw.
+import { createLocalJWKSet, createRemoteJWKSet, errors, type JWTPayload, type JWTVerifyGetKey, jwtVerify } from "jose";
+import type { Config } from "../config/index.ts";
+import { PlatformError } from "../errors/index.ts";
+import { type Identity, IdentitySchema } from "./identity.ts";
+
+export type VerifyResult = { ok: true; identity: Identity } | { ok: false; error: PlatformError };
+
+const keySets = new WeakMap<Config["auth"], JWTVerifyGetKey>();
+
+function keySetFor(auth: Config["auth"]): JWTVerifyGetKey {
+  let keySet = keySets.get(auth);
+  if (!keySet) {
+    keySet =
+      auth.keys.kind === "jwks"
+        ? createRemoteJWKSet(auth.keys.url, { cooldownDuration: 30_000, cacheMaxAge: 600_000 })
+        : createLocalJWKSet({ keys: [auth.keys.jwk] });
+    keySets.set(auth, keySet);
+  }
+  return keySet;
+}
+
+/** Pulls the token out of `Authorization: Bearer <token>`; null when the header is absent. */
+export function bearerToken(header: string | null): { ok: true; token: string | null } | { ok: false; error: PlatformError } {
+  if (header === null || header.trim() === "") return { ok: true, token: null };
+  const match = /^Bearer[ \t]+([A-Za-z0-9\-._~+/]+=*)[ \t]*$/i.exec(header);
+  if (!match?.[1]) return { ok: false, error: new PlatformError("invalid_token", "The Authorization header is not `Bearer <token>`.") };
+  return { ok: true, token: match[1] };
+}
+
+export async function verifyToken(token: string, auth: Config["auth"]): Promise<VerifyResult> {
+  let payload: JWTPayload;
+  try {
+    ({ payload } = await jwtVerify(token, keySetFor(auth), {
+      issuer: auth.issuer,
+      audience: auth.audience,
+      algorithms: auth.algorithms,
+      clockTolerance: auth.clockToleranceS,
+      requiredClaims: ["exp", "sub", "sid", auth.tenantClaim],
+    }));
+  } catch (error) {
+    const keysDown = error instanceof errors.JWKSTimeout || (error instanceof errors.JOSEError && error.code === "ERR_JWKS_INVALID");
+    if (keysDown) return { ok: false, error: new PlatformError("auth_unavailable", "The token keys could not be fetched.", { cause: error }) };
+    return { ok: false, error: new PlatformError("invalid_token", describeJoseError(error), { cause: error }) };
+  }
+  const roles = payload[auth.rolesClaim];
+  const parsed = IdentitySchema.safeParse({
+    actor: payload.sub,
+    tenant: payload[auth.tenantClaim],
+    session: payload.sid,
+    roles: roles === undefined ? [] : typeof roles === "string" ? roles.split(" ") : roles,
+    tokenId: payload.jti,
+    expiresAt: payload.exp,
+  });
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const claim = { actor: "sub", tenant: auth.tenantClaim, session: "sid", roles: auth.rolesClaim }[String(issue?.path[0])] ?? String(issue?.path[0]);
+    return { ok: false, error: new PlatformError("invalid_token", `The token's "${claim}" claim is invalid: ${issue?.message}.`) };
+  }
+  return { ok: true, identity: parsed.data };
+}
+
+function describeJoseError(error: unknown): string {
+  if (error instanceof errors.JWTExpired) return "The token has expired.";
+  if (error instanceof errors.JWTClaimValidationFailed) {
+    if (error.claim === "aud") return "The token was issued for another audience.";
+    if (error.claim === "iss") return "The token was issued by an untrusted issuer.";
+    if (error.claim === "nbf") return "The token is not valid yet.";
+    if (error.reason === "missing") return `The token lacks the required "${error.claim}" claim.`;
+    return `The token's "${error.claim}" claim is invalid.`;
+  }
+  if (error instanceof errors.JOSEAlgNotAllowed) return "The token is signed with an algorithm this server does not accept.";
+  if (error instanceof errors.JWKSNoMatchingKey) return "The token is signed with a key this server does not know.";
+  if (error instanceof errors.JWSSignatureVerificationFailed) return "The token's signature does not verify.";
+  if (error instanceof errors.JWTInvalid || error instanceof errors.JWSInvalid) return "The token is malformed.";
+  return "The token could not be verified.";
+}

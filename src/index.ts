@@ -1,0 +1,59 @@
+// The Worker: routes requests to the layers and exports the Durable Object classes.
+import { readConfig } from "./config/index.ts";
+import { contractCatalog } from "./contracts/index.ts";
+import { PlatformError } from "./errors/index.ts";
+import {
+  authenticate,
+  BENCH_BASELINE_ROUTE,
+  EVIDENCE_ROUTE,
+  errorResponse,
+  jsonResponse,
+  serveBenchBaseline,
+  serveEvidence,
+  unexpectedErrorResponse,
+} from "./http/index.ts";
+import { isDiscoveryRequest, MCP_ROUTE, SERVER_INFO, serveMcp } from "./mcp/index.ts";
+
+export { SessionLedger } from "./evidence/index.ts";
+
+export default {
+  async fetch(request: Request, env: Env): Promise<Response> {
+    const url = new URL(request.url);
+    try {
+      const config = readConfig(env);
+      const contracts = contractCatalog().contracts;
+
+      if (url.pathname === "/" && request.method === "GET") {
+        return jsonResponse({ ...SERVER_INFO, mcp: MCP_ROUTE, evidence: "/v1/sessions/{sid}/evidence", contracts: contracts.map((c) => c.tool) });
+      }
+
+      const auth = await authenticate(request, config);
+      if (!auth.ok) return errorResponse(auth.error);
+
+      if (url.pathname === MCP_ROUTE) {
+        if (!auth.identity && !(config.mcp.anonymousDiscovery && (await isDiscoveryRequest(request)))) {
+          return errorResponse(new PlatformError("unauthorized", "This MCP request needs a bearer token."));
+        }
+        return await serveMcp(request, {
+          contracts,
+          deps: { loader: env.LOADER, ledgers: env.SESSION_LEDGER },
+          identity: auth.identity,
+          allowedHostnames: config.mcp.allowedHostnames,
+        });
+      }
+
+      const evidence = EVIDENCE_ROUTE.exec(url.pathname);
+      if (evidence?.[1]) {
+        if (!auth.identity) return errorResponse(new PlatformError("unauthorized", "Evidence needs a bearer token."));
+        return await serveEvidence(request, evidence[1], auth.identity, env.SESSION_LEDGER);
+      }
+
+      if (url.pathname === BENCH_BASELINE_ROUTE && config.benchRoutes && request.method === "POST") {
+        return await serveBenchBaseline(request, env.LOADER);
+      }
+      return errorResponse(new PlatformError("not_found", `No route for ${request.method} ${url.pathname}.`));
+    } catch (error) {
+      return unexpectedErrorResponse(error, { method: request.method, path: url.pathname });
+    }
+  },
+} satisfies ExportedHandler<Env>;

@@ -1,0 +1,68 @@
+// Turns raw tool arguments into a Task, or into an `invalid_arguments` error that
+// says which argument is wrong. Always returns the digests, so a rejected call
+// is still recorded with what was sent.
+import { Validator } from "@cfworker/json-schema";
+import type { Contract } from "../contracts/index.ts";
+import { PlatformError } from "../errors/index.ts";
+import { canonicalJson, sha256Hex, utf8Bytes } from "../evidence/index.ts";
+import type { Identity } from "../identity/index.ts";
+import { type CallDigests, type Task, ToolArgumentsSchema } from "./task.ts";
+
+export type BuildResult = { ok: true; task: Task } | { ok: false; error: PlatformError; digests: CallDigests };
+
+const validators = new WeakMap<Contract, Validator>();
+
+function inputValidator(contract: Contract): Validator {
+  let validator = validators.get(contract);
+  if (!validator) {
+    validator = new Validator(contract.inputSchema as ConstructorParameters<typeof Validator>[0], "2020-12", false);
+    validators.set(contract, validator);
+  }
+  return validator;
+}
+
+export async function buildTask(
+  meta: { runId: string; receivedAt: number; identity: Identity; contract: Contract },
+  rawArguments: unknown,
+): Promise<BuildResult> {
+  const raw = (rawArguments ?? {}) as Record<string, unknown>;
+  const codeText = typeof raw.code === "string" ? raw.code : canonicalJson(raw.code);
+  const inputText = canonicalJson(raw.input ?? {});
+  const digests: CallDigests = {
+    codeSha256: await sha256Hex(codeText),
+    codeBytes: utf8Bytes(codeText),
+    inputSha256: await sha256Hex(inputText),
+    inputBytes: utf8Bytes(inputText),
+  };
+  const reject = (message: string, hint?: string): BuildResult => ({
+    ok: false,
+    error: new PlatformError("invalid_arguments", message, hint ? { hint } : {}),
+    digests,
+  });
+
+  const args = ToolArgumentsSchema.safeParse(rawArguments ?? {});
+  if (!args.success) {
+    const issue = args.error.issues[0];
+    const field = issue?.path.length ? issue.path.map(String).join(".") : "(arguments)";
+    const message = issue?.code === "unrecognized_keys" ? `unknown argument(s): ${issue.keys.join(", ")}` : (issue?.message ?? "invalid");
+    return reject(`Argument ${field}: ${message}.`);
+  }
+  const { limits } = meta.contract;
+  if (digests.codeBytes > limits.codeBytes) {
+    return reject(`Argument code is ${digests.codeBytes} bytes; this contract accepts at most ${limits.codeBytes}.`, "Send a smaller module.");
+  }
+  if (digests.inputBytes > limits.inputBytes) {
+    return reject(`Argument input is ${digests.inputBytes} bytes; this contract accepts at most ${limits.inputBytes}.`, "Send less data per call.");
+  }
+  const input = args.data.input ?? {};
+  const checked = inputValidator(meta.contract).validate(input);
+  if (!checked.valid) {
+    const problem = checked.errors.at(-1);
+    const where = problem?.instanceLocation.replace(/^#/, "input") || "input";
+    return reject(
+      `Argument ${where} does not match the contract's input schema: ${problem?.error ?? "invalid"}.`,
+      "Read the tool's input schema (tools/list) and send matching data.",
+    );
+  }
+  return { ok: true, task: { ...meta, lane: "interactive", code: args.data.code, input, ...digests } };
+}

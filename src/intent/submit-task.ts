@@ -1,0 +1,101 @@
+// The path a tool call takes once its caller is known: intake -> policy -> evidence
+// (start) -> execution -> evidence (finish). Evidence of the start is written before
+// anything runs, and if it cannot be written nothing runs (fail closed).
+import type { Contract } from "../contracts/index.ts";
+import { PlatformError } from "../errors/index.ts";
+import { type Decision, type EvidenceEntry, ledgerFor, type RunStarted, type SessionLedger } from "../evidence/index.ts";
+import { runInSandbox, type SandboxOutcome } from "../execution/index.ts";
+import type { Identity } from "../identity/index.ts";
+import { decide } from "../policy/index.ts";
+import { buildTask } from "./build-task.ts";
+import { newRunId } from "./task.ts";
+
+export type SubmitDeps = {
+  loader: WorkerLoader;
+  ledgers: DurableObjectNamespace<SessionLedger>;
+};
+
+export type RunReport = { runId: string; contract: Contract; outcome: SandboxOutcome };
+
+const NOT_RUN = { resultBytes: null, logs: { lines: [], bytes: 0, truncated: false }, latencyMs: { start: null, exec: null } };
+
+export async function submitToolCall(deps: SubmitDeps, contract: Contract, identity: Identity, rawArguments: unknown): Promise<RunReport> {
+  const receivedAt = Date.now();
+  const runId = newRunId();
+  const built = await buildTask({ runId, receivedAt, identity, contract }, rawArguments);
+  const digests = built.ok ? built.task : built.digests;
+  const decision: Decision | null = built.ok ? decide({ contract }) : null;
+
+  const header = {
+    runId,
+    tenant: identity.tenant,
+    actor: identity.actor,
+    session: identity.session,
+    contract: { id: contract.id, version: contract.version, class: contract.class },
+  };
+  const started: RunStarted = {
+    kind: "run.started",
+    ...header,
+    roles: identity.roles,
+    lane: "interactive",
+    codeSha256: digests.codeSha256,
+    codeBytes: digests.codeBytes,
+    inputSha256: digests.inputSha256,
+    inputBytes: digests.inputBytes,
+    decision,
+  };
+
+  const ledger = ledgerFor(deps.ledgers, identity.tenant, identity.session);
+  let startSeq: number;
+  try {
+    ({ seq: startSeq } = await ledger.append(started));
+  } catch (error) {
+    console.error(JSON.stringify({ event: "evidence_write_failed", runId, stage: "run.started", error: String(error) }));
+    const outcome: SandboxOutcome = {
+      termination: "failed",
+      ...NOT_RUN,
+      error: new PlatformError("evidence_unavailable", "The run's evidence could not be recorded, so it did not run.", { cause: error }),
+    };
+    return { runId, contract, outcome };
+  }
+
+  let outcome: SandboxOutcome;
+  if (!built.ok) {
+    outcome = { termination: "denied", ...NOT_RUN, error: built.error };
+  } else if (decision?.outcome !== "allow") {
+    outcome = {
+      termination: "denied",
+      ...NOT_RUN,
+      error: new PlatformError("approval_required", `Contract ${contract.id} needs a human approval for every run; nothing was run.`, {
+        hint: "Human approval is not available on this server yet; use a contract that does not require it.",
+      }),
+    };
+  } else {
+    outcome = await runInSandbox(deps.loader, { runId, contract, code: built.task.code, input: built.task.input });
+  }
+
+  const finished: EvidenceEntry = {
+    kind: "run.finished",
+    ...header,
+    startSeq,
+    termination: outcome.termination,
+    ...(outcome.error ? { error: { code: outcome.error.code, message: outcome.error.message.slice(0, 1_000) } } : {}),
+    latencyMs: { ...outcome.latencyMs, total: Date.now() - receivedAt },
+    resultBytes: outcome.resultBytes,
+    logs: { lines: outcome.logs.lines.length, bytes: outcome.logs.bytes, truncated: outcome.logs.truncated },
+  };
+  await appendWithRetry(ledger, finished);
+  return { runId, contract, outcome };
+}
+
+/** The run already happened: try twice, then leave the start record as the trace of an unfinished run. */
+async function appendWithRetry(ledger: DurableObjectStub<SessionLedger>, entry: EvidenceEntry): Promise<void> {
+  for (let attempt = 1; attempt <= 2; attempt++) {
+    try {
+      await ledger.append(entry);
+      return;
+    } catch (error) {
+      console.error(JSON.stringify({ event: "evidence_write_failed", runId: entry.runId, stage: entry.kind, attempt, error: String(error) }));
+    }
+  }
+}

@@ -1,0 +1,35 @@
+// A normalized task: one tool call (or, later, a batch item) with everything the
+// policy and execution layers need, digests included.
+import { z } from "zod";
+import type { Contract } from "../contracts/index.ts";
+import type { Identity } from "../identity/index.ts";
+
+/** The arguments every contract tool takes. `input` is further checked against the contract's inputSchema. */
+export const ToolArgumentsSchema = z
+  .object({
+    code: z.string().min(1, "code must not be empty"),
+    input: z.unknown().optional(),
+  })
+  .strict();
+export type ToolArguments = z.infer<typeof ToolArgumentsSchema>;
+
+export type Task = {
+  runId: string;
+  receivedAt: number;
+  lane: "interactive";
+  identity: Identity;
+  contract: Contract;
+  code: string;
+  input: unknown;
+  codeSha256: string;
+  codeBytes: number;
+  inputSha256: string;
+  inputBytes: number;
+};
+
+/** Digests of whatever arrived, for evidence of a call that never became a task. */
+export type CallDigests = Pick<Task, "codeSha256" | "codeBytes" | "inputSha256" | "inputBytes">;
+
+export function newRunId(): string {
+  return `run_${crypto.randomUUID()}`;
+}

@@ -1,0 +1,76 @@
+// `npm start`: the local embedded default. Validates the contracts, makes sure the
+// development key exists, then runs the Worker on workerd (wrangler dev) with
+// Durable Object storage persisted under the state folder.
+import { type ChildProcess, spawn } from "node:child_process";
+import { join } from "node:path";
+import { buildCatalog } from "./build-catalog.ts";
+import { ensureDevKey, ROOT, stateDir } from "./dev-keys.ts";
+
+/** Configuration variables an operator may set in the shell; forwarded to the Worker as-is. */
+const FORWARDED_VARS = /^(AUTH_|MCP_|LOCAL_BENCH$)/;
+
+function fail(message: string): never {
+  process.stderr.write(`${message}\n`);
+  process.exit(1);
+}
+
+async function waitUntilServing(url: string, child: ChildProcess, deadlineMs: number): Promise<boolean> {
+  const until = Date.now() + deadlineMs;
+  while (Date.now() < until && child.exitCode === null) {
+    try {
+      if ((await fetch(url, { signal: AbortSignal.timeout(1_000) })).ok) return true;
+    } catch {
+      // not up yet
+    }
+    await new Promise((resolve) => setTimeout(resolve, 150));
+  }
+  return false;
+}
+
+async function main(): Promise<void> {
+  const port = Number(process.env.PORT ?? 8787);
+  if (!Number.isInteger(port) || port < 1 || port > 65_535) fail(`PORT must be a TCP port number (got "${process.env.PORT}").`);
+  const dir = stateDir();
+
+  const catalog = buildCatalog();
+  if (!catalog.ok) fail(`Contracts are invalid; the server was not started.\n${catalog.message}`);
+  const key = await ensureDevKey(dir);
+
+  const vars = [`AUTH_DEV_PUBLIC_JWK:${JSON.stringify(key.publicJwk)}`];
+  for (const [name, value] of Object.entries(process.env)) {
+    if (FORWARDED_VARS.test(name) && value !== undefined && name !== "AUTH_DEV_PUBLIC_JWK") vars.push(`${name}:${value}`);
+  }
+  const args = [
+    join(ROOT, "node_modules/wrangler/bin/wrangler.js"),
+    "dev",
+    "--config",
+    join(ROOT, "wrangler.toml"),
+    "--ip",
+    "127.0.0.1",
+    "--port",
+    String(port),
+    "--persist-to",
+    join(dir, "wrangler"),
+    "--show-interactive-dev-session=false",
+    ...vars.flatMap((v) => ["--var", v]),
+  ];
+  const child = spawn(process.execPath, args, {
+    cwd: ROOT,
+    stdio: "inherit",
+    env: { ...process.env, WRANGLER_SEND_METRICS: "false" },
+  });
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    process.on(signal, () => {
+      child.kill("SIGTERM");
+      setTimeout(() => child.kill("SIGKILL"), 5_000).unref();
+    });
+  }
+  child.on("exit", (code, signal) => process.exit(code ?? (signal ? 0 : 1)));
+
+  const base = `http://127.0.0.1:${port}`;
+  if (await waitUntilServing(`${base}/`, child, 60_000)) {
+    process.stdout.write(`\nagent-exec is serving MCP at ${base}/mcp (state: ${dir})\n`);
+  }
+}
+
+main().catch((error: unknown) => fail(error instanceof Error ? (error.stack ?? error.message) : String(error)));

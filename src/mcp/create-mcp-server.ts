@@ -1,0 +1,50 @@
+// Builds the McpServer for one request: one tool per capability contract, with
+// annotations derived from the contract's workload class.
+import { McpServer, type ToolAnnotations } from "@modelcontextprotocol/server";
+import type { Contract, WorkloadClass } from "../contracts/index.ts";
+import { PlatformError } from "../errors/index.ts";
+import type { Identity } from "../identity/index.ts";
+import { type SubmitDeps, submitToolCall } from "../intent/index.ts";
+import { toolError, toToolResult } from "./tool-result.ts";
+import { advertiseOnly, CODE_SHAPE, RUN_RESULT_SCHEMA, toolInputSchema } from "./tool-schemas.ts";
+
+export const SERVER_INFO = { name: "agent-exec", version: "0.1.0" } as const;
+
+const ANNOTATIONS: Record<WorkloadClass, ToolAnnotations> = {
+  "read-only": { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
+  "controlled-mutation": { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: true },
+  privileged: { readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: true },
+};
+
+export function toolAnnotations(contract: Contract): ToolAnnotations {
+  return { title: contract.title, ...ANNOTATIONS[contract.class] };
+}
+
+const INSTRUCTIONS =
+  "Each tool is a capability contract that runs your JavaScript in a fresh, isolated sandbox and records evidence of the run. " +
+  `Send \`code\`: ${CODE_SHAPE} Pick the least privileged tool that can do the job.`;
+
+export function createMcpServer(contracts: readonly Contract[], deps: SubmitDeps, identity: Identity | undefined): McpServer {
+  const server = new McpServer(SERVER_INFO, { capabilities: { tools: { listChanged: false } }, instructions: INSTRUCTIONS });
+  const inputSchemas = new Map(contracts.map((c) => [c.id, advertiseOnly(toolInputSchema(c))]));
+  const outputSchema = advertiseOnly(RUN_RESULT_SCHEMA);
+  for (const contract of contracts) {
+    server.registerTool(
+      contract.tool,
+      {
+        title: contract.title,
+        description: `${contract.description}\n\nWorkload class: ${contract.class}; contract ${contract.id}@${contract.version}.`,
+        inputSchema: inputSchemas.get(contract.id),
+        outputSchema,
+        annotations: toolAnnotations(contract),
+        _meta: { "agent-exec/contract": { id: contract.id, version: contract.version, class: contract.class, phase: contract.phase } },
+      },
+      async (args: unknown) => {
+        // The HTTP gate refuses tools/call without a verified token; this is the second lock.
+        if (!identity) return toolError(new PlatformError("unauthorized", "tools/call needs a bearer token."));
+        return toToolResult(await submitToolCall(deps, contract, identity, args));
+      },
+    );
+  }
+  return server;
+}

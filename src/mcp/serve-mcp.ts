@@ -1,0 +1,44 @@
+// The MCP endpoint: a stateless createMcpHandler (agents, MCP SDK v2) that serves
+// 2025-era and current clients from one route and builds a fresh McpServer per request.
+import { createMcpHandler } from "agents/mcp/server";
+import type { Contract } from "../contracts/index.ts";
+import type { Identity } from "../identity/index.ts";
+import type { SubmitDeps } from "../intent/index.ts";
+import { createMcpServer } from "./create-mcp-server.ts";
+
+export const MCP_ROUTE = "/mcp";
+
+/** Methods that reveal nothing tenant-specific and run nothing: allowed before authentication. */
+const DISCOVERY_METHODS = new Set(["initialize", "notifications/initialized", "ping", "tools/list", "server/discover", "notifications/cancelled"]);
+
+/** True when every JSON-RPC message in the body is a discovery method. Reads a clone; the request stays intact. */
+export async function isDiscoveryRequest(request: Request): Promise<boolean> {
+  if (request.method !== "POST") return true; // GET/DELETE carry no call; the handler answers them.
+  let body: unknown;
+  try {
+    body = await request.clone().json();
+  } catch {
+    return true; // Not JSON: the handler answers with a parse error, nothing runs.
+  }
+  const messages = Array.isArray(body) ? body : [body];
+  return messages.every((message) => {
+    const method = (message as { method?: unknown } | null)?.method;
+    return typeof method === "string" && DISCOVERY_METHODS.has(method);
+  });
+}
+
+export type McpRequestContext = {
+  contracts: readonly Contract[];
+  deps: SubmitDeps;
+  identity: Identity | undefined;
+  allowedHostnames: string[];
+};
+
+export function serveMcp(request: Request, context: McpRequestContext): Promise<Response> {
+  const handler = createMcpHandler(() => createMcpServer(context.contracts, context.deps, context.identity), {
+    route: MCP_ROUTE,
+    ...(context.allowedHostnames.length > 0 ? { allowedHostnames: context.allowedHostnames } : {}),
+    onerror: (error: Error) => console.error(JSON.stringify({ event: "mcp_error", error: String(error), stack: error.stack })),
+  });
+  return handler.fetch(request);
+}

@@ -1,0 +1,59 @@
+// The JSON Schemas a contract's tool advertises in tools/list. Arguments are
+// validated by the intent layer (so a bad call gets our typed error and is
+// recorded), so the input schema handed to the SDK only advertises.
+import { fromJsonSchema, type JsonSchemaType, type StandardSchemaWithJSON } from "@modelcontextprotocol/server";
+import type { Contract } from "../contracts/index.ts";
+
+export const CODE_SHAPE =
+  "An ES module whose default export is a function `(input, ctx) => result` (it may be async). " +
+  "`input` is the `input` argument; `ctx` holds `runId`, `contract` and `env` (the bindings this contract grants). " +
+  "Return JSON data. console.log/info/warn/error/debug output is captured and returned. There is no network access.";
+
+export function toolInputSchema(contract: Contract): JsonSchemaType {
+  return {
+    type: "object",
+    properties: {
+      code: { type: "string", minLength: 1, description: `${CODE_SHAPE} At most ${contract.limits.codeBytes} bytes.` },
+      input: { ...contract.inputSchema, description: describeInput(contract) },
+    },
+    required: ["code"],
+    additionalProperties: false,
+  } as JsonSchemaType;
+}
+
+function describeInput(contract: Contract): string {
+  const own = typeof contract.inputSchema.description === "string" ? `${contract.inputSchema.description} ` : "";
+  return `${own}Passed to the code as its first argument; defaults to {}.`;
+}
+
+/** Every call answers with this envelope, errors included (clients validate both). */
+export const RUN_RESULT_SCHEMA = {
+  type: "object",
+  properties: {
+    runId: { type: "string", description: "Identifies the run in the session's evidence." },
+    termination: { type: "string", enum: ["completed", "failed", "denied", "timed_out", "output_too_large"] },
+    result: { description: "What the code returned (present when termination is completed)." },
+    error: {
+      type: "object",
+      properties: { code: { type: "string" }, message: { type: "string" }, hint: { type: "string" } },
+      required: ["code", "message", "hint"],
+    },
+    stack: { type: "string", description: "The sandbox's stack trace, when the code threw." },
+    logs: {
+      type: "array",
+      items: {
+        type: "object",
+        properties: { level: { type: "string" }, message: { type: "string" } },
+        required: ["level", "message"],
+      },
+    },
+    logsTruncated: { type: "boolean" },
+  },
+  required: ["runId", "termination", "logs", "logsTruncated"],
+} as const satisfies JsonSchemaType;
+
+/** A Standard Schema that advertises `schema` but accepts any value: validation happens downstream. */
+export function advertiseOnly(schema: JsonSchemaType): StandardSchemaWithJSON {
+  const advertised = fromJsonSchema(schema)["~standard"];
+  return { "~standard": { ...advertised, validate: (value: unknown) => ({ value }) } };
+}

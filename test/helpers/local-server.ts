@@ -1,0 +1,97 @@
+// Starts the server exactly as `npm start` does (src/local/start.ts on a free
+// loopback port, its own state folder) and stops it again.
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { ensureDevKey } from "../../src/local/dev-keys.ts";
+import { mintToken, type TokenRequest } from "../../src/local/mint-token.ts";
+
+export const ROOT = resolve(import.meta.dirname, "../..");
+export const ISSUER = "agent-exec-local";
+export const AUDIENCE = "agent-exec";
+
+export async function freePort(): Promise<number> {
+  return await new Promise((done, fail) => {
+    const server = createServer();
+    server.once("error", fail);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      server.close(() => (typeof address === "object" && address ? done(address.port) : fail(new Error("no port"))));
+    });
+  });
+}
+
+export function newStateDir(): string {
+  return mkdtempSync(join(tmpdir(), "agent-exec-test-"));
+}
+
+export type LocalServer = {
+  url: string;
+  mcpUrl: URL;
+  stateDir: string;
+  output: () => string;
+  token: (request: Omit<TokenRequest, "key" | "issuer" | "audience"> & Partial<Pick<TokenRequest, "issuer" | "audience">>) => Promise<string>;
+  stop: () => Promise<void>;
+};
+
+/** Waits on a condition with a deadline; no fixed sleeps. */
+export async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const value = await probe();
+      if (value !== undefined) return value;
+    } catch (error) {
+      last = error;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ""}`);
+}
+
+export async function startLocalServer(options: { stateDir?: string; env?: Record<string, string> } = {}): Promise<LocalServer> {
+  const port = await freePort();
+  const stateDir = options.stateDir ?? newStateDir();
+  let output = "";
+  const child: ChildProcess = spawn(process.execPath, [join(ROOT, "src/local/start.ts")], {
+    cwd: ROOT,
+    env: { ...process.env, PORT: String(port), STATE_DIR: stateDir, ...options.env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  child.stdout?.on("data", (chunk) => (output += chunk));
+  child.stderr?.on("data", (chunk) => (output += chunk));
+  const exited = new Promise<void>((done) => child.once("exit", () => done()));
+  const url = `http://127.0.0.1:${port}`;
+  try {
+    await until(
+      "the server to serve",
+      async () => {
+        if (child.exitCode !== null) throw new Error(`server exited ${child.exitCode}:\n${output}`);
+        return (await fetch(`${url}/`)).ok ? true : undefined;
+      },
+      90_000,
+    );
+  } catch (error) {
+    child.kill("SIGKILL");
+    throw error;
+  }
+  const key = await ensureDevKey(stateDir);
+  return {
+    url,
+    mcpUrl: new URL(`${url}/mcp`),
+    stateDir,
+    output: () => output,
+    token: async (request) => (await mintToken({ key, issuer: ISSUER, audience: AUDIENCE, ...request })).token,
+    stop: async () => {
+      if (child.exitCode === null) {
+        child.kill("SIGTERM");
+        await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
+        if (child.exitCode === null) child.kill("SIGKILL");
+      }
+      await exited;
+    },
+  };
+}
