@@ -27,7 +27,7 @@ const RawConfigSchema = z.object({
   AUTH_TENANT_CLAIM: z.string().min(1).default("tenant"),
   AUTH_ROLES_CLAIM: z.string().min(1).default("roles"),
   AUTH_CLOCK_TOLERANCE_S: z.coerce.number().int().min(0).max(300).default(30),
-  /** Hostnames the MCP endpoint accepts in `Host` (DNS-rebinding protection) beyond localhost and workers.dev. */
+  /** Hostnames the MCP endpoint accepts in `Host` (DNS-rebinding protection). Empty: the SDK's defaults (localhost and workers.dev URLs only). */
   MCP_ALLOWED_HOSTNAMES: csv([]),
   /** "on" lets initialize, ping and tools/list through without a token (discovery); "off" requires one for everything. */
   MCP_ANONYMOUS_DISCOVERY: z.enum(["on", "off"]).default("on"),

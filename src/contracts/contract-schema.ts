@@ -43,3 +43,11 @@ export const ContractSchema = z
     path: ["approval", "required"],
   });
 export type Contract = z.infer<typeof ContractSchema>;
+
+/** The JSON Schema editors use for contract files (contracts/contract.schema.json). */
+export function contractJsonSchema(): Record<string, unknown> {
+  return {
+    ...z.toJSONSchema(ContractSchema, { io: "input", target: "draft-2020-12" }),
+    title: "agent-exec capability contract",
+  };
+}

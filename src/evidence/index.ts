@@ -12,4 +12,4 @@ export {
   TerminationReasonSchema,
 } from "./evidence-record.ts";
 export { ledgerFor } from "./ledger-stub.ts";
-export { type EvidencePage, PAGE_LIMIT_MAX, SessionLedger } from "./session-ledger.ts";
+export { type AppendResult, type EvidencePage, PAGE_LIMIT_MAX, type PageResult, SessionLedger } from "./session-ledger.ts";

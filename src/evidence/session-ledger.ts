@@ -10,6 +10,10 @@ const PageRequestSchema = z.object({ after: z.int().min(0), limit: z.int().min(1
 
 export type EvidencePage = { records: EvidenceRecord[]; nextCursor: number | null };
 
+/** Refusals are results, not throws: the caller decides (and RPC rejections are noisy). */
+export type AppendResult = { ok: true; seq: number; at: string } | { ok: false; reason: "malformed_entry" | "foreign_ledger"; detail: string };
+export type PageResult = { ok: true; page: EvidencePage } | { ok: false; reason: "bad_page_request"; detail: string };
+
 export class SessionLedger extends DurableObject<Env> {
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -31,16 +35,18 @@ export class SessionLedger extends DurableObject<Env> {
     `);
   }
 
-  /** Appends one record; refuses one that belongs to another tenant or session. */
-  append(entry: EvidenceEntry): { seq: number; at: string } {
-    const parsed = EvidenceEntrySchema.parse(entry);
+  /** Appends one record; refuses a malformed one or one that belongs to another tenant or session. */
+  async append(entry: EvidenceEntry): Promise<AppendResult> {
+    const checked = EvidenceEntrySchema.safeParse(entry);
+    if (!checked.success) return { ok: false, reason: "malformed_entry", detail: checked.error.message.slice(0, 500) };
+    const parsed = checked.data;
     const sql = this.ctx.storage.sql;
     const at = new Date().toISOString();
     const owner = sql.exec<{ tenant: string; session: string }>("SELECT tenant, session FROM ledger WHERE id = 1").toArray()[0];
     if (!owner) {
       sql.exec("INSERT INTO ledger (id, tenant, session, created_at) VALUES (1, ?, ?, ?)", parsed.tenant, parsed.session, at);
     } else if (owner.tenant !== parsed.tenant || owner.session !== parsed.session) {
-      throw new Error("evidence entry belongs to another ledger");
+      return { ok: false, reason: "foreign_ledger", detail: "the entry belongs to another tenant or session" };
     }
     const { seq } = sql
       .exec<{ seq: number }>(
@@ -51,18 +57,20 @@ export class SessionLedger extends DurableObject<Env> {
         JSON.stringify(parsed),
       )
       .one();
-    return { seq, at };
+    return { ok: true, seq, at };
   }
 
   /** Records with seq > after, oldest first. */
-  page(after: number, limit: number): EvidencePage {
-    const request = PageRequestSchema.parse({ after, limit });
+  async page(after: number, limit: number): Promise<PageResult> {
+    const checked = PageRequestSchema.safeParse({ after, limit });
+    if (!checked.success) return { ok: false, reason: "bad_page_request", detail: checked.error.message.slice(0, 500) };
+    const request = checked.data;
     const rows = this.ctx.storage.sql
       .exec<{ seq: number; at: string; body: string }>("SELECT seq, at, body FROM records WHERE seq > ? ORDER BY seq LIMIT ?", request.after, request.limit + 1)
       .toArray();
     const more = rows.length > request.limit;
     const records = rows.slice(0, request.limit).map((row) => ({ ...(JSON.parse(row.body) as EvidenceEntry), seq: row.seq, at: row.at }));
-    return { records, nextCursor: more ? (records.at(-1)?.seq ?? null) : null };
+    return { ok: true, page: { records, nextCursor: more ? (records.at(-1)?.seq ?? null) : null } };
   }
 
   /** How many records the ledger holds (0 for a session never seen). */

@@ -43,7 +43,9 @@ export async function serveEvidence(
       }),
     );
   }
-  const page = await ledgerFor(ledgers, identity.tenant, session.data).page(query.data.cursor, query.data.limit);
+  const result = await ledgerFor(ledgers, identity.tenant, session.data).page(query.data.cursor, query.data.limit);
+  if (!result.ok) return errorResponse(new PlatformError("bad_request", result.detail));
+  const { page } = result;
   if (page.records.length === 0 && query.data.cursor === 0) return notFound();
   return jsonResponse({ tenant: identity.tenant, session: session.data, records: page.records, nextCursor: page.nextCursor });
 }

@@ -46,15 +46,12 @@ export async function submitToolCall(deps: SubmitDeps, contract: Contract, ident
   };
 
   const ledger = ledgerFor(deps.ledgers, identity.tenant, identity.session);
-  let startSeq: number;
-  try {
-    ({ seq: startSeq } = await ledger.append(started));
-  } catch (error) {
-    console.error(JSON.stringify({ event: "evidence_write_failed", runId, stage: "run.started", error: String(error) }));
+  const appended = await appendEntry(ledger, started);
+  if (!appended.ok) {
     const outcome: SandboxOutcome = {
       termination: "failed",
       ...NOT_RUN,
-      error: new PlatformError("evidence_unavailable", "The run's evidence could not be recorded, so it did not run.", { cause: error }),
+      error: new PlatformError("evidence_unavailable", "The run's evidence could not be recorded, so it did not run.", { cause: appended.detail }),
     };
     return { runId, contract, outcome };
   }
@@ -77,7 +74,7 @@ export async function submitToolCall(deps: SubmitDeps, contract: Contract, ident
   const finished: EvidenceEntry = {
     kind: "run.finished",
     ...header,
-    startSeq,
+    startSeq: appended.seq,
     termination: outcome.termination,
     ...(outcome.error ? { error: { code: outcome.error.code, message: outcome.error.message.slice(0, 1_000) } } : {}),
     latencyMs: { ...outcome.latencyMs, total: Date.now() - receivedAt },
@@ -88,14 +85,22 @@ export async function submitToolCall(deps: SubmitDeps, contract: Contract, ident
   return { runId, contract, outcome };
 }
 
+/** Appends one entry; a refusal or an unreachable ledger is logged and reported, never thrown. */
+async function appendEntry(ledger: DurableObjectStub<SessionLedger>, entry: EvidenceEntry): Promise<{ ok: true; seq: number } | { ok: false; detail: string }> {
+  let detail: string;
+  try {
+    const result = await ledger.append(entry);
+    if (result.ok) return { ok: true, seq: result.seq };
+    detail = `${result.reason}: ${result.detail}`;
+  } catch (error) {
+    detail = String(error);
+  }
+  console.error(JSON.stringify({ event: "evidence_write_failed", runId: entry.runId, stage: entry.kind, detail }));
+  return { ok: false, detail };
+}
+
 /** The run already happened: try twice, then leave the start record as the trace of an unfinished run. */
 async function appendWithRetry(ledger: DurableObjectStub<SessionLedger>, entry: EvidenceEntry): Promise<void> {
-  for (let attempt = 1; attempt <= 2; attempt++) {
-    try {
-      await ledger.append(entry);
-      return;
-    } catch (error) {
-      console.error(JSON.stringify({ event: "evidence_write_failed", runId: entry.runId, stage: entry.kind, attempt, error: String(error) }));
-    }
-  }
+  if ((await appendEntry(ledger, entry)).ok) return;
+  await appendEntry(ledger, entry);
 }

@@ -5,6 +5,7 @@ import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 // Imports the pure modules directly: the index also pulls the Worker-only generated catalog.
+import { contractJsonSchema } from "../contracts/contract-schema.ts";
 import { type ContractFile, type ContractProblem, formatProblems, loadContracts } from "../contracts/load-contracts.ts";
 
 const ROOT = resolve(fileURLToPath(import.meta.url), "../../..");
@@ -41,7 +42,11 @@ export function buildCatalog(dir: string = CONTRACTS_DIR): { ok: true; count: nu
   return { ok: true, count: files.length };
 }
 
+/** `--schema` regenerates contracts/contract.schema.json from the zod schema (a unit test checks it is current). */
+export const CONTRACT_JSON_SCHEMA_FILE = join(ROOT, "contracts/contract.schema.json");
+
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  if (process.argv.includes("--schema")) writeFileSync(CONTRACT_JSON_SCHEMA_FILE, `${JSON.stringify(contractJsonSchema(), null, 2)}\n`);
   const result = buildCatalog();
   if (!result.ok) {
     process.stderr.write(`Contracts are invalid; nothing was started.\n${result.message}\n`);

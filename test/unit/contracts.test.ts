@@ -1,0 +1,75 @@
+import { describe, expect, it } from "vitest";
+import committedSchema from "../../contracts/contract.schema.json";
+import { contractCatalog, contractJsonSchema, loadContracts } from "../../src/contracts/index.ts";
+
+const valid = {
+  id: "example-contract",
+  version: "1.0.0",
+  tool: "run_example",
+  title: "Example",
+  description: "An example contract.",
+  class: "read-only",
+  phase: 1,
+  inputSchema: { type: "object" },
+};
+
+describe("contracts", () => {
+  it("bundles the three workload classes of the article", () => {
+    const { contracts } = contractCatalog();
+    expect(contracts.map((c) => c.class).sort()).toEqual(["controlled-mutation", "privileged", "read-only"]);
+    expect(contracts.find((c) => c.class === "privileged")?.approval.required).toBe(true);
+  });
+
+  it("fills in limits and approval defaults", () => {
+    const result = loadContracts([{ file: "contracts/example.json", json: valid }]);
+    expect(result.ok).toBe(true);
+    if (!result.ok) return;
+    expect(result.contracts[0]?.limits).toMatchObject({ wallMs: 5000, outputBytes: 65536, cpuMs: 50 });
+    expect(result.contracts[0]?.approval).toEqual({ required: false });
+  });
+
+  it.each<[string, Record<string, unknown>, string, RegExp]>([
+    ["a missing id", { id: undefined }, "id", /expected string/],
+    ["an id with capitals", { id: "Bad" }, "id", /lowercase/],
+    ["an unknown class", { class: "admin" }, "class", /read-only/],
+    ["an unknown field", { owner: "me" }, "(root)", /owner/],
+    ["a privileged contract without approval", { class: "privileged", approval: { required: false } }, "approval.required", /must require approval/],
+    ["an input schema that is not an object schema", { inputSchema: { type: "string" } }, "inputSchema", /"type": "object"/],
+    ["a deadline above the maximum", { limits: { wallMs: 10_000_000 } }, "limits.wallMs", /300000/],
+    ["a negative output cap", { limits: { outputBytes: -1 } }, "limits.outputBytes", /16/],
+    ["an unknown limit", { limits: { gpu: 1 } }, "limits", /gpu/],
+    ["a tool name with spaces", { tool: "run example" }, "tool", /MCP tool name/],
+    ["a non-semver version", { version: "v1" }, "version", /semantic version/],
+  ])("names the file and field of %s", (_case, change, field, message) => {
+    const json = { ...valid, ...change };
+    for (const [key, value] of Object.entries(change)) if (value === undefined) delete (json as Record<string, unknown>)[key];
+    const result = loadContracts([{ file: "contracts/broken.json", json }]);
+    expect(result.ok).toBe(false);
+    if (result.ok) return;
+    const problem = result.problems.find((p) => p.field === field);
+    expect(problem, JSON.stringify(result.problems)).toBeDefined();
+    expect(problem?.file).toBe("contracts/broken.json");
+    expect(problem?.message).toMatch(message);
+  });
+
+  it("refuses two contracts with the same id or tool name", () => {
+    const result = loadContracts([
+      { file: "contracts/a.json", json: valid },
+      { file: "contracts/b.json", json: valid },
+    ]);
+    expect(result.ok).toBe(false);
+    if (result.ok) return;
+    expect(result.problems).toEqual([
+      { file: "contracts/b.json", field: "id", message: expect.stringContaining("also in contracts/a.json") },
+      { file: "contracts/b.json", field: "tool", message: expect.stringContaining("also in contracts/a.json") },
+    ]);
+  });
+
+  it("refuses an empty contract folder", () => {
+    expect(loadContracts([])).toMatchObject({ ok: false, problems: [{ message: "no contract files found" }] });
+  });
+
+  it("keeps contracts/contract.schema.json in step with the zod schema (npm run contracts:schema)", () => {
+    expect(committedSchema).toEqual(contractJsonSchema());
+  });
+});

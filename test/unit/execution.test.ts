@@ -1,0 +1,91 @@
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { type Contract, contractCatalog } from "../../src/contracts/index.ts";
+import { runInSandbox } from "../../src/execution/index.ts";
+
+const readOnly = contractCatalog().contracts.find((c) => c.id === "read-only-analysis") as Contract;
+const withLimits = (limits: Partial<Contract["limits"]>): Contract => ({ ...readOnly, limits: { ...readOnly.limits, ...limits } });
+const run = (code: string, input: unknown = {}, contract: Contract = readOnly) =>
+  runInSandbox(env.LOADER, { runId: "run_00000000-0000-4000-8000-000000000001", contract, code, input });
+
+describe("sandbox executor", () => {
+  it("completes with the result, console output and both latencies", async () => {
+    const outcome = await run(
+      "export default async (input, ctx) => { console.info('hello', { n: input.n }); return { doubled: input.n * 2, runId: ctx.runId }; }",
+      { n: 21 },
+    );
+    expect(outcome).toMatchObject({
+      termination: "completed",
+      result: { doubled: 42, runId: "run_00000000-0000-4000-8000-000000000001" },
+      logs: { lines: [{ level: "info", message: 'hello {"n":21}' }], truncated: false },
+    });
+    expect(outcome.resultBytes).toBe(JSON.stringify(outcome.result).length);
+    expect(outcome.latencyMs.start).toBeGreaterThanOrEqual(0);
+    expect(outcome.latencyMs.exec).toBeGreaterThanOrEqual(0);
+  });
+
+  it("starts every run in a fresh isolate", async () => {
+    const code = "export default () => { globalThis.count = (globalThis.count ?? 0) + 1; return globalThis.count; }";
+    const results = [];
+    for (let i = 0; i < 3; i++) results.push((await run(code)).result);
+    expect(results).toEqual([1, 1, 1]);
+  });
+
+  it("grants no bindings and no network", async () => {
+    const outcome = await run("export default async (input, ctx) => ({ bindings: Object.keys(ctx.env) })");
+    expect(outcome.result).toEqual({ bindings: [] });
+    const fetched = await run("export default async () => (await fetch('http://127.0.0.1:1/')).status");
+    expect(fetched).toMatchObject({ termination: "failed", error: { code: "code_threw" } });
+    expect(fetched.error?.message).toMatch(/not permitted to access the internet/);
+  });
+
+  it("returns null for code that returns nothing", async () => {
+    expect(await run("export default () => {}")).toMatchObject({ termination: "completed", result: null });
+  });
+
+  it("ends a run that passes its wall-clock deadline as timed_out", async () => {
+    const outcome = await run("export default () => new Promise((r) => setTimeout(() => r('late'), 3000))", {}, withLimits({ wallMs: 200 }));
+    expect(outcome).toMatchObject({ termination: "timed_out", error: { code: "timed_out" } });
+  });
+
+  it("enforces the output cap to the byte, counting UTF-8", async () => {
+    // JSON of "éé…" is 2 quotes + 2 bytes per é
+    const exact = await run("export default () => 'é'.repeat(7)", {}, withLimits({ outputBytes: 16 }));
+    expect(exact).toMatchObject({ termination: "completed", resultBytes: 16 });
+    const over = await run("export default () => 'é'.repeat(8)", {}, withLimits({ outputBytes: 16 }));
+    expect(over).toMatchObject({ termination: "output_too_large", resultBytes: 18, error: { code: "output_too_large" } });
+  });
+
+  it("keeps console output within the log cap and flags the rest as truncated", async () => {
+    const outcome = await run("export default () => { for (let i = 0; i < 100; i++) console.log('line ' + i); return 1; }", {}, withLimits({ logBytes: 30 }));
+    expect(outcome.logs.truncated).toBe(true);
+    expect(outcome.logs.bytes).toBeLessThanOrEqual(30);
+    expect(outcome.logs.lines.map((l) => l.message)).toEqual(["line 0", "line 1", "line 2", "line 3", "line 4"]);
+  });
+
+  it.each([
+    ["a function", "export default () => () => 1"],
+    ["a symbol", "export default () => Symbol('x')"],
+  ])("refuses %s as a result", async (_case, code) => {
+    expect(await run(code)).toMatchObject({ termination: "failed", error: { code: "result_not_serializable" } });
+  });
+
+  it("never throws, even when handed something that is not a module", async () => {
+    const outcome = await run("%%% not javascript %%%");
+    expect(outcome).toMatchObject({ termination: "failed", error: { code: "code_syntax_error" } });
+  });
+
+  describe("hardening", () => {
+    it("is not fooled by code that patches JSON.stringify to lie about its size", async () => {
+      const code = "JSON.stringify = () => '1'; export default () => 'x'.repeat(100)";
+      const outcome = await run(code, {}, withLimits({ outputBytes: 50 }));
+      // Patching the module's realm does not reach the harness's captured stringify.
+      expect(outcome.termination).toBe("output_too_large");
+    });
+
+    it("does not let code forge the harness's answer", async () => {
+      const code = "export default async () => { throw { status: 'ok', resultJson: '\"forged\"' }; }";
+      expect(await run(code)).toMatchObject({ termination: "failed", error: { code: "code_threw" } });
+    });
+  });
+});

@@ -1,0 +1,136 @@
+import { exports } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { bearer, signToken } from "./tokens.ts";
+
+const BASE = "http://127.0.0.1:8787";
+/** Real HTTP always carries Host; a service-binding fetch in workerd does not. */
+const HOST = { host: "127.0.0.1:8787" };
+const worker = () => exports.default;
+
+function rpc(method: string, params: object = {}, id = 1) {
+  return JSON.stringify({ jsonrpc: "2.0", id, method, params });
+}
+
+async function mcp(body: string, headers: HeadersInit = {}): Promise<Response> {
+  return await worker().fetch(`${BASE}/mcp`, {
+    method: "POST",
+    headers: { "content-type": "application/json", accept: "application/json, text/event-stream", "mcp-protocol-version": "2025-06-18", ...HOST, ...headers },
+    body,
+  });
+}
+
+async function runOnce(token: string): Promise<void> {
+  const response = await mcp(rpc("tools/call", { name: "analyze_readonly", arguments: { code: "export default () => 1" } }), bearer(token));
+  expect(response.status).toBe(200);
+  await response.text();
+}
+
+describe("routes", () => {
+  it("describes itself at /", async () => {
+    const response = await worker().fetch(`${BASE}/`);
+    expect(await response.json()).toMatchObject({ name: "agent-exec", mcp: "/mcp", contracts: expect.arrayContaining(["analyze_readonly"]) });
+  });
+
+  it("answers discovery (initialize, tools/list) without a token", async () => {
+    const init = await mcp(rpc("initialize", { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "t", version: "1" } }));
+    expect(init.status).toBe(200);
+    expect(await init.text()).toContain('"serverInfo"');
+    const list = await mcp(rpc("tools/list"));
+    expect(await list.text()).toContain("analyze_readonly");
+  });
+
+  it("refuses tools/call without a token with 401 and a Bearer challenge", async () => {
+    const response = await mcp(rpc("tools/call", { name: "analyze_readonly", arguments: { code: "export default () => 1" } }));
+    expect(response.status).toBe(401);
+    expect(response.headers.get("www-authenticate")).toBe('Bearer realm="agent-exec"');
+    expect(await response.json()).toMatchObject({ error: { code: "unauthorized", hint: expect.stringContaining("npm run token") } });
+  });
+
+  it("refuses a batch that smuggles tools/call behind a ping", async () => {
+    const body = `[${rpc("ping")},${rpc("tools/call", { name: "analyze_readonly", arguments: { code: "export default () => 1" } }, 2)}]`;
+    expect((await mcp(body)).status).toBe(401);
+  });
+
+  it("refuses any MCP request that presents a bad token, discovery included", async () => {
+    const response = await mcp(rpc("tools/list"), bearer(await signToken({ aud: "elsewhere" })));
+    expect(response.status).toBe(401);
+    expect(response.headers.get("www-authenticate")).toMatch(/error="invalid_token"/);
+    expect(await response.json()).toMatchObject({ error: { code: "invalid_token", message: expect.stringContaining("audience") } });
+  });
+
+  it.each([
+    ["a foreign Host", { host: "evil.example:8787" }],
+    ["a foreign Origin", { origin: "http://evil.example:8787" }],
+    ["both", { host: "evil.example", origin: "http://evil.example" }],
+  ])("rejects %s before anything else (DNS rebinding)", async (_case, headers) => {
+    const response = await mcp(rpc("initialize", { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "t", version: "1" } }), headers);
+    expect(response.status).toBe(403);
+  });
+
+  it("answers unknown routes with a typed 404", async () => {
+    const response = await worker().fetch(`${BASE}/nope`);
+    expect(response.status).toBe(404);
+    expect(await response.json()).toMatchObject({ error: { code: "not_found" } });
+  });
+
+  it("hides the bench baseline route unless LOCAL_BENCH=1", async () => {
+    const response = await worker().fetch(`${BASE}/__bench/baseline`, { method: "POST", body: JSON.stringify({ code: "export default () => 1" }) });
+    expect(response.status).toBe(404);
+  });
+});
+
+describe("evidence route", () => {
+  const evidence = (sid: string, token?: string, query = "") =>
+    worker().fetch(`${BASE}/v1/sessions/${sid}/evidence${query}`, { headers: token ? bearer(token) : {} });
+
+  it("serves the session's records to its own session token", async () => {
+    const token = await signToken({ tenant: "acme", sid: "s-own" });
+    await runOnce(token);
+    const response = await evidence("s-own", token);
+    expect(response.status).toBe(200);
+    const body = (await response.json()) as { records: Array<{ kind: string }>; nextCursor: number | null; tenant: string };
+    expect(body).toMatchObject({ tenant: "acme", session: "s-own", nextCursor: null });
+    expect(body.records.map((r) => r.kind)).toEqual(["run.started", "run.finished"]);
+  });
+
+  it("serves any session of the tenant to an auditor", async () => {
+    await runOnce(await signToken({ tenant: "acme", sid: "s-audited", sub: "bob" }));
+    const auditor = await signToken({ tenant: "acme", sid: "s-audit-desk", sub: "carol", roles: ["auditor"] });
+    expect((await evidence("s-audited", auditor)).status).toBe(200);
+  });
+
+  it("paginates with nextCursor", async () => {
+    const token = await signToken({ tenant: "acme", sid: "s-pages" });
+    await runOnce(token);
+    await runOnce(token);
+    const first = (await (await evidence("s-pages", token, "?limit=3")).json()) as { records: unknown[]; nextCursor: number };
+    expect(first.records).toHaveLength(3);
+    const second = (await (await evidence("s-pages", token, `?limit=3&cursor=${first.nextCursor}`)).json()) as { records: unknown[]; nextCursor: null };
+    expect(second.records).toHaveLength(1);
+    expect(second.nextCursor).toBeNull();
+  });
+
+  it.each([
+    ["another tenant", { tenant: "globex", sid: "s-target", roles: ["auditor"] }],
+    ["another session of the same tenant without the auditor role", { tenant: "acme", sid: "s-other" }],
+  ])("answers %s with 404, not 403", async (_case, claims) => {
+    await runOnce(await signToken({ tenant: "acme", sid: "s-target" }));
+    const response = await evidence("s-target", await signToken(claims));
+    expect(response.status).toBe(404);
+    expect(await response.json()).toMatchObject({ error: { code: "not_found" } });
+  });
+
+  it("answers a session that never ran anything with 404", async () => {
+    expect((await evidence("s-empty", await signToken({ sid: "s-empty" }))).status).toBe(404);
+  });
+
+  it("answers no token with 401", async () => {
+    expect((await evidence("s-own")).status).toBe(401);
+  });
+
+  it.each(["?limit=0", "?limit=abc", "?cursor=-1"])("answers a bad query %s with a typed 400", async (query) => {
+    const response = await evidence("s-own", await signToken({ sid: "s-own" }), query);
+    expect(response.status).toBe(400);
+    expect(await response.json()).toMatchObject({ error: { code: "bad_request", hint: expect.stringContaining("cursor") } });
+  });
+});
