@@ -2,19 +2,13 @@
 import { readConfig } from "./config/index.ts";
 import { contractCatalog } from "./contracts/index.ts";
 import { PlatformError } from "./errors/index.ts";
-import {
-  authenticate,
-  BENCH_BASELINE_ROUTE,
-  EVIDENCE_ROUTE,
-  errorResponse,
-  jsonResponse,
-  serveBenchBaseline,
-  serveEvidence,
-  unexpectedErrorResponse,
-} from "./http/index.ts";
-import { isDiscoveryRequest, MCP_ROUTE, SERVER_INFO, serveMcp } from "./mcp/index.ts";
+import { authenticate, BENCH_ROUTES, EVIDENCE_ROUTE, errorResponse, jsonResponse, serveBench, serveEvidence, unexpectedErrorResponse } from "./http/index.ts";
+import { isDiscoveryRequest, MCP_ROUTE, mcpHandler, SERVER_INFO, serveMcp } from "./mcp/index.ts";
 
 export { SessionLedger } from "./evidence/index.ts";
+
+// One MCP handler per isolate (env is stable for its lifetime); McpServers stay per request.
+const handlers = new WeakMap<Env, ReturnType<typeof mcpHandler>>();
 
 export default {
   async fetch(request: Request, env: Env): Promise<Response> {
@@ -34,12 +28,12 @@ export default {
         if (!auth.identity && !(config.mcp.anonymousDiscovery && (await isDiscoveryRequest(request)))) {
           return errorResponse(new PlatformError("unauthorized", "This MCP request needs a bearer token."));
         }
-        return await serveMcp(request, {
-          contracts,
-          deps: { loader: env.LOADER, ledgers: env.SESSION_LEDGER },
-          identity: auth.identity,
-          allowedHostnames: config.mcp.allowedHostnames,
-        });
+        let handler = handlers.get(env);
+        if (!handler) {
+          handler = mcpHandler({ contracts, deps: { loader: env.LOADER, ledgers: env.SESSION_LEDGER }, allowedHostnames: config.mcp.allowedHostnames });
+          handlers.set(env, handler);
+        }
+        return await serveMcp(handler, request, auth.identity);
       }
 
       const evidence = EVIDENCE_ROUTE.exec(url.pathname);
@@ -48,8 +42,9 @@ export default {
         return await serveEvidence(request, evidence[1], auth.identity, env.SESSION_LEDGER);
       }
 
-      if (url.pathname === BENCH_BASELINE_ROUTE && config.benchRoutes && request.method === "POST") {
-        return await serveBenchBaseline(request, env.LOADER);
+      const benchContract = contracts.find((c) => c.class === "read-only");
+      if (config.benchRoutes && request.method === "POST" && benchContract && Object.values<string>(BENCH_ROUTES).includes(url.pathname)) {
+        return await serveBench(request, url.pathname, { loader: env.LOADER, ledgers: env.SESSION_LEDGER }, benchContract);
       }
       return errorResponse(new PlatformError("not_found", `No route for ${request.method} ${url.pathname}.`));
     } catch (error) {

@@ -1,6 +1,9 @@
 // Runs one task's code in a fresh dynamic worker (Worker Loader `load()`, never
 // reused), with no network and only the bindings the contract grants, under the
-// contract's limits. Returns a SandboxOutcome; never throws.
+// contract's limits. Never throws: every path ends in a SandboxOutcome.
+//
+// Booting and running are separate steps so the caller can boot the isolate while
+// it records the run's start: booting evaluates only our harness, never the task.
 import type { Contract } from "../contracts/index.ts";
 import { PlatformError } from "../errors/index.ts";
 import { utf8Bytes } from "../evidence/index.ts";
@@ -17,14 +20,22 @@ export type SandboxJob = {
   input: unknown;
 };
 
-type HarnessStub = { run(request: unknown): Promise<unknown> };
+/** A loaded, booting sandbox. `run()` executes the task once booting succeeded. */
+export type Sandbox = {
+  /** Settles when the isolate is up (or failed to start); never rejects. */
+  booted: Promise<void>;
+  run(): Promise<SandboxOutcome>;
+};
+
+type HarnessStub = { warm(): Promise<unknown>; run(request: unknown): Promise<unknown> };
+type Boot = { ok: true; startMs: number } | { ok: false; outcome: SandboxOutcome };
 
 const NO_LOGS = { lines: [] as LogLine[], bytes: 0, truncated: false };
 
-export async function runInSandbox(loader: WorkerLoader, job: SandboxJob): Promise<SandboxOutcome> {
+export function startSandbox(loader: WorkerLoader, job: SandboxJob): Sandbox {
   const { limits } = job.contract;
   const loadedAt = Date.now();
-  let deadline: ReturnType<typeof setTimeout> | undefined;
+  let harness: HarnessStub;
   try {
     const worker = loader.load({
       compatibilityDate: SANDBOX_COMPATIBILITY_DATE,
@@ -34,41 +45,73 @@ export async function runInSandbox(loader: WorkerLoader, job: SandboxJob): Promi
       globalOutbound: null,
       limits: { cpuMs: limits.cpuMs, subRequests: limits.subRequests },
     });
-    const harness = worker.getEntrypoint() as unknown as HarnessStub;
+    harness = worker.getEntrypoint() as unknown as HarnessStub;
+  } catch (error) {
+    const outcome = failed(startFailure(error), { start: null, exec: null });
+    return { booted: Promise.resolve(), run: async () => outcome };
+  }
+
+  const boot: Promise<Boot> = withDeadline(harness.warm(), limits.wallMs).then(
+    (answer): Boot => {
+      if (answer === TIMED_OUT) return { ok: false, outcome: timedOut(limits.wallMs, { start: null, exec: null }) };
+      const startedAt = (answer as { startedAt?: unknown } | null)?.startedAt;
+      return { ok: true, startMs: typeof startedAt === "number" ? Math.max(0, startedAt - loadedAt) : Date.now() - loadedAt };
+    },
+    (error: unknown): Boot => ({ ok: false, outcome: failed(startFailure(error), { start: null, exec: null }) }),
+  );
+
+  const run = async (): Promise<SandboxOutcome> => {
+    const booted = await boot;
+    if (!booted.ok) return booted.outcome;
     const request = {
       runId: job.runId,
       contract: { id: job.contract.id, version: job.contract.version },
       input: job.input,
       limits: { outputBytes: limits.outputBytes, logBytes: limits.logBytes },
     };
-    const timedOut = new Promise<"timed_out">((resolve) => {
-      deadline = setTimeout(() => resolve("timed_out"), limits.wallMs);
-    });
-    const answer = await Promise.race([harness.run(request), timedOut]);
-    const answeredAt = Date.now();
-    if (answer === "timed_out") {
-      return {
-        termination: "timed_out",
-        resultBytes: null,
-        logs: NO_LOGS,
-        error: new PlatformError("timed_out", `The run did not finish within its ${limits.wallMs} ms deadline.`),
-        latencyMs: { start: null, exec: answeredAt - loadedAt },
-      };
+    const calledAt = Date.now();
+    let answer: unknown;
+    try {
+      answer = await withDeadline(harness.run(request), limits.wallMs);
+    } catch (error) {
+      return failed(startFailure(error), { start: booted.startMs, exec: Date.now() - calledAt });
     }
+    const answeredAt = Date.now();
+    if (answer === TIMED_OUT) return timedOut(limits.wallMs, { start: booted.startMs, exec: answeredAt - calledAt });
     const parsed = SandboxAnswerSchema.safeParse(answer);
     if (!parsed.success) {
-      return failed(new PlatformError("sandbox_protocol_error", "The sandbox answered in an unexpected shape."), { start: null, exec: answeredAt - loadedAt });
+      return failed(new PlatformError("sandbox_protocol_error", "The sandbox answered in an unexpected shape."), {
+        start: booted.startMs,
+        exec: answeredAt - calledAt,
+      });
     }
-    return fromAnswer(parsed.data, limits.outputBytes, limits.logBytes, loadedAt, answeredAt);
-  } catch (error) {
-    return failed(startFailure(error), { start: null, exec: null });
+    const latencyMs = { start: booted.startMs, exec: Math.max(0, answeredAt - Math.max(calledAt, parsed.data.startedAt)) };
+    return fromAnswer(parsed.data, limits.outputBytes, limits.logBytes, latencyMs);
+  };
+
+  return { booted: boot.then(() => undefined), run };
+}
+
+/** Boot and run in one go, for callers with nothing to overlap. */
+export async function runInSandbox(loader: WorkerLoader, job: SandboxJob): Promise<SandboxOutcome> {
+  return await startSandbox(loader, job).run();
+}
+
+const TIMED_OUT = Symbol("timed_out");
+
+async function withDeadline<T>(work: Promise<T>, ms: number): Promise<T | typeof TIMED_OUT> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<typeof TIMED_OUT>((resolve) => {
+    timer = setTimeout(() => resolve(TIMED_OUT), ms);
+  });
+  try {
+    return await Promise.race([work, deadline]);
   } finally {
-    if (deadline !== undefined) clearTimeout(deadline);
+    if (timer !== undefined) clearTimeout(timer);
   }
 }
 
-function fromAnswer(answer: SandboxAnswer, outputCap: number, logCap: number, loadedAt: number, answeredAt: number): SandboxOutcome {
-  const latencyMs = { start: Math.max(0, answer.startedAt - loadedAt), exec: Math.max(0, answeredAt - answer.startedAt) };
+function fromAnswer(answer: SandboxAnswer, outputCap: number, logCap: number, latencyMs: SandboxOutcome["latencyMs"]): SandboxOutcome {
   const logs = capLogs(answer.logs, logCap, answer.logsTruncated);
   switch (answer.status) {
     case "ok": {
@@ -95,6 +138,16 @@ function fromAnswer(answer: SandboxAnswer, outputCap: number, logCap: number, lo
         latencyMs,
       };
   }
+}
+
+function timedOut(wallMs: number, latencyMs: SandboxOutcome["latencyMs"]): SandboxOutcome {
+  return {
+    termination: "timed_out",
+    resultBytes: null,
+    logs: NO_LOGS,
+    error: new PlatformError("timed_out", `The run did not finish within its ${wallMs} ms deadline.`),
+    latencyMs,
+  };
 }
 
 function tooLarge(resultBytes: number, cap: number, logs: SandboxOutcome["logs"], latencyMs: SandboxOutcome["latencyMs"]): SandboxOutcome {

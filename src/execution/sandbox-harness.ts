@@ -1,5 +1,6 @@
-// The main module of every dynamic worker. It imports the caller's module
-// (`task.js`), captures console output within the log cap, calls the default
+// The main module of every dynamic worker. `warm()` boots the isolate (the loader
+// parses every module, but only this one is evaluated); `run()` imports the caller's
+// module (`task.js`), captures console output within the log cap, calls the default
 // export with (input, ctx) and answers with JSON text. Nothing it says is trusted:
 // the host re-validates every answer (see run-in-sandbox.ts).
 //
@@ -53,6 +54,11 @@ function failure(code, error, startedAt, logs) {
 }
 
 export default class SandboxHarness extends WorkerEntrypoint {
+  // Boots the isolate without touching the task module: only the harness is evaluated.
+  async warm() {
+    return { startedAt: Date.now() };
+  }
+
   async run(request) {
     const startedAt = Date.now();
     const state = captureConsole(request.limits.logBytes);

@@ -4,7 +4,7 @@
 import type { Contract } from "../contracts/index.ts";
 import { PlatformError } from "../errors/index.ts";
 import { type Decision, type EvidenceEntry, ledgerFor, type RunStarted, type SessionLedger } from "../evidence/index.ts";
-import { runInSandbox, type SandboxOutcome } from "../execution/index.ts";
+import { type SandboxOutcome, startSandbox } from "../execution/index.ts";
 import type { Identity } from "../identity/index.ts";
 import { decide } from "../policy/index.ts";
 import { buildTask } from "./build-task.ts";
@@ -46,7 +46,11 @@ export async function submitToolCall(deps: SubmitDeps, contract: Contract, ident
   };
 
   const ledger = ledgerFor(deps.ledgers, identity.tenant, identity.session);
-  const appended = await appendEntry(ledger, started);
+  // An allowed task's isolate boots while its start is recorded. Booting evaluates only
+  // the harness; the task's code is imported by run(), after the record is durable.
+  const sandbox =
+    built.ok && decision?.outcome === "allow" ? startSandbox(deps.loader, { runId, contract, code: built.task.code, input: built.task.input }) : undefined;
+  const [appended] = await Promise.all([appendEntry(ledger, started), sandbox?.booted]);
   if (!appended.ok) {
     const outcome: SandboxOutcome = {
       termination: "failed",
@@ -56,20 +60,9 @@ export async function submitToolCall(deps: SubmitDeps, contract: Contract, ident
     return { runId, contract, outcome };
   }
 
-  let outcome: SandboxOutcome;
-  if (!built.ok) {
-    outcome = { termination: "denied", ...NOT_RUN, error: built.error };
-  } else if (decision?.outcome !== "allow") {
-    outcome = {
-      termination: "denied",
-      ...NOT_RUN,
-      error: new PlatformError("approval_required", `Contract ${contract.id} needs a human approval for every run; nothing was run.`, {
-        hint: "Human approval is not available on this server yet; use a contract that does not require it.",
-      }),
-    };
-  } else {
-    outcome = await runInSandbox(deps.loader, { runId, contract, code: built.task.code, input: built.task.input });
-  }
+  const outcome: SandboxOutcome = sandbox
+    ? await sandbox.run()
+    : { termination: "denied", ...NOT_RUN, error: built.ok ? approvalRequired(contract) : built.error };
 
   const finished: EvidenceEntry = {
     kind: "run.finished",
@@ -83,6 +76,12 @@ export async function submitToolCall(deps: SubmitDeps, contract: Contract, ident
   };
   await appendWithRetry(ledger, finished);
   return { runId, contract, outcome };
+}
+
+function approvalRequired(contract: Contract): PlatformError {
+  return new PlatformError("approval_required", `Contract ${contract.id} needs a human approval for every run; nothing was run.`, {
+    hint: "Human approval is not available on this server yet; use a contract that does not require it.",
+  });
 }
 
 /** Appends one entry; a refusal or an unreachable ledger is logged and reported, never thrown. */

@@ -50,7 +50,7 @@ export function parseTtl(text: string): number {
 }
 
 /** Issuer and audience come from wrangler.toml [vars], the same values the Worker verifies against. */
-async function localAuthSettings(): Promise<{ issuer: string; audience: string }> {
+export async function localAuthSettings(): Promise<{ issuer: string; audience: string }> {
   const { experimental_readRawConfig } = await import("wrangler");
   const vars = (experimental_readRawConfig({ config: `${ROOT}/wrangler.toml` }).rawConfig.vars ?? {}) as Record<string, unknown>;
   const issuer = vars.AUTH_ISSUER;

@@ -2,7 +2,7 @@
 // development key exists, then runs the Worker on workerd (wrangler dev) with
 // Durable Object storage persisted under the state folder.
 import { type ChildProcess, spawn } from "node:child_process";
-import { join } from "node:path";
+import { delimiter, dirname, join } from "node:path";
 import { buildCatalog } from "./build-catalog.ts";
 import { ensureDevKey, ROOT, stateDir } from "./dev-keys.ts";
 
@@ -57,7 +57,8 @@ async function main(): Promise<void> {
   const child = spawn(process.execPath, args, {
     cwd: ROOT,
     stdio: "inherit",
-    env: { ...process.env, WRANGLER_SEND_METRICS: "false" },
+    // wrangler's [build] command runs `node`: make it this Node (22), not whatever else is on PATH.
+    env: { ...process.env, PATH: `${dirname(process.execPath)}${delimiter}${process.env.PATH ?? ""}`, WRANGLER_SEND_METRICS: "false" },
   });
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
     process.on(signal, () => {

@@ -1,6 +1,6 @@
 // Builds the McpServer for one request: one tool per capability contract, with
 // annotations derived from the contract's workload class.
-import { McpServer, type ToolAnnotations } from "@modelcontextprotocol/server";
+import { McpServer, type StandardSchemaWithJSON, type ToolAnnotations } from "@modelcontextprotocol/server";
 import type { Contract, WorkloadClass } from "../contracts/index.ts";
 import { PlatformError } from "../errors/index.ts";
 import type { Identity } from "../identity/index.ts";
@@ -24,17 +24,29 @@ const INSTRUCTIONS =
   "Each tool is a capability contract that runs your JavaScript in a fresh, isolated sandbox and records evidence of the run. " +
   `Send \`code\`: ${CODE_SHAPE} Pick the least privileged tool that can do the job.`;
 
+// Schemas are built once per isolate, not per request: contracts do not change while it lives.
+const inputSchemas = new WeakMap<Contract, StandardSchemaWithJSON>();
+let outputSchema: StandardSchemaWithJSON | undefined;
+
+function inputSchemaOf(contract: Contract): StandardSchemaWithJSON {
+  let schema = inputSchemas.get(contract);
+  if (!schema) {
+    schema = advertiseOnly(toolInputSchema(contract));
+    inputSchemas.set(contract, schema);
+  }
+  return schema;
+}
+
 export function createMcpServer(contracts: readonly Contract[], deps: SubmitDeps, identity: Identity | undefined): McpServer {
   const server = new McpServer(SERVER_INFO, { capabilities: { tools: { listChanged: false } }, instructions: INSTRUCTIONS });
-  const inputSchemas = new Map(contracts.map((c) => [c.id, advertiseOnly(toolInputSchema(c))]));
-  const outputSchema = advertiseOnly(RUN_RESULT_SCHEMA);
+  outputSchema ??= advertiseOnly(RUN_RESULT_SCHEMA);
   for (const contract of contracts) {
     server.registerTool(
       contract.tool,
       {
         title: contract.title,
         description: `${contract.description}\n\nWorkload class: ${contract.class}; contract ${contract.id}@${contract.version}.`,
-        inputSchema: inputSchemas.get(contract.id),
+        inputSchema: inputSchemaOf(contract),
         outputSchema,
         annotations: toolAnnotations(contract),
         _meta: { "agent-exec/contract": { id: contract.id, version: contract.version, class: contract.class, phase: contract.phase } },

@@ -1,6 +1,8 @@
 // The MCP endpoint: a stateless createMcpHandler (agents, MCP SDK v2) that serves
 // 2025-era and current clients from one route and builds a fresh McpServer per request.
-import { createMcpHandler } from "agents/mcp/server";
+
+import type { AuthInfo } from "@modelcontextprotocol/server";
+import { createMcpHandler, type StatelessMcpHandler } from "agents/mcp/server";
 import type { Contract } from "../contracts/index.ts";
 import type { Identity } from "../identity/index.ts";
 import type { SubmitDeps } from "../intent/index.ts";
@@ -27,18 +29,32 @@ export async function isDiscoveryRequest(request: Request): Promise<boolean> {
   });
 }
 
-export type McpRequestContext = {
+export type McpEndpoint = {
   contracts: readonly Contract[];
   deps: SubmitDeps;
-  identity: Identity | undefined;
   allowedHostnames: string[];
 };
 
-export function serveMcp(request: Request, context: McpRequestContext): Promise<Response> {
-  const handler = createMcpHandler(() => createMcpServer(context.contracts, context.deps, context.identity), {
+// The verified identity travels to the per-request McpServer inside AuthInfo.extra.
+const IDENTITY = "agent-exec/identity";
+
+/** Builds the handler once per endpoint (per isolate); each request still gets a fresh McpServer. */
+export function mcpHandler(endpoint: McpEndpoint): StatelessMcpHandler {
+  return createMcpHandler(({ authInfo }) => createMcpServer(endpoint.contracts, endpoint.deps, authInfo?.extra?.[IDENTITY] as Identity | undefined), {
     route: MCP_ROUTE,
-    ...(context.allowedHostnames.length > 0 ? { allowedHostnames: context.allowedHostnames } : {}),
+    ...(endpoint.allowedHostnames.length > 0 ? { allowedHostnames: endpoint.allowedHostnames } : {}),
     onerror: (error: Error) => console.error(JSON.stringify({ event: "mcp_error", error: String(error), stack: error.stack })),
   });
-  return handler.fetch(request);
+}
+
+export function serveMcp(handler: StatelessMcpHandler, request: Request, identity: Identity | undefined): Promise<Response> {
+  if (!identity) return handler.fetch(request);
+  const authInfo: AuthInfo = {
+    token: "(verified)",
+    clientId: identity.actor,
+    scopes: identity.roles,
+    expiresAt: identity.expiresAt,
+    extra: { [IDENTITY]: identity },
+  };
+  return handler.fetch(request, { authInfo });
 }

@@ -73,7 +73,7 @@ describe("routes", () => {
     expect(await response.json()).toMatchObject({ error: { code: "not_found" } });
   });
 
-  it("hides the bench baseline route unless LOCAL_BENCH=1", async () => {
+  it("hides the bench routes unless LOCAL_BENCH=1", async () => {
     const response = await worker().fetch(`${BASE}/__bench/baseline`, { method: "POST", body: JSON.stringify({ code: "export default () => 1" }) });
     expect(response.status).toBe(404);
   });

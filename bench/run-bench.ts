@@ -1,0 +1,142 @@
+// `npm run bench`: p50/p95/p99 of a trivial tool call end to end over MCP, beside the
+// same code through a bare LOADER.load() + one RPC call (the baseline), both against
+// the same local server in the same run, interleaved in rounds so drift hits both.
+import { Client as ClientV2, StreamableHTTPClientTransport as TransportV2 } from "@modelcontextprotocol/client";
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { startLocalServer } from "../test/helpers/local-server.ts";
+
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 10);
+const PER_ROUND = Number(process.env.BENCH_PER_ROUND ?? 50);
+const WARMUP = 30;
+const CODE = "export default async (input) => ({ n: input.n + 1 })";
+
+type Stats = { n: number; p50: number; p95: number; p99: number; mean: number };
+
+function stats(samples: number[]): Stats {
+  const sorted = [...samples].sort((a, b) => a - b);
+  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] ?? Number.NaN;
+  return { n: sorted.length, p50: at(0.5), p95: at(0.95), p99: at(0.99), mean: sorted.reduce((a, b) => a + b, 0) / sorted.length };
+}
+
+const fmt = (ms: number) => `${ms.toFixed(2)} ms`.padStart(10);
+
+async function main(): Promise<void> {
+  const server = await startLocalServer({ env: { LOCAL_BENCH: "1" } });
+  try {
+    const session = `bench-${Date.now()}`;
+    const token = await server.token({ tenant: "bench", actor: "bench", session, ttlSeconds: 3600 });
+    const requestInit = { headers: { authorization: `Bearer ${token}` } };
+    const client = new Client({ name: "agent-exec-bench", version: "1.0.0" });
+    await client.connect(new StreamableHTTPClientTransport(server.mcpUrl, { requestInit }));
+    const modern = new ClientV2({ name: "agent-exec-bench", version: "2.0.0" }, { versionNegotiation: { mode: { pin: "2026-07-28" } } });
+    await modern.connect(new TransportV2(server.mcpUrl, { requestInit }));
+
+    const baselineCall = async (n: number) => {
+      const response = await fetch(`${server.url}/__bench/baseline`, { method: "POST", body: JSON.stringify({ code: CODE, input: { n } }) });
+      const body = (await response.json()) as { result: { n: number } };
+      if (body.result.n !== n + 1) throw new Error(`baseline answered ${JSON.stringify(body)}`);
+    };
+    const mcpCall = async (n: number) => {
+      const result = await client.callTool({ name: "analyze_readonly", arguments: { code: CODE, input: { n } } });
+      if (result.isError || (result.structuredContent as { result: { n: number } }).result.n !== n + 1)
+        throw new Error(`MCP answered ${JSON.stringify(result)}`);
+    };
+    const modernCall = async (n: number) => {
+      const result = await modern.callTool({ name: "analyze_readonly", arguments: { code: CODE, input: { n } } });
+      if (result.isError || (result.structuredContent as { result: { n: number } }).result.n !== n + 1)
+        throw new Error(`MCP answered ${JSON.stringify(result)}`);
+    };
+    // The same tools/call as one plain HTTP POST: the platform's cost without any client SDK.
+    const rawCall = async (n: number) => {
+      const response = await fetch(server.mcpUrl, {
+        method: "POST",
+        headers: {
+          ...requestInit.headers,
+          "content-type": "application/json",
+          accept: "application/json, text/event-stream",
+          "mcp-protocol-version": "2025-06-18",
+        },
+        body: JSON.stringify({ jsonrpc: "2.0", id: n, method: "tools/call", params: { name: "analyze_readonly", arguments: { code: CODE, input: { n } } } }),
+      });
+      const text = await response.text();
+      if (!text.includes(`{\\"n\\":${n + 1}}`) && !text.includes(`"n":${n + 1}`)) throw new Error(`raw MCP answered ${text.slice(0, 300)}`);
+    };
+    const pipelineCall = async (n: number) => {
+      const response = await fetch(`${server.url}/__bench/pipeline`, {
+        method: "POST",
+        body: JSON.stringify({ code: CODE, input: { n }, session: `${session}-pipeline` }),
+      });
+      const body = (await response.json()) as { result: { n: number } };
+      if (body.result?.n !== n + 1) throw new Error(`pipeline answered ${JSON.stringify(body)}`);
+    };
+    const timed = async (call: (n: number) => Promise<void>, n: number) => {
+      const started = performance.now();
+      await call(n);
+      return performance.now() - started;
+    };
+
+    const paths = [
+      { name: "baseline: bare LOADER.load() + RPC", call: baselineCall, samples: [] as number[] },
+      { name: "run pipeline, no MCP/token", call: pipelineCall, samples: [] as number[] },
+      { name: "MCP, 2025-era client (sdk 1.32)", call: mcpCall, samples: [] as number[] },
+      { name: "MCP, 2026-07-28 client (2.4)", call: modernCall, samples: [] as number[] },
+      { name: "MCP, raw HTTP POST (no SDK)", call: rawCall, samples: [] as number[] },
+    ];
+    for (let i = 0; i < WARMUP; i++) for (const path of paths) await path.call(i);
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const path of paths) for (let i = 0; i < PER_ROUND; i++) path.samples.push(await timed(path.call, i));
+    }
+    await client.close();
+    await modern.close();
+
+    // Server-side phases of the MCP runs, from the session's own evidence.
+    const finished: Array<{ latencyMs: { start: number; exec: number; total: number } }> = [];
+    for (let cursor: number | null = 0; cursor !== null; ) {
+      const page = (await (
+        await fetch(`${server.url}/v1/sessions/${session}/evidence?limit=500&cursor=${cursor}`, { headers: { authorization: `Bearer ${token}` } })
+      ).json()) as {
+        records: Array<{ kind: string; latencyMs: { start: number; exec: number; total: number } }>;
+        nextCursor: number | null;
+      };
+      finished.push(...page.records.filter((r) => r.kind === "run.finished"));
+      cursor = page.nextCursor;
+    }
+    const measured = finished.slice(WARMUP * 3);
+
+    const [baseline, pipeline, ...mcpPaths] = paths.map((path) => ({ ...path, stats: stats(path.samples) }));
+    if (!baseline || !pipeline) throw new Error("no baseline");
+    const row = (name: string, cells: string[]) => `${name.padEnd(38)}${cells.map((c) => c.padStart(10)).join("")}`;
+    const ratio = (a: number, b: number) => `${(a / b).toFixed(2)}x`;
+    const raw = mcpPaths.at(-1);
+    if (!raw) throw new Error("no MCP path");
+    const lines = [
+      `agent-exec bench: ${ROUNDS} interleaved rounds x ${PER_ROUND} sequential calls per path (after ${WARMUP} warm-up calls each), local wrangler dev on workerd`,
+      "",
+      row("", ["p50", "p95", "p99", "mean", "p50 ratio"]),
+      ...[baseline, pipeline, ...mcpPaths].map((p) =>
+        row(p.name, [fmt(p.stats.p50), fmt(p.stats.p95), fmt(p.stats.p99), fmt(p.stats.mean), ratio(p.stats.p50, baseline.stats.p50)]),
+      ),
+      "",
+      `where the raw MCP path's extra ${(raw.stats.p50 - baseline.stats.p50).toFixed(2)} ms at p50 go:`,
+      `  intake + policy + two evidence writes + harness: ${(pipeline.stats.p50 - baseline.stats.p50).toFixed(2)} ms (pipeline - baseline)`,
+      `  MCP protocol handling + token verification:     ${(raw.stats.p50 - pipeline.stats.p50).toFixed(2)} ms (raw MCP - pipeline)`,
+      "",
+      `server-side phases of the ${measured.length} measured MCP runs (from evidence, ms resolution):`,
+      ...(["start", "exec", "total"] as const).map((phase) => {
+        const s = stats(measured.map((r) => r.latencyMs[phase]));
+        return `  ${phase.padEnd(6)} p50 ${s.p50} ms  p95 ${s.p95} ms  p99 ${s.p99} ms`;
+      }),
+      "",
+      ...[pipeline, ...mcpPaths].map((p) => {
+        const r = p.stats.p50 / baseline.stats.p50;
+        return `target p50 <= 1.5x baseline, ${p.name}: ${r <= 1.5 ? "met" : "NOT met"} (${r.toFixed(2)}x, +${(p.stats.p50 - baseline.stats.p50).toFixed(2)} ms)`;
+      }),
+    ];
+    process.stdout.write(`${lines.join("\n")}\n`);
+  } finally {
+    await server.stop();
+  }
+}
+
+await main();
