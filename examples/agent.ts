@@ -18,7 +18,14 @@ const { values } = parseArgs({
 const mcpUrl = new URL(values.url);
 
 // 1. A token for this agent, signed with the local development key (what `npm run token` prints).
-const { token, session } = await mintToken({ key: await ensureDevKey(), ...(await localAuthSettings()), tenant: values.tenant, actor: values.actor });
+// The operator role lets it reach the privileged contract's approval gate (policy/tenants.json).
+const { token, session } = await mintToken({
+  key: await ensureDevKey(),
+  ...(await localAuthSettings()),
+  tenant: values.tenant,
+  actor: values.actor,
+  roles: ["operator"],
+});
 console.log(`session ${session} as ${values.actor}@${values.tenant}`);
 
 const client = new Client({ name: "agent-exec-example", version: "1.0.0" }, { versionNegotiation: { mode: "auto" } });
@@ -47,7 +54,7 @@ type RunEnvelope = { runId: string; termination: string; result?: unknown; error
 const run = result.structuredContent as RunEnvelope;
 console.log("result", JSON.stringify(run.result), "logs", JSON.stringify(run.logs));
 
-// 4. A call that policy refuses: the privileged contract needs a human approval.
+// 4. A call that is not run: the privileged contract needs a human approval.
 const refused = await client.callTool({ name: "change_privileged", arguments: { code: "export default () => 'deploy'", input: { reason: "demo" } } });
 console.log("privileged", refused.isError ? `refused: ${(refused.structuredContent as RunEnvelope).error?.code}` : "ran?!");
 await client.close();

@@ -1,24 +1,60 @@
 // The Worker: routes requests to the layers and exports the Durable Object classes.
-import { readConfig } from "./config/index.ts";
-import { contractCatalog } from "./contracts/index.ts";
+import { bundledCatalog, type Catalog } from "./catalog/index.ts";
+import { type Config, readConfig } from "./config/index.ts";
 import { PlatformError } from "./errors/index.ts";
-import { authenticate, BENCH_ROUTES, EVIDENCE_ROUTE, errorResponse, jsonResponse, serveBench, serveEvidence, unexpectedErrorResponse } from "./http/index.ts";
+import {
+  authenticate,
+  BENCH_ROUTES,
+  EVIDENCE_ROUTE,
+  errorResponse,
+  jsonResponse,
+  POLICY_ROUTE,
+  serveBench,
+  serveEvidence,
+  servePolicySnapshot,
+  unexpectedErrorResponse,
+} from "./http/index.ts";
+import type { SubmitDeps } from "./intent/index.ts";
 import { isDiscoveryRequest, MCP_ROUTE, mcpHandler, SERVER_INFO, serveMcp } from "./mcp/index.ts";
+import { policyInForce } from "./policy/index.ts";
 
-export { SessionLedger } from "./evidence/index.ts";
+export { SessionLedger } from "./evidence/session-ledger.ts";
+export { PolicyArchive } from "./policy/policy-archive.ts";
 
-// One MCP handler per isolate (env is stable for its lifetime); McpServers stay per request.
-const handlers = new WeakMap<Env, ReturnType<typeof mcpHandler>>();
+/** What one isolate builds once: the bundled catalog, the policy in force and the MCP handler. */
+type Platform = { catalog: Catalog; deps: SubmitDeps; mcp: ReturnType<typeof mcpHandler> };
+const platforms = new WeakMap<Env, Platform>();
+
+function platformFor(env: Env, config: Config): Platform {
+  let platform = platforms.get(env);
+  if (!platform) {
+    const catalog = bundledCatalog();
+    const deps: SubmitDeps = {
+      loader: env.LOADER,
+      ledgers: env.SESSION_LEDGER,
+      policy: policyInForce(catalog.policy, catalog.contracts, env.POLICY_ARCHIVE),
+    };
+    platform = { catalog, deps, mcp: mcpHandler({ contracts: catalog.contracts, deps, allowedHostnames: config.mcp.allowedHostnames }) };
+    platforms.set(env, platform);
+  }
+  return platform;
+}
 
 export default {
   async fetch(request: Request, env: Env): Promise<Response> {
     const url = new URL(request.url);
     try {
       const config = readConfig(env);
-      const contracts = contractCatalog().contracts;
+      const platform = platformFor(env, config);
 
       if (url.pathname === "/" && request.method === "GET") {
-        return jsonResponse({ ...SERVER_INFO, mcp: MCP_ROUTE, evidence: "/v1/sessions/{sid}/evidence", contracts: contracts.map((c) => c.tool) });
+        return jsonResponse({
+          ...SERVER_INFO,
+          mcp: MCP_ROUTE,
+          evidence: "/v1/sessions/{sid}/evidence",
+          policy: "/v1/policy/{hash}",
+          contracts: platform.catalog.contracts.map((c) => c.tool),
+        });
       }
 
       const auth = await authenticate(request, config);
@@ -28,12 +64,7 @@ export default {
         if (!auth.identity && !(config.mcp.anonymousDiscovery && (await isDiscoveryRequest(request)))) {
           return errorResponse(new PlatformError("unauthorized", "This MCP request needs a bearer token."));
         }
-        let handler = handlers.get(env);
-        if (!handler) {
-          handler = mcpHandler({ contracts, deps: { loader: env.LOADER, ledgers: env.SESSION_LEDGER }, allowedHostnames: config.mcp.allowedHostnames });
-          handlers.set(env, handler);
-        }
-        return await serveMcp(handler, request, auth.identity);
+        return await serveMcp(platform.mcp, request, auth.identity);
       }
 
       const evidence = EVIDENCE_ROUTE.exec(url.pathname);
@@ -42,9 +73,15 @@ export default {
         return await serveEvidence(request, evidence[1], auth.identity, env.SESSION_LEDGER);
       }
 
-      const benchContract = contracts.find((c) => c.class === "read-only");
+      const policy = POLICY_ROUTE.exec(url.pathname);
+      if (policy?.[1]) {
+        if (!auth.identity) return errorResponse(new PlatformError("unauthorized", "Policy snapshots need a bearer token."));
+        return await servePolicySnapshot(request, policy[1], auth.identity, env.POLICY_ARCHIVE);
+      }
+
+      const benchContract = platform.catalog.contracts.find((c) => c.class === "read-only");
       if (config.benchRoutes && request.method === "POST" && benchContract && Object.values<string>(BENCH_ROUTES).includes(url.pathname)) {
-        return await serveBench(request, url.pathname, { loader: env.LOADER, ledgers: env.SESSION_LEDGER }, benchContract);
+        return await serveBench(request, url.pathname, platform.deps, benchContract);
       }
       return errorResponse(new PlatformError("not_found", `No route for ${request.method} ${url.pathname}.`));
     } catch (error) {

@@ -5,6 +5,18 @@ import { z } from "zod";
 export const WorkloadClassSchema = z.enum(["read-only", "controlled-mutation", "privileged"]);
 export type WorkloadClass = z.infer<typeof WorkloadClassSchema>;
 
+/** Data classes, least to most sensitive. The order is the policy's: a bound of X admits X and below. */
+export const DATA_CLASSES = ["public", "internal", "confidential", "restricted"] as const;
+export const DataClassSchema = z.enum(DATA_CLASSES);
+export type DataClass = z.infer<typeof DataClassSchema>;
+
+export function dataClassRank(dataClass: DataClass): number {
+  return DATA_CLASSES.indexOf(dataClass);
+}
+
+/** An action a contract's capabilities can take, e.g. `read`, `tracker.comment`; a grant scopes them. */
+export const ActionSchema = z.string().regex(/^[a-z][a-z0-9_-]*(\.[a-z][a-z0-9_-]*)*$/, "dotted lowercase words, e.g. tracker.comment");
+
 /** What the platform enforces per run. cpuMs and subRequests are enforced by Cloudflare in production. */
 export const LimitsSchema = z
   .object({
@@ -36,11 +48,27 @@ export const ContractSchema = z
     inputSchema: JsonObjectSchemaSchema.describe("JSON Schema of the `input` argument handed to the code."),
     limits: LimitsSchema.default(LimitsSchema.parse({})),
     approval: z.object({ required: z.boolean() }).strict().default({ required: false }),
+    dataClass: z
+      .object({
+        max: DataClassSchema.describe("The most sensitive data class this contract may process."),
+        default: DataClassSchema.describe("The class assumed when a call declares none (never silently public)."),
+      })
+      .strict()
+      .default({ max: "internal", default: "internal" }),
+    actions: z.array(ActionSchema).max(64).default([]).describe("What the contract's capabilities can do; a grant's action scope selects from these."),
+    task: z
+      .object({ ttlSeconds: z.int().min(5).max(900).default(60).describe("Validity window of the signed task the policy layer issues.") })
+      .strict()
+      .default({ ttlSeconds: 60 }),
   })
   .strict()
   .refine((c) => c.class !== "privileged" || c.approval.required, {
     message: "a privileged contract must require approval",
     path: ["approval", "required"],
+  })
+  .refine((c) => dataClassRank(c.dataClass.default) <= dataClassRank(c.dataClass.max), {
+    message: "the default data class must not be above the maximum",
+    path: ["dataClass", "default"],
   });
 export type Contract = z.infer<typeof ContractSchema>;
 

@@ -1,4 +1,15 @@
 // Capability contracts: data that every layer reads, so this module depends on no layer.
-export { type Catalog, contractCatalog } from "./catalog.ts";
-export { type Contract, ContractSchema, contractJsonSchema, type Limits, type WorkloadClass, WorkloadClassSchema } from "./contract-schema.ts";
-export { type ContractFile, type ContractProblem, formatProblems, loadContracts } from "./load-contracts.ts";
+export {
+  ActionSchema,
+  type Contract,
+  ContractSchema,
+  contractJsonSchema,
+  DATA_CLASSES,
+  type DataClass,
+  DataClassSchema,
+  dataClassRank,
+  type Limits,
+  type WorkloadClass,
+  WorkloadClassSchema,
+} from "./contract-schema.ts";
+export { type DataFile, type FileProblem, fieldOf, formatProblems, loadContracts } from "./load-contracts.ts";

@@ -3,18 +3,21 @@
 import type { z } from "zod";
 import { type Contract, ContractSchema } from "./contract-schema.ts";
 
-export type ContractFile = { file: string; json: unknown };
+/** A JSON data file (a contract, a policy file) as read from disk or bundled. */
+export type DataFile = { file: string; json: unknown };
 
-export type ContractProblem = { file: string; field: string; message: string };
+/** What is wrong with a data file, precisely enough to fix it. */
+export type FileProblem = { file: string; field: string; message: string };
 
-export type LoadResult = { ok: true; contracts: Contract[] } | { ok: false; problems: ContractProblem[] };
+export type LoadResult = { ok: true; contracts: Contract[] } | { ok: false; problems: FileProblem[] };
 
-function fieldOf(issue: z.core.$ZodIssue): string {
-  return issue.path.length === 0 ? "(root)" : issue.path.map(String).join(".");
+export function fieldOf(issue: z.core.$ZodIssue, prefix: readonly PropertyKey[] = []): string {
+  const path = [...prefix, ...issue.path];
+  return path.length === 0 ? "(root)" : path.map(String).join(".");
 }
 
-export function loadContracts(files: readonly ContractFile[]): LoadResult {
-  const problems: ContractProblem[] = [];
+export function loadContracts(files: readonly DataFile[]): LoadResult {
+  const problems: FileProblem[] = [];
   const contracts: Contract[] = [];
   const seenIds = new Map<string, string>();
   const seenTools = new Map<string, string>();
@@ -38,6 +41,6 @@ export function loadContracts(files: readonly ContractFile[]): LoadResult {
   return problems.length > 0 ? { ok: false, problems } : { ok: true, contracts };
 }
 
-export function formatProblems(problems: readonly ContractProblem[]): string {
+export function formatProblems(problems: readonly FileProblem[]): string {
   return problems.map((p) => `${p.file}: ${p.field}: ${p.message}`).join("\n");
 }

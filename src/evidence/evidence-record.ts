@@ -6,14 +6,23 @@ import { z } from "zod";
 export const TerminationReasonSchema = z.enum(["completed", "failed", "denied", "timed_out", "output_too_large"]);
 export type TerminationReason = z.infer<typeof TerminationReasonSchema>;
 
-/** A policy decision as it is recorded; the policy layer produces exactly this shape. */
-export const DecisionSchema = z.object({
+const Sha256Schema = z.string().regex(/^[0-9a-f]{64}$/);
+
+/** A policy decision as it is recorded; the policy layer's Decision has exactly this shape. */
+export const RecordedDecisionSchema = z.object({
   outcome: z.enum(["allow", "deny", "needs_approval"]),
   reasons: z.array(z.string().regex(/^[a-z][a-z0-9_]*$/)),
+  dataClass: z.string().max(32),
+  team: z.string().max(128).nullable(),
+  scope: z.array(z.string().max(128)),
 });
-export type Decision = z.infer<typeof DecisionSchema>;
+export type RecordedDecision = z.infer<typeof RecordedDecisionSchema>;
 
-const Sha256Schema = z.string().regex(/^[0-9a-f]{64}$/);
+/** Where the task came from: an agent's MCP call, or a trusted planner's signed task. */
+export const IntentSourceSchema = z.discriminatedUnion("source", [
+  z.object({ source: z.literal("mcp") }),
+  z.object({ source: z.literal("planner"), planner: z.string().max(128), kid: z.string().max(256), jti: z.string().max(256) }),
+]);
 const Name = z.string().min(1).max(128);
 
 const RunHeader = {
@@ -22,6 +31,10 @@ const RunHeader = {
   actor: Name,
   session: Name,
   contract: z.object({ id: Name, version: z.string().max(32), class: z.string().max(32) }),
+  /** The snapshot (GET /v1/policy/{hash}) that decided; every record of the run carries it. */
+  policyHash: Sha256Schema,
+  /** Null when intake refused the call before policy was consulted (e.g. invalid arguments). */
+  decision: RecordedDecisionSchema.nullable(),
 };
 
 export const RunStartedSchema = z.object({
@@ -33,8 +46,7 @@ export const RunStartedSchema = z.object({
   codeBytes: z.int().min(0),
   inputSha256: Sha256Schema,
   inputBytes: z.int().min(0),
-  /** Null when intake rejected the call before policy was consulted (e.g. invalid arguments). */
-  decision: DecisionSchema.nullable(),
+  intent: IntentSourceSchema,
 });
 
 export const RunFinishedSchema = z.object({

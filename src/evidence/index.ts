@@ -1,15 +1,19 @@
 // Evidence: what happened, per session, append-only. The lowest layer.
 export { canonicalJson, sha256Hex, utf8Bytes } from "./digest.ts";
 export {
-  type Decision,
-  DecisionSchema,
   type EvidenceEntry,
   EvidenceEntrySchema,
   type EvidenceRecord,
+  IntentSourceSchema,
+  type RecordedDecision,
+  RecordedDecisionSchema,
   type RunFinished,
   type RunStarted,
   type TerminationReason,
   TerminationReasonSchema,
 } from "./evidence-record.ts";
 export { ledgerFor } from "./ledger-stub.ts";
-export { type AppendResult, type EvidencePage, PAGE_LIMIT_MAX, type PageResult, SessionLedger } from "./session-ledger.ts";
+// The Durable Object class is exported by the Worker's root (src/index.ts); layers see its type only,
+// so this index stays importable from Node (tests, the local tools).
+export { PAGE_LIMIT_MAX } from "./page-limit.ts";
+export type { AppendResult, EvidencePage, PageResult, SessionLedger } from "./session-ledger.ts";

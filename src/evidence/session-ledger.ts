@@ -3,8 +3,7 @@
 import { DurableObject } from "cloudflare:workers";
 import { z } from "zod";
 import { type EvidenceEntry, EvidenceEntrySchema, type EvidenceRecord } from "./evidence-record.ts";
-
-export const PAGE_LIMIT_MAX = 500;
+import { PAGE_LIMIT_MAX } from "./page-limit.ts";
 
 const PageRequestSchema = z.object({ after: z.int().min(0), limit: z.int().min(1).max(PAGE_LIMIT_MAX) });
 

@@ -3,3 +3,4 @@ export { type Authentication, authenticate } from "./authenticate.ts";
 export { BENCH_ROUTES, serveBench } from "./bench-routes.ts";
 export { errorResponse, jsonResponse, unexpectedErrorResponse } from "./error-response.ts";
 export { AUDITOR_ROLE, EVIDENCE_ROUTE, mayReadSession, serveEvidence } from "./evidence-route.ts";
+export { POLICY_ROUTE, servePolicySnapshot } from "./policy-route.ts";

@@ -64,5 +64,5 @@ export async function buildTask(
       "Read the tool's input schema (tools/list) and send matching data.",
     );
   }
-  return { ok: true, task: { ...meta, lane: "interactive", code: args.data.code, input, ...digests } };
+  return { ok: true, task: { ...meta, lane: "interactive", code: args.data.code, input, dataClass: args.data.dataClass ?? null, ...digests } };
 }

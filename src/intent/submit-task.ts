@@ -1,21 +1,22 @@
-// The path a tool call takes once its caller is known: intake -> policy -> evidence
-// (start) -> execution -> evidence (finish). Evidence of the start is written before
-// anything runs, and if it cannot be written nothing runs (fail closed).
+// The path a tool call takes once its caller is known: intake -> policy (decide on the
+// tenant's snapshot) -> evidence (start) -> execution -> evidence (finish). The start is
+// recorded before any task code runs; if it cannot be, nothing runs (fail closed).
 import type { Contract } from "../contracts/index.ts";
 import { PlatformError } from "../errors/index.ts";
-import { type Decision, type EvidenceEntry, ledgerFor, type RunStarted, type SessionLedger } from "../evidence/index.ts";
+import { type EvidenceEntry, ledgerFor, type RunStarted, type SessionLedger } from "../evidence/index.ts";
 import { type SandboxOutcome, startSandbox } from "../execution/index.ts";
 import type { Identity } from "../identity/index.ts";
-import { decide } from "../policy/index.ts";
+import { type Decision, decide, type HashedSnapshot, type PolicyInForce, refusalError } from "../policy/index.ts";
 import { buildTask } from "./build-task.ts";
 import { newRunId } from "./task.ts";
 
 export type SubmitDeps = {
   loader: WorkerLoader;
   ledgers: DurableObjectNamespace<SessionLedger>;
+  policy: PolicyInForce;
 };
 
-export type RunReport = { runId: string; contract: Contract; outcome: SandboxOutcome };
+export type RunReport = { runId: string; contract: Contract; policyHash: string; decision: Decision | null; outcome: SandboxOutcome };
 
 const NOT_RUN = { resultBytes: null, logs: { lines: [], bytes: 0, truncated: false }, latencyMs: { start: null, exec: null } };
 
@@ -24,7 +25,16 @@ export async function submitToolCall(deps: SubmitDeps, contract: Contract, ident
   const runId = newRunId();
   const built = await buildTask({ runId, receivedAt, identity, contract }, rawArguments);
   const digests = built.ok ? built.task : built.digests;
-  const decision: Decision | null = built.ok ? decide({ contract }) : null;
+
+  const policy = await archivedSnapshot(deps.policy, identity.tenant);
+  const decision: Decision | null =
+    built.ok && policy.ok
+      ? decide(
+          { tenant: identity.tenant, actor: identity.actor, roles: identity.roles, contractId: contract.id, dataClass: built.task.dataClass },
+          policy.hashed.snapshot,
+        )
+      : null;
+  const policyHash = policy.hashed.hash;
 
   const header = {
     runId,
@@ -32,6 +42,8 @@ export async function submitToolCall(deps: SubmitDeps, contract: Contract, ident
     actor: identity.actor,
     session: identity.session,
     contract: { id: contract.id, version: contract.version, class: contract.class },
+    policyHash,
+    decision,
   };
   const started: RunStarted = {
     kind: "run.started",
@@ -42,7 +54,7 @@ export async function submitToolCall(deps: SubmitDeps, contract: Contract, ident
     codeBytes: digests.codeBytes,
     inputSha256: digests.inputSha256,
     inputBytes: digests.inputBytes,
-    decision,
+    intent: { source: "mcp" },
   };
 
   const ledger = ledgerFor(deps.ledgers, identity.tenant, identity.session);
@@ -57,12 +69,19 @@ export async function submitToolCall(deps: SubmitDeps, contract: Contract, ident
       ...NOT_RUN,
       error: new PlatformError("evidence_unavailable", "The run's evidence could not be recorded, so it did not run.", { cause: appended.detail }),
     };
-    return { runId, contract, outcome };
+    return { runId, contract, policyHash, decision, outcome };
   }
 
+  const refusal = !built.ok
+    ? built.error
+    : !policy.ok
+      ? policy.error
+      : decision && decision.outcome !== "allow"
+        ? refusalError(decision, policyHash, contract.id)
+        : undefined;
   const outcome: SandboxOutcome = sandbox
     ? await sandbox.run()
-    : { termination: "denied", ...NOT_RUN, error: built.ok ? approvalRequired(contract) : built.error };
+    : { termination: refusal?.code === "policy_unavailable" ? "failed" : "denied", ...NOT_RUN, error: refusal };
 
   const finished: EvidenceEntry = {
     kind: "run.finished",
@@ -75,13 +94,24 @@ export async function submitToolCall(deps: SubmitDeps, contract: Contract, ident
     logs: { lines: outcome.logs.lines.length, bytes: outcome.logs.bytes, truncated: outcome.logs.truncated },
   };
   await appendWithRetry(ledger, finished);
-  return { runId, contract, outcome };
+  return { runId, contract, policyHash, decision, outcome };
 }
 
-function approvalRequired(contract: Contract): PlatformError {
-  return new PlatformError("approval_required", `Contract ${contract.id} needs a human approval for every run; nothing was run.`, {
-    hint: "Human approval is not available on this server yet; use a contract that does not require it.",
-  });
+/** The tenant's snapshot, archived before any record points at it. The hash is known even when archiving fails. */
+async function archivedSnapshot(
+  policy: PolicyInForce,
+  tenant: string,
+): Promise<{ ok: true; hashed: HashedSnapshot } | { ok: false; hashed: HashedSnapshot; error: PlatformError }> {
+  try {
+    return { ok: true, hashed: await policy.snapshotFor(tenant) };
+  } catch (error) {
+    console.error(JSON.stringify({ event: "policy_archive_failed", tenant, error: String(error) }));
+    return {
+      ok: false,
+      hashed: await policy.computeSnapshot(tenant),
+      error: new PlatformError("policy_unavailable", "The policy snapshot could not be archived, so nothing ran.", { cause: error }),
+    };
+  }
 }
 
 /** Appends one entry; a refusal or an unreachable ledger is logged and reported, never thrown. */

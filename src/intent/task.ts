@@ -1,7 +1,7 @@
 // A normalized task: one tool call (or, later, a batch item) with everything the
 // policy and execution layers need, digests included.
 import { z } from "zod";
-import type { Contract } from "../contracts/index.ts";
+import { type Contract, type DataClass, DataClassSchema } from "../contracts/index.ts";
 import type { Identity } from "../identity/index.ts";
 
 /** The arguments every contract tool takes. `input` is further checked against the contract's inputSchema. */
@@ -9,6 +9,7 @@ export const ToolArgumentsSchema = z
   .object({
     code: z.string().min(1, "code must not be empty"),
     input: z.unknown().optional(),
+    dataClass: DataClassSchema.optional(),
   })
   .strict();
 export type ToolArguments = z.infer<typeof ToolArgumentsSchema>;
@@ -21,6 +22,8 @@ export type Task = {
   contract: Contract;
   code: string;
   input: unknown;
+  /** The class the caller declared its input to be; null when it declared none. */
+  dataClass: DataClass | null;
   codeSha256: string;
   codeBytes: number;
   inputSha256: string;

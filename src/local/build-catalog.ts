@@ -1,25 +1,35 @@
-// Reads contracts/*.json, validates every file, and bundles them into
-// src/contracts/catalog.generated.json for the Worker. Exits non-zero naming the
-// file and field of every problem. Run by `npm start`, `npm test` and wrangler's build.
+// Reads contracts/*.json and policy/*.json, validates every file (policy against the
+// contracts it names), and bundles them into generated JSON modules for the Worker.
+// Exits non-zero naming the file and field of every problem. Run by `npm start`,
+// `npm test` and wrangler's [build] step.
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-// Imports the pure modules directly: the index also pulls the Worker-only generated catalog.
+// The pure modules, imported directly: the layer indexes also pull Worker-only generated files.
 import { contractJsonSchema } from "../contracts/contract-schema.ts";
-import { type ContractFile, type ContractProblem, formatProblems, loadContracts } from "../contracts/load-contracts.ts";
+import { type DataFile, type FileProblem, formatProblems, loadContracts } from "../contracts/load-contracts.ts";
+import { loadPolicy } from "../policy/load-policy.ts";
+import { policyJsonSchema } from "../policy/policy-schema.ts";
 
 const ROOT = resolve(fileURLToPath(import.meta.url), "../../..");
-/** `CONTRACTS_DIR` lets tests (and operators) point the build at another folder. */
+/** `CONTRACTS_DIR` and `POLICY_DIR` let tests (and operators) point the build at other folders. */
 export const CONTRACTS_DIR = resolve(process.env.CONTRACTS_DIR ?? join(ROOT, "contracts"));
-const OUTPUT = join(ROOT, "src/contracts/catalog.generated.json");
+export const POLICY_DIR = resolve(process.env.POLICY_DIR ?? join(ROOT, "policy"));
+const OUTPUTS = { contracts: join(ROOT, "src/contracts/catalog.generated.json"), policy: join(ROOT, "src/policy/policy.generated.json") };
+export const JSON_SCHEMA_FILES = { contracts: join(ROOT, "contracts/contract.schema.json"), policy: join(ROOT, "policy/policy.schema.json") };
 
-/** One entry per contract file; the JSON Schema beside them (`*.schema.json`) is not a contract. */
-export function readContractFiles(dir: string = CONTRACTS_DIR): { files: ContractFile[]; problems: ContractProblem[] } {
-  const files: ContractFile[] = [];
-  const problems: ContractProblem[] = [];
-  const names = readdirSync(dir)
-    .filter((name) => name.endsWith(".json") && !name.endsWith(".schema.json"))
-    .sort();
+/** Every `*.json` in a folder but the JSON Schemas beside them (`*.schema.json`). */
+export function readDataFiles(dir: string): { files: DataFile[]; problems: FileProblem[] } {
+  const files: DataFile[] = [];
+  const problems: FileProblem[] = [];
+  let names: string[];
+  try {
+    names = readdirSync(dir)
+      .filter((name) => name.endsWith(".json") && !name.endsWith(".schema.json"))
+      .sort();
+  } catch (error) {
+    return { files, problems: [{ file: dir, field: "(folder)", message: error instanceof Error ? error.message : String(error) }] };
+  }
   for (const name of names) {
     const absolute = join(dir, name);
     const fromRoot = relative(ROOT, absolute);
@@ -33,23 +43,32 @@ export function readContractFiles(dir: string = CONTRACTS_DIR): { files: Contrac
   return { files, problems };
 }
 
-export function buildCatalog(dir: string = CONTRACTS_DIR): { ok: true; count: number } | { ok: false; message: string } {
-  const { files, problems } = readContractFiles(dir);
-  const loaded = loadContracts(files);
-  const all = [...problems, ...(loaded.ok ? [] : loaded.problems)];
-  if (all.length > 0) return { ok: false, message: formatProblems(all) };
-  writeFileSync(OUTPUT, `${JSON.stringify({ files }, null, 2)}\n`);
-  return { ok: true, count: files.length };
+export function buildCatalog(): { ok: true } | { ok: false; message: string } {
+  const contractFiles = readDataFiles(CONTRACTS_DIR);
+  const contracts = loadContracts(contractFiles.files);
+  const policyFiles = readDataFiles(POLICY_DIR);
+  const policy = contracts.ok ? loadPolicy(policyFiles.files, contracts.contracts) : undefined;
+  const problems = [
+    ...contractFiles.problems,
+    ...(contracts.ok ? [] : contracts.problems),
+    ...policyFiles.problems,
+    ...(policy && !policy.ok ? policy.problems : []),
+  ];
+  if (problems.length > 0) return { ok: false, message: formatProblems(problems) };
+  writeFileSync(OUTPUTS.contracts, `${JSON.stringify({ files: contractFiles.files }, null, 2)}\n`);
+  writeFileSync(OUTPUTS.policy, `${JSON.stringify({ files: policyFiles.files }, null, 2)}\n`);
+  return { ok: true };
 }
 
-/** `--schema` regenerates contracts/contract.schema.json from the zod schema (a unit test checks it is current). */
-export const CONTRACT_JSON_SCHEMA_FILE = join(ROOT, "contracts/contract.schema.json");
-
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  if (process.argv.includes("--schema")) writeFileSync(CONTRACT_JSON_SCHEMA_FILE, `${JSON.stringify(contractJsonSchema(), null, 2)}\n`);
+  // `--schemas` regenerates the editors' JSON Schemas from the zod schemas (a unit test checks they are current).
+  if (process.argv.includes("--schemas")) {
+    writeFileSync(JSON_SCHEMA_FILES.contracts, `${JSON.stringify(contractJsonSchema(), null, 2)}\n`);
+    writeFileSync(JSON_SCHEMA_FILES.policy, `${JSON.stringify(policyJsonSchema(), null, 2)}\n`);
+  }
   const result = buildCatalog();
   if (!result.ok) {
-    process.stderr.write(`Contracts are invalid; nothing was started.\n${result.message}\n`);
+    process.stderr.write(`Contracts or policy are invalid; nothing was started.\n${result.message}\n`);
     process.exit(1);
   }
 }

@@ -33,7 +33,7 @@ async function main(): Promise<void> {
   const dir = stateDir();
 
   const catalog = buildCatalog();
-  if (!catalog.ok) fail(`Contracts are invalid; the server was not started.\n${catalog.message}`);
+  if (!catalog.ok) fail(`Contracts or policy are invalid; the server was not started.\n${catalog.message}`);
   const key = await ensureDevKey(dir);
 
   const vars = [`AUTH_DEV_PUBLIC_JWK:${JSON.stringify(key.publicJwk)}`];

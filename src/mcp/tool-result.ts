@@ -3,10 +3,12 @@ import type { CallToolResult } from "@modelcontextprotocol/server";
 import type { PlatformError } from "../errors/index.ts";
 import type { RunReport } from "../intent/index.ts";
 
-export function toToolResult({ runId, outcome }: RunReport): CallToolResult {
+export function toToolResult({ runId, outcome, policyHash, decision }: RunReport): CallToolResult {
   const envelope = {
     runId,
     termination: outcome.termination,
+    policyHash,
+    decision: decision && { outcome: decision.outcome, reasons: decision.reasons, dataClass: decision.dataClass },
     logs: outcome.logs.lines,
     logsTruncated: outcome.logs.truncated,
   };

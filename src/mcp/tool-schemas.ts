@@ -2,7 +2,7 @@
 // validated by the intent layer (so a bad call gets our typed error and is
 // recorded), so the input schema handed to the SDK only advertises.
 import { fromJsonSchema, type JsonSchemaType, type StandardSchemaWithJSON } from "@modelcontextprotocol/server";
-import type { Contract } from "../contracts/index.ts";
+import { type Contract, DATA_CLASSES } from "../contracts/index.ts";
 
 export const CODE_SHAPE =
   "An ES module whose default export is a function `(input, ctx) => result` (it may be async). " +
@@ -15,6 +15,11 @@ export function toolInputSchema(contract: Contract): JsonSchemaType {
     properties: {
       code: { type: "string", minLength: 1, description: `${CODE_SHAPE} At most ${contract.limits.codeBytes} bytes.` },
       input: { ...contract.inputSchema, description: describeInput(contract) },
+      dataClass: {
+        type: "string",
+        enum: [...DATA_CLASSES],
+        description: `The most sensitive class of data in \`input\` (${DATA_CLASSES.join(" < ")}). Defaults to "${contract.dataClass.default}"; this contract accepts at most "${contract.dataClass.max}", and your grant may allow less.`,
+      },
     },
     required: ["code"],
     additionalProperties: false,
@@ -32,6 +37,11 @@ export const RUN_RESULT_SCHEMA = {
   properties: {
     runId: { type: "string", description: "Identifies the run in the session's evidence." },
     termination: { type: "string", enum: ["completed", "failed", "denied", "timed_out", "output_too_large"] },
+    policyHash: { type: "string", description: "The policy snapshot that decided (GET /v1/policy/{hash})." },
+    decision: {
+      type: ["object", "null"],
+      properties: { outcome: { type: "string" }, reasons: { type: "array", items: { type: "string" } }, dataClass: { type: "string" } },
+    },
     result: { description: "What the code returned (present when termination is completed)." },
     error: {
       type: "object",
@@ -49,7 +59,7 @@ export const RUN_RESULT_SCHEMA = {
     },
     logsTruncated: { type: "boolean" },
   },
-  required: ["runId", "termination", "logs", "logsTruncated"],
+  required: ["runId", "termination", "policyHash", "decision", "logs", "logsTruncated"],
 } as const satisfies JsonSchemaType;
 
 /** A Standard Schema that advertises `schema` but accepts any value: validation happens downstream. */

@@ -15,7 +15,8 @@ describe.each(CLIENT_KINDS)("over MCP with %s", (kind) => {
   let sid: string;
   beforeAll(async () => {
     sid = `s-${kind.slice(0, 6).replace(/[^a-z0-9]/g, "")}-${Date.now()}`;
-    session = await connectClient(kind, server.mcpUrl, await server.token({ tenant: "acme", actor: "alice", session: sid }));
+    // alice holds the operator role so the privileged contract reaches its approval gate.
+    session = await connectClient(kind, server.mcpUrl, await server.token({ tenant: "acme", actor: "alice", session: sid, roles: ["operator"] }));
   });
   afterAll(async () => {
     await session?.close();
@@ -93,7 +94,11 @@ describe.each(CLIENT_KINDS)("over MCP with %s", (kind) => {
     });
     expect(result.isError).toBe(true);
     expect(errorCode(result)).toBe("approval_required");
-    expect(result.structuredContent).toMatchObject({ termination: "denied", logs: [] });
+    expect(result.structuredContent).toMatchObject({
+      termination: "denied",
+      logs: [],
+      decision: { outcome: "needs_approval", reasons: ["approval_required"] },
+    });
   });
 
   it("gives two concurrent calls separate isolates that do not see each other's globals", async () => {

@@ -1,6 +1,9 @@
 import { describe, expect, it } from "vitest";
 import committedSchema from "../../contracts/contract.schema.json";
-import { contractCatalog, contractJsonSchema, loadContracts } from "../../src/contracts/index.ts";
+import committedPolicySchema from "../../policy/policy.schema.json";
+import { bundledCatalog } from "../../src/catalog/index.ts";
+import { contractJsonSchema, loadContracts } from "../../src/contracts/index.ts";
+import { policyJsonSchema } from "../../src/policy/index.ts";
 
 const valid = {
   id: "example-contract",
@@ -15,7 +18,7 @@ const valid = {
 
 describe("contracts", () => {
   it("bundles the three workload classes of the article", () => {
-    const { contracts } = contractCatalog();
+    const { contracts } = bundledCatalog();
     expect(contracts.map((c) => c.class).sort()).toEqual(["controlled-mutation", "privileged", "read-only"]);
     expect(contracts.find((c) => c.class === "privileged")?.approval.required).toBe(true);
   });
@@ -40,6 +43,10 @@ describe("contracts", () => {
     ["an unknown limit", { limits: { gpu: 1 } }, "limits", /gpu/],
     ["a tool name with spaces", { tool: "run example" }, "tool", /MCP tool name/],
     ["a non-semver version", { version: "v1" }, "version", /semantic version/],
+    ["a default data class above the maximum", { dataClass: { max: "internal", default: "restricted" } }, "dataClass.default", /above the maximum/],
+    ["an unknown data class", { dataClass: { max: "secret", default: "internal" } }, "dataClass.max", /restricted/],
+    ["a malformed action", { actions: ["Tracker Comment"] }, "actions.0", /dotted lowercase/],
+    ["a task window above 15 minutes", { task: { ttlSeconds: 3600 } }, "task.ttlSeconds", /900/],
   ])("names the file and field of %s", (_case, change, field, message) => {
     const json = { ...valid, ...change };
     for (const [key, value] of Object.entries(change)) if (value === undefined) delete (json as Record<string, unknown>)[key];
@@ -69,7 +76,8 @@ describe("contracts", () => {
     expect(loadContracts([])).toMatchObject({ ok: false, problems: [{ message: "no contract files found" }] });
   });
 
-  it("keeps contracts/contract.schema.json in step with the zod schema (npm run contracts:schema)", () => {
+  it("keeps contracts/contract.schema.json and policy/policy.schema.json in step with the zod schemas (npm run schemas)", () => {
     expect(committedSchema).toEqual(contractJsonSchema());
+    expect(committedPolicySchema).toEqual(policyJsonSchema());
   });
 });

@@ -8,6 +8,8 @@ const header = (runId: string, tenant = "acme", session = "s-1") => ({
   actor: "alice",
   session,
   contract: { id: "read-only-analysis", version: "1.0.0", class: "read-only" },
+  policyHash: "c".repeat(64),
+  decision: { outcome: "allow" as const, reasons: [], dataClass: "internal", team: "platform", scope: ["read"] },
 });
 const runId = (n: number) => `run_00000000-0000-4000-8000-${String(n).padStart(12, "0")}`;
 const started = (n: number, tenant?: string, session?: string): EvidenceEntry => ({
@@ -19,7 +21,7 @@ const started = (n: number, tenant?: string, session?: string): EvidenceEntry =>
   codeBytes: 10,
   inputSha256: "b".repeat(64),
   inputBytes: 2,
-  decision: { outcome: "allow", reasons: [] },
+  intent: { source: "mcp" },
 });
 const finished = (n: number, startSeq: number): EvidenceEntry => ({
   kind: "run.finished",

@@ -1,9 +1,10 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { type Contract, contractCatalog } from "../../src/contracts/index.ts";
+import { bundledCatalog } from "../../src/catalog/index.ts";
+import type { Contract } from "../../src/contracts/index.ts";
 import { runInSandbox } from "../../src/execution/index.ts";
 
-const readOnly = contractCatalog().contracts.find((c) => c.id === "read-only-analysis") as Contract;
+const readOnly = bundledCatalog().contracts.find((c) => c.id === "read-only-analysis") as Contract;
 const withLimits = (limits: Partial<Contract["limits"]>): Contract => ({ ...readOnly, limits: { ...readOnly.limits, ...limits } });
 const run = (code: string, input: unknown = {}, contract: Contract = readOnly) =>
   runInSandbox(env.LOADER, { runId: "run_00000000-0000-4000-8000-000000000001", contract, code, input });

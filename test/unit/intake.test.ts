@@ -1,9 +1,9 @@
 import { describe, expect, it } from "vitest";
-import { type Contract, contractCatalog } from "../../src/contracts/index.ts";
+import { bundledCatalog } from "../../src/catalog/index.ts";
+import type { Contract } from "../../src/contracts/index.ts";
 import { buildTask } from "../../src/intent/index.ts";
-import { decide } from "../../src/policy/index.ts";
 
-const contracts = contractCatalog().contracts;
+const contracts = bundledCatalog().contracts;
 const byId = (id: string) => contracts.find((c) => c.id === id) as Contract;
 const meta = (contract: Contract) => ({
   runId: "run_00000000-0000-4000-8000-000000000002",
@@ -19,7 +19,12 @@ describe("intake", () => {
     expect(a.ok && b.ok).toBe(true);
     if (!a.ok || !b.ok) return;
     expect(a.task.inputSha256).toBe(b.task.inputSha256);
-    expect(a.task).toMatchObject({ lane: "interactive", codeBytes: 22, input: { x: 1, y: [2] } });
+    expect(a.task).toMatchObject({ lane: "interactive", codeBytes: 22, input: { x: 1, y: [2] }, dataClass: null });
+  });
+
+  it("keeps the declared data class", async () => {
+    const result = await buildTask(meta(byId("read-only-analysis")), { code: "x", dataClass: "confidential" });
+    expect(result.ok && result.task.dataClass).toBe("confidential");
   });
 
   it("hands the code {} when no input is sent", async () => {
@@ -30,12 +35,13 @@ describe("intake", () => {
   it.each<[string, string, unknown, RegExp]>([
     ["code that is not a string", "read-only-analysis", { code: 42 }, /code: Invalid input/],
     ["an empty module", "read-only-analysis", { code: "" }, /must not be empty/],
-    ["an unknown argument", "read-only-analysis", { code: "x", dataClass: "secret" }, /unknown argument\(s\): dataClass/],
+    ["an unknown argument", "read-only-analysis", { code: "x", owner: "me" }, /unknown argument\(s\): owner/],
     ["arguments that are not an object", "read-only-analysis", "export default () => 1", /expected object/],
     ["input missing a required property", "privileged-change", { code: "x", input: { note: "no reason" } }, /reason/],
     ["input of the wrong type", "read-only-analysis", { code: "x", input: "text" }, /input schema/],
     ["code above the contract's size limit", "read-only-analysis", { code: "x".repeat(131_073) }, /131073 bytes/],
     ["input above the contract's size limit", "controlled-mutation", { code: "x", input: { blob: "y".repeat(70_000) } }, /at most 65536/],
+    ["an unknown data class", "read-only-analysis", { code: "x", dataClass: "secret" }, /dataClass/],
   ])("rejects %s as invalid_arguments, digests included", async (_case, contractId, args, message) => {
     const result = await buildTask(meta(byId(contractId)), args);
     expect(result.ok).toBe(false);
@@ -43,15 +49,5 @@ describe("intake", () => {
     expect(result.error.code).toBe("invalid_arguments");
     expect(result.error.message).toMatch(message);
     expect(result.digests.codeSha256).toMatch(/^[0-9a-f]{64}$/);
-  });
-});
-
-describe("policy decision", () => {
-  it.each([
-    ["read-only-analysis", "allow", []],
-    ["controlled-mutation", "allow", []],
-    ["privileged-change", "needs_approval", ["approval_required"]],
-  ])("decides %s -> %s", (id, outcome, reasons) => {
-    expect(decide({ contract: byId(id) })).toEqual({ outcome, reasons });
   });
 });

@@ -1,0 +1,1 @@
+export { bundledCatalog, type Catalog } from "./bundled-catalog.ts";
