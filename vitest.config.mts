@@ -1,14 +1,15 @@
 // Two projects: `unit` runs inside workerd with the real bindings (Worker Loader,
 // Durable Objects); `e2e` runs in Node and drives the real server with real MCP clients.
 import { cloudflareTest } from "@cloudflare/vitest-plugin";
-import { calculateJwkThumbprint, exportJWK, generateKeyPair } from "jose";
 import { defineConfig } from "vitest/config";
+import { newKeyPair } from "./src/local/dev-keys.ts";
 
-// A throwaway identity key per test run: its public half is the Worker's dev key,
-// its private half signs the tokens the unit tests send.
-const { privateKey, publicKey } = await generateKeyPair("ES256", { extractable: true });
-const publicJwk = await exportJWK(publicKey);
-const kid = await calculateJwkThumbprint(publicJwk);
+// Throwaway keys per test run, as `npm start` makes them locally: the identity key
+// (tokens), the policy layer's task-signing key, and two planners (one for acme only).
+const identity = await newKeyPair("ES256");
+const taskSigning = await newKeyPair("EdDSA");
+const acmePlanner = await newKeyPair("EdDSA");
+const anyPlanner = await newKeyPair("ES256");
 
 export default defineConfig({
   test: {
@@ -17,13 +18,26 @@ export default defineConfig({
         plugins: [
           cloudflareTest({
             wrangler: { configPath: "./wrangler.toml" },
-            miniflare: { bindings: { AUTH_DEV_PUBLIC_JWK: JSON.stringify({ ...publicJwk, kid, alg: "ES256" }) } },
+            miniflare: {
+              bindings: {
+                AUTH_DEV_PUBLIC_JWK: JSON.stringify(identity.publicJwk),
+                TASK_SIGNING_KEY: JSON.stringify(taskSigning.privateJwk),
+                TASK_PLANNERS: JSON.stringify([
+                  { id: "acme-planner", tenants: ["acme"], jwk: acmePlanner.publicJwk },
+                  { id: "any-planner", tenants: ["*"], jwk: anyPlanner.publicJwk },
+                ]),
+              },
+            },
           }),
         ],
         test: {
           name: "unit",
           include: ["test/unit/**/*.test.ts"],
-          provide: { devPrivateJwk: { ...(await exportJWK(privateKey)), kid, alg: "ES256" } },
+          provide: {
+            devPrivateJwk: identity.privateJwk,
+            taskSigningJwk: taskSigning.privateJwk,
+            plannerJwks: { "acme-planner": acmePlanner.privateJwk, "any-planner": anyPlanner.privateJwk },
+          },
         },
       },
       {

@@ -2,27 +2,32 @@
 import { bundledCatalog, type Catalog } from "./catalog/index.ts";
 import { type Config, readConfig } from "./config/index.ts";
 import { PlatformError } from "./errors/index.ts";
+import { POLICY_ISSUER, plannerTrust, policyTrust, publishedKeys, type TaskTrust } from "./execution/index.ts";
 import {
   authenticate,
   BENCH_ROUTES,
   EVIDENCE_ROUTE,
   errorResponse,
+  JWKS_ROUTE,
   jsonResponse,
   POLICY_ROUTE,
   serveBench,
   serveEvidence,
+  serveJwks,
   servePolicySnapshot,
+  serveTasks,
+  TASKS_ROUTE,
   unexpectedErrorResponse,
 } from "./http/index.ts";
 import type { SubmitDeps } from "./intent/index.ts";
 import { isDiscoveryRequest, MCP_ROUTE, mcpHandler, SERVER_INFO, serveMcp } from "./mcp/index.ts";
-import { policyInForce } from "./policy/index.ts";
+import { policyInForce, taskSigner } from "./policy/index.ts";
 
 export { SessionLedger } from "./evidence/session-ledger.ts";
 export { PolicyArchive } from "./policy/policy-archive.ts";
 
-/** What one isolate builds once: the bundled catalog, the policy in force and the MCP handler. */
-type Platform = { catalog: Catalog; deps: SubmitDeps; mcp: ReturnType<typeof mcpHandler> };
+/** What one isolate builds once: the bundled catalog, the policy in force, task keys and the MCP handler. */
+type Platform = { catalog: Catalog; deps: SubmitDeps; planners: TaskTrust; mcp: ReturnType<typeof mcpHandler> };
 const platforms = new WeakMap<Env, Platform>();
 
 function platformFor(env: Env, config: Config): Platform {
@@ -33,8 +38,18 @@ function platformFor(env: Env, config: Config): Platform {
       loader: env.LOADER,
       ledgers: env.SESSION_LEDGER,
       policy: policyInForce(catalog.policy, catalog.contracts, env.POLICY_ARCHIVE),
+      tasks: {
+        signer: config.tasks.signingKey ? taskSigner(config.tasks.signingKey) : null,
+        trust: policyTrust(config.tasks, POLICY_ISSUER),
+        clockToleranceS: config.tasks.clockToleranceS,
+      },
     };
-    platform = { catalog, deps, mcp: mcpHandler({ contracts: catalog.contracts, deps, allowedHostnames: config.mcp.allowedHostnames }) };
+    platform = {
+      catalog,
+      deps,
+      planners: plannerTrust(config.tasks.planners),
+      mcp: mcpHandler({ contracts: catalog.contracts, deps, allowedHostnames: config.mcp.allowedHostnames }),
+    };
     platforms.set(env, platform);
   }
   return platform;
@@ -53,9 +68,13 @@ export default {
           mcp: MCP_ROUTE,
           evidence: "/v1/sessions/{sid}/evidence",
           policy: "/v1/policy/{hash}",
+          tasks: TASKS_ROUTE,
+          jwks: JWKS_ROUTE,
           contracts: platform.catalog.contracts.map((c) => c.tool),
         });
       }
+
+      if (url.pathname === JWKS_ROUTE && request.method === "GET") return serveJwks(publishedKeys(config.tasks));
 
       const auth = await authenticate(request, config);
       if (!auth.ok) return errorResponse(auth.error);
@@ -77,6 +96,11 @@ export default {
       if (policy?.[1]) {
         if (!auth.identity) return errorResponse(new PlatformError("unauthorized", "Policy snapshots need a bearer token."));
         return await servePolicySnapshot(request, policy[1], auth.identity, env.POLICY_ARCHIVE);
+      }
+
+      if (url.pathname === TASKS_ROUTE) {
+        if (!auth.identity) return errorResponse(new PlatformError("unauthorized", "Submitting tasks needs a bearer token."));
+        return await serveTasks(request, auth.identity, platform.deps, platform.catalog.contracts, platform.planners);
       }
 
       const benchContract = platform.catalog.contracts.find((c) => c.class === "read-only");

@@ -33,9 +33,25 @@ const RawConfigSchema = z.object({
   MCP_ANONYMOUS_DISCOVERY: z.enum(["on", "off"]).default("on"),
   /** "1" exposes the bare-loader baseline route used by `npm run bench`; never set it in production. */
   LOCAL_BENCH: z.enum(["0", "1"]).default("0"),
+  /** The policy layer's task-signing key: one private JWK (Ed25519 or P-256) with a kid. A secret. */
+  TASK_SIGNING_KEY: z.string().optional(),
+  /** Public JWKs of retired signing keys, still accepted and published while tasks they signed may be in flight. */
+  TASK_SIGNING_PREVIOUS_KEYS: z.string().optional(),
+  /** Trusted planners for POST /v1/tasks: [{ "id", "tenants": [...] | ["*"], "jwk": public JWK with kid }]. */
+  TASK_PLANNERS: z.string().optional(),
+  TASK_CLOCK_TOLERANCE_S: z.coerce.number().int().min(0).max(60).default(5),
 });
 
 const JwkSchema = z.object({ kty: z.string(), kid: z.string().optional(), alg: z.string().optional() }).loose();
+const SigningJwkSchema = JwkSchema.extend({ kid: z.string().min(1), alg: z.enum(["EdDSA", "ES256"]) });
+const PlannerSchema = z.object({
+  id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$/),
+  tenants: z.array(z.string().min(1)).min(1),
+  jwk: SigningJwkSchema,
+});
+export type Jwk = z.infer<typeof JwkSchema>;
+export type SigningJwk = z.infer<typeof SigningJwkSchema>;
+export type Planner = z.infer<typeof PlannerSchema>;
 
 export type Config = {
   auth: {
@@ -48,6 +64,13 @@ export type Config = {
     keys: { kind: "jwks"; url: URL } | { kind: "dev"; jwk: z.infer<typeof JwkSchema> };
   };
   mcp: { allowedHostnames: string[]; anonymousDiscovery: boolean };
+  tasks: {
+    /** Null when unset: the Worker then runs nothing (every task would be unsigned). */
+    signingKey: SigningJwk | null;
+    previousKeys: SigningJwk[];
+    planners: Planner[];
+    clockToleranceS: number;
+  };
   benchRoutes: boolean;
 };
 
@@ -74,10 +97,44 @@ export function readConfig(env: object): Config {
       keys: authKeys(raw),
     },
     mcp: { allowedHostnames: raw.MCP_ALLOWED_HOSTNAMES, anonymousDiscovery: raw.MCP_ANONYMOUS_DISCOVERY === "on" },
+    tasks: {
+      signingKey: raw.TASK_SIGNING_KEY
+        ? jsonVar(
+            "TASK_SIGNING_KEY",
+            raw.TASK_SIGNING_KEY,
+            SigningJwkSchema.refine((k) => "d" in k, "must be a private key"),
+          )
+        : null,
+      previousKeys: raw.TASK_SIGNING_PREVIOUS_KEYS
+        ? jsonVar("TASK_SIGNING_PREVIOUS_KEYS", raw.TASK_SIGNING_PREVIOUS_KEYS, z.array(publicOnly(SigningJwkSchema)))
+        : [],
+      planners: raw.TASK_PLANNERS ? jsonVar("TASK_PLANNERS", raw.TASK_PLANNERS, z.array(PlannerSchema.extend({ jwk: publicOnly(SigningJwkSchema) }))) : [],
+      clockToleranceS: raw.TASK_CLOCK_TOLERANCE_S,
+    },
     benchRoutes: raw.LOCAL_BENCH === "1",
   };
   cache.set(env, config);
   return config;
+}
+
+function publicOnly<T extends z.ZodType<object>>(schema: T) {
+  return schema.refine((key) => !("d" in key), "must be a public key (no private part)");
+}
+
+/** Parses a JSON-valued variable; the error names the variable and the field, never the value. */
+function jsonVar<T>(name: string, text: string, schema: z.ZodType<T>): T {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw new PlatformError("misconfigured", `Configuration variable ${name} is not JSON.`, { cause: error });
+  }
+  const parsed = schema.safeParse(json);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new PlatformError("misconfigured", `Configuration variable ${name} is invalid at ${issue?.path.join(".") || "(root)"}: ${issue?.message}`);
+  }
+  return parsed.data;
 }
 
 function authKeys(raw: z.infer<typeof RawConfigSchema>): Config["auth"]["keys"] {

@@ -1,1 +1,1 @@
-export { type Config, readConfig } from "./config.ts";
+export { type Config, type Jwk, type Planner, readConfig, type SigningJwk } from "./config.ts";

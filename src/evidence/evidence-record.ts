@@ -18,11 +18,28 @@ export const RecordedDecisionSchema = z.object({
 });
 export type RecordedDecision = z.infer<typeof RecordedDecisionSchema>;
 
-/** Where the task came from: an agent's MCP call, or a trusted planner's signed task. */
+/** Where the task came from: an agent's MCP call, or a planner's signed task (fields null when unreadable). */
 export const IntentSourceSchema = z.discriminatedUnion("source", [
   z.object({ source: z.literal("mcp") }),
-  z.object({ source: z.literal("planner"), planner: z.string().max(128), kid: z.string().max(256), jti: z.string().max(256) }),
+  z.object({
+    source: z.literal("planner"),
+    planner: z.string().max(128).nullable(),
+    kid: z.string().max(256).nullable(),
+    jti: z.string().max(128).nullable(),
+    /** "accepted", or why the planner's signed task was refused. */
+    verdict: z.string().regex(/^[a-z][a-z0-9_]*$/),
+  }),
 ]);
+export type IntentSource = z.infer<typeof IntentSourceSchema>;
+
+/** The signed task the policy layer issued for the run, and what the runtime made of it. */
+export const SignedTaskRecordSchema = z.object({
+  jti: z.string().max(128),
+  kid: z.string().max(256),
+  expiresAt: z.int(),
+  /** "accepted", or why the runtime refused it (e.g. task_replayed). */
+  verdict: z.string().regex(/^[a-z][a-z0-9_]*$/),
+});
 const Name = z.string().min(1).max(128);
 
 const RunHeader = {
@@ -47,6 +64,8 @@ export const RunStartedSchema = z.object({
   inputSha256: Sha256Schema,
   inputBytes: z.int().min(0),
   intent: IntentSourceSchema,
+  /** Null when nothing was signed (the policy did not allow the task, or intake refused it). */
+  task: SignedTaskRecordSchema.nullable(),
 });
 
 export const RunFinishedSchema = z.object({

@@ -4,6 +4,7 @@ export {
   type EvidenceEntry,
   EvidenceEntrySchema,
   type EvidenceRecord,
+  type IntentSource,
   IntentSourceSchema,
   type RecordedDecision,
   RecordedDecisionSchema,
@@ -16,4 +17,4 @@ export { ledgerFor } from "./ledger-stub.ts";
 // The Durable Object class is exported by the Worker's root (src/index.ts); layers see its type only,
 // so this index stays importable from Node (tests, the local tools).
 export { PAGE_LIMIT_MAX } from "./page-limit.ts";
-export type { AppendResult, EvidencePage, PageResult, SessionLedger } from "./session-ledger.ts";
+export type { AppendResult, EvidencePage, PageResult, SessionLedger, TaskId } from "./session-ledger.ts";

@@ -10,7 +10,15 @@ const PageRequestSchema = z.object({ after: z.int().min(0), limit: z.int().min(1
 export type EvidencePage = { records: EvidenceRecord[]; nextCursor: number | null };
 
 /** Refusals are results, not throws: the caller decides (and RPC rejections are noisy). */
-export type AppendResult = { ok: true; seq: number; at: string } | { ok: false; reason: "malformed_entry" | "foreign_ledger"; detail: string };
+export type AppendResult =
+  | { ok: true; seq: number; at: string; replayed: boolean }
+  | { ok: false; reason: "malformed_entry" | "foreign_ledger"; detail: string };
+
+/** A signed task's id, consumed with the record that starts its run. */
+export type TaskId = { jti: string; exp: number };
+
+/** Consumed ids are kept this long past their expiry, beyond any clock skew a verifier allows. */
+const TASK_ID_RETENTION_S = 300;
 export type PageResult = { ok: true; page: EvidencePage } | { ok: false; reason: "bad_page_request"; detail: string };
 
 export class SessionLedger extends DurableObject<Env> {
@@ -31,11 +39,22 @@ export class SessionLedger extends DurableObject<Env> {
         body TEXT NOT NULL
       );
       CREATE INDEX IF NOT EXISTS records_by_run ON records (run_id);
+      CREATE TABLE IF NOT EXISTS task_ids (
+        jti TEXT PRIMARY KEY,
+        exp INTEGER NOT NULL
+      );
+      CREATE INDEX IF NOT EXISTS task_ids_by_exp ON task_ids (exp);
     `);
   }
 
-  /** Appends one record; refuses a malformed one or one that belongs to another tenant or session. */
-  async append(entry: EvidenceEntry): Promise<AppendResult> {
+  /**
+   * Appends one record; refuses a malformed one or one that belongs to another tenant or
+   * session. With `consume`, it also spends those signed-task ids in the same step: if any
+   * was spent before, nothing is spent, the record is kept with its verdict set to
+   * `task_replayed`, and the caller is told (so a replayed task never runs). A task names
+   * its tenant and session under its signature, so any replay reaches this same ledger.
+   */
+  async append(entry: EvidenceEntry, consume: readonly TaskId[] = []): Promise<AppendResult> {
     const checked = EvidenceEntrySchema.safeParse(entry);
     if (!checked.success) return { ok: false, reason: "malformed_entry", detail: checked.error.message.slice(0, 500) };
     const parsed = checked.data;
@@ -47,6 +66,11 @@ export class SessionLedger extends DurableObject<Env> {
     } else if (owner.tenant !== parsed.tenant || owner.session !== parsed.session) {
       return { ok: false, reason: "foreign_ledger", detail: "the entry belongs to another tenant or session" };
     }
+    const replayed = consume.length > 0 && this.spend(consume);
+    if (replayed && parsed.kind === "run.started") {
+      if (parsed.task) parsed.task.verdict = "task_replayed";
+      if (parsed.intent.source === "planner") parsed.intent.verdict = "task_replayed";
+    }
     const { seq } = sql
       .exec<{ seq: number }>(
         "INSERT INTO records (run_id, kind, at, body) VALUES (?, ?, ?, ?) RETURNING seq",
@@ -56,7 +80,18 @@ export class SessionLedger extends DurableObject<Env> {
         JSON.stringify(parsed),
       )
       .one();
-    return { ok: true, seq, at };
+    return { ok: true, seq, at, replayed };
+  }
+
+  /** Spends every id, or none if any was spent already; forgets ids long expired. Returns true on a replay. */
+  private spend(ids: readonly TaskId[]): boolean {
+    const sql = this.ctx.storage.sql;
+    sql.exec("DELETE FROM task_ids WHERE exp < ?", Math.floor(Date.now() / 1000) - TASK_ID_RETENTION_S);
+    for (const { jti } of ids) {
+      if (sql.exec("SELECT 1 FROM task_ids WHERE jti = ?", jti).toArray().length > 0) return true;
+    }
+    for (const { jti, exp } of ids) sql.exec("INSERT INTO task_ids (jti, exp) VALUES (?, ?)", jti, exp);
+    return false;
   }
 
   /** Records with seq > after, oldest first. */

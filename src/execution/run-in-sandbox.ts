@@ -7,17 +7,18 @@
 import type { Contract } from "../contracts/index.ts";
 import { PlatformError } from "../errors/index.ts";
 import { utf8Bytes } from "../evidence/index.ts";
+import type { VerifiedTask } from "./admit-task.ts";
 import { HARNESS_MODULE, SANDBOX_HARNESS_SOURCE, TASK_MODULE } from "./sandbox-harness.ts";
 import { type LogLine, type SandboxAnswer, SandboxAnswerSchema, type SandboxOutcome } from "./sandbox-outcome.ts";
 
 /** The compatibility date sandboxes run with; pinned so an upgrade of ours never changes theirs silently. */
 export const SANDBOX_COMPATIBILITY_DATE = "2026-11-01";
 
+/** What a sandbox runs: an admitted task (code and input as verified) under its contract. */
 export type SandboxJob = {
   runId: string;
   contract: Contract;
-  code: string;
-  input: unknown;
+  task: VerifiedTask<unknown>;
 };
 
 /** A loaded, booting sandbox. `run()` executes the task once booting succeeded. */
@@ -40,7 +41,7 @@ export function startSandbox(loader: WorkerLoader, job: SandboxJob): Sandbox {
     const worker = loader.load({
       compatibilityDate: SANDBOX_COMPATIBILITY_DATE,
       mainModule: HARNESS_MODULE,
-      modules: { [HARNESS_MODULE]: SANDBOX_HARNESS_SOURCE, [TASK_MODULE]: job.code },
+      modules: { [HARNESS_MODULE]: SANDBOX_HARNESS_SOURCE, [TASK_MODULE]: job.task.code },
       env: {},
       globalOutbound: null,
       limits: { cpuMs: limits.cpuMs, subRequests: limits.subRequests },
@@ -66,7 +67,7 @@ export function startSandbox(loader: WorkerLoader, job: SandboxJob): Sandbox {
     const request = {
       runId: job.runId,
       contract: { id: job.contract.id, version: job.contract.version },
-      input: job.input,
+      input: job.task.input,
       limits: { outputBytes: limits.outputBytes, logBytes: limits.logBytes },
     };
     const calledAt = Date.now();

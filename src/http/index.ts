@@ -3,4 +3,6 @@ export { type Authentication, authenticate } from "./authenticate.ts";
 export { BENCH_ROUTES, serveBench } from "./bench-routes.ts";
 export { errorResponse, jsonResponse, unexpectedErrorResponse } from "./error-response.ts";
 export { AUDITOR_ROLE, EVIDENCE_ROUTE, mayReadSession, serveEvidence } from "./evidence-route.ts";
+export { JWKS_ROUTE, serveJwks } from "./jwks-route.ts";
 export { POLICY_ROUTE, servePolicySnapshot } from "./policy-route.ts";
+export { serveTasks, TASKS_ROUTE } from "./tasks-route.ts";

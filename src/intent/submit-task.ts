@@ -1,40 +1,79 @@
-// The path a tool call takes once its caller is known: intake -> policy (decide on the
-// tenant's snapshot) -> evidence (start) -> execution -> evidence (finish). The start is
-// recorded before any task code runs; if it cannot be, nothing runs (fail closed).
+// The path every task takes once its caller is known: intake -> policy (decide on the
+// tenant's snapshot, sign what it allows) -> execution (admit the signed task) ->
+// evidence (start, spending the task ids) -> execution (run) -> evidence (finish).
+// The start is recorded before any task code runs; if it cannot be, nothing runs.
 import type { Contract } from "../contracts/index.ts";
 import { PlatformError } from "../errors/index.ts";
-import { type EvidenceEntry, ledgerFor, type RunStarted, type SessionLedger } from "../evidence/index.ts";
-import { type SandboxOutcome, startSandbox } from "../execution/index.ts";
+import { type EvidenceEntry, type IntentSource, ledgerFor, type RunStarted, type SessionLedger, type TaskId } from "../evidence/index.ts";
+import {
+  admitTask,
+  POLICY_ISSUER,
+  type PolicyTaskClaims,
+  PolicyTaskClaimsSchema,
+  type SandboxOutcome,
+  startSandbox,
+  TASK_AUDIENCE,
+  type TaskRejection,
+  type TaskTrust,
+  type VerifiedTask,
+} from "../execution/index.ts";
 import type { Identity } from "../identity/index.ts";
-import { type Decision, decide, type HashedSnapshot, type PolicyInForce, refusalError } from "../policy/index.ts";
+import { type Decision, decide, type HashedSnapshot, type PolicyInForce, refusalError, type TaskSigner } from "../policy/index.ts";
 import { buildTask } from "./build-task.ts";
-import { newRunId } from "./task.ts";
+import { newRunId, type Task } from "./task.ts";
 
 export type SubmitDeps = {
   loader: WorkerLoader;
   ledgers: DurableObjectNamespace<SessionLedger>;
   policy: PolicyInForce;
+  tasks: {
+    /** Null when no signing key is configured: then nothing runs. */
+    signer: TaskSigner | null;
+    /** The keys the runtime accepts policy-signed tasks from. */
+    trust: TaskTrust | null;
+    clockToleranceS: number;
+  };
+};
+
+/** One task to run: from an MCP call, or from a planner whose signed task was already checked. */
+export type Submission = {
+  contract: Contract;
+  identity: Identity;
+  arguments: unknown;
+  intent: IntentSource;
+  /** Ids to spend with the start record (a planner task's own id). */
+  spend?: TaskId[];
+  /** A refusal established before intake (a planner task that failed admission): nothing runs. */
+  refusal?: PlatformError;
 };
 
 export type RunReport = { runId: string; contract: Contract; policyHash: string; decision: Decision | null; outcome: SandboxOutcome };
 
 const NOT_RUN = { resultBytes: null, logs: { lines: [], bytes: 0, truncated: false }, latencyMs: { start: null, exec: null } };
 
-export async function submitToolCall(deps: SubmitDeps, contract: Contract, identity: Identity, rawArguments: unknown): Promise<RunReport> {
+export function taskRejected(reason: TaskRejection, detail: string): PlatformError {
+  return new PlatformError("task_rejected", `The signed task was refused (${reason}): ${detail}. Nothing was run.`);
+}
+
+export async function submitTask(deps: SubmitDeps, submission: Submission): Promise<RunReport> {
+  const { contract, identity } = submission;
   const receivedAt = Date.now();
   const runId = newRunId();
-  const built = await buildTask({ runId, receivedAt, identity, contract }, rawArguments);
+  const built = await buildTask({ runId, receivedAt, identity, contract }, submission.arguments);
   const digests = built.ok ? built.task : built.digests;
 
   const policy = await archivedSnapshot(deps.policy, identity.tenant);
   const decision: Decision | null =
-    built.ok && policy.ok
+    built.ok && policy.ok && !submission.refusal
       ? decide(
           { tenant: identity.tenant, actor: identity.actor, roles: identity.roles, contractId: contract.id, dataClass: built.task.dataClass },
           policy.hashed.snapshot,
         )
       : null;
   const policyHash = policy.hashed.hash;
+
+  // What policy allowed is signed, and the runtime admits only what verifies.
+  const issued = built.ok && decision?.outcome === "allow" ? await issueAndAdmit(deps, built.task, decision, policyHash) : null;
 
   const header = {
     runId,
@@ -54,15 +93,17 @@ export async function submitToolCall(deps: SubmitDeps, contract: Contract, ident
     codeBytes: digests.codeBytes,
     inputSha256: digests.inputSha256,
     inputBytes: digests.inputBytes,
-    intent: { source: "mcp" },
+    intent: submission.intent,
+    task: issued?.record ?? null,
   };
 
   const ledger = ledgerFor(deps.ledgers, identity.tenant, identity.session);
-  // An allowed task's isolate boots while its start is recorded. Booting evaluates only
+  const admitted = issued?.task;
+  // An admitted task's isolate boots while its start is recorded. Booting evaluates only
   // the harness; the task's code is imported by run(), after the record is durable.
-  const sandbox =
-    built.ok && decision?.outcome === "allow" ? startSandbox(deps.loader, { runId, contract, code: built.task.code, input: built.task.input }) : undefined;
-  const [appended] = await Promise.all([appendEntry(ledger, started), sandbox?.booted]);
+  const sandbox = admitted ? startSandbox(deps.loader, { runId, contract, task: admitted }) : undefined;
+  const spend = [...(submission.spend ?? []), ...(admitted && issued?.record ? [{ jti: issued.record.jti, exp: issued.record.expiresAt }] : [])];
+  const [appended] = await Promise.all([appendEntry(ledger, started, spend), sandbox?.booted]);
   if (!appended.ok) {
     const outcome: SandboxOutcome = {
       termination: "failed",
@@ -72,16 +113,21 @@ export async function submitToolCall(deps: SubmitDeps, contract: Contract, ident
     return { runId, contract, policyHash, decision, outcome };
   }
 
-  const refusal = !built.ok
-    ? built.error
-    : !policy.ok
-      ? policy.error
-      : decision && decision.outcome !== "allow"
-        ? refusalError(decision, policyHash, contract.id)
-        : undefined;
-  const outcome: SandboxOutcome = sandbox
-    ? await sandbox.run()
-    : { termination: refusal?.code === "policy_unavailable" ? "failed" : "denied", ...NOT_RUN, error: refusal };
+  const refusal =
+    submission.refusal ??
+    (!built.ok
+      ? built.error
+      : !policy.ok
+        ? policy.error
+        : decision && decision.outcome !== "allow"
+          ? refusalError(decision, policyHash, contract.id)
+          : issued?.error
+            ? issued.error
+            : appended.replayed
+              ? taskRejected("task_replayed", "this task id was used before")
+              : undefined);
+  const outcome: SandboxOutcome =
+    sandbox && !refusal ? await sandbox.run() : { termination: refusal && refusal.status >= 500 ? "failed" : "denied", ...NOT_RUN, error: refusal };
 
   const finished: EvidenceEntry = {
     kind: "run.finished",
@@ -95,6 +141,56 @@ export async function submitToolCall(deps: SubmitDeps, contract: Contract, ident
   };
   await appendWithRetry(ledger, finished);
   return { runId, contract, policyHash, decision, outcome };
+}
+
+/** An MCP tool call: the task comes straight from the agent's arguments. */
+export function submitToolCall(deps: SubmitDeps, contract: Contract, identity: Identity, rawArguments: unknown): Promise<RunReport> {
+  return submitTask(deps, { contract, identity, arguments: rawArguments, intent: { source: "mcp" } });
+}
+
+/** What signing and admission produced: the record for evidence, and either the admitted task or why not. */
+type Issued = {
+  record: { jti: string; kid: string; expiresAt: number; verdict: string } | null;
+  task?: VerifiedTask<PolicyTaskClaims>;
+  error?: PlatformError;
+};
+
+/** Signs the allowed task (policy layer) and has the runtime admit it (execution layer). */
+async function issueAndAdmit(deps: SubmitDeps, task: Task, decision: Decision, policyHash: string): Promise<Issued> {
+  const { signer, trust, clockToleranceS } = deps.tasks;
+  const now = Math.floor(task.receivedAt / 1000);
+  const claims: PolicyTaskClaims = {
+    iss: POLICY_ISSUER,
+    aud: TASK_AUDIENCE,
+    sub: task.identity.actor,
+    tenant: task.identity.tenant,
+    sid: task.identity.session,
+    run: task.runId,
+    contract: { id: task.contract.id, version: task.contract.version },
+    code: task.codeSha256,
+    input: task.inputSha256,
+    policy: policyHash,
+    dataClass: decision.dataClass,
+    scope: decision.scope,
+    iat: now,
+    nbf: now,
+    exp: now + task.contract.task.ttlSeconds,
+    jti: crypto.randomUUID(),
+  };
+  if (!signer || !trust) {
+    return { record: null, error: new PlatformError("misconfigured", "No task-signing key is configured (TASK_SIGNING_KEY), so nothing can run.") };
+  }
+  const jws = await signer.sign(claims);
+  const admission = await admitTask(
+    jws,
+    { code: task.code, input: task.input },
+    { tenant: task.identity.tenant, session: task.identity.session, contractId: task.contract.id },
+    trust,
+    PolicyTaskClaimsSchema,
+    { maxSeconds: task.contract.task.ttlSeconds, clockToleranceS },
+  );
+  const record = { jti: claims.jti, kid: signer.kid, expiresAt: claims.exp, verdict: admission.ok ? "accepted" : admission.reason };
+  return admission.ok ? { record, task: admission.task } : { record, error: taskRejected(admission.reason, admission.detail) };
 }
 
 /** The tenant's snapshot, archived before any record points at it. The hash is known even when archiving fails. */
@@ -115,11 +211,15 @@ async function archivedSnapshot(
 }
 
 /** Appends one entry; a refusal or an unreachable ledger is logged and reported, never thrown. */
-async function appendEntry(ledger: DurableObjectStub<SessionLedger>, entry: EvidenceEntry): Promise<{ ok: true; seq: number } | { ok: false; detail: string }> {
+async function appendEntry(
+  ledger: DurableObjectStub<SessionLedger>,
+  entry: EvidenceEntry,
+  spend: readonly TaskId[] = [],
+): Promise<{ ok: true; seq: number; replayed: boolean } | { ok: false; detail: string }> {
   let detail: string;
   try {
-    const result = await ledger.append(entry);
-    if (result.ok) return { ok: true, seq: result.seq };
+    const result = await ledger.append(entry, spend);
+    if (result.ok) return { ok: true, seq: result.seq, replayed: result.replayed };
     detail = `${result.reason}: ${result.detail}`;
   } catch (error) {
     detail = String(error);

@@ -1,38 +1,55 @@
-// The local development signing key for bearer tokens. Created on first use under
-// the state folder (never committed); `npm start` hands its public half to the Worker.
+// Local development keys, created on first use under the state folder (never
+// committed): the bearer-token identity key, the policy layer's task-signing key, and
+// a local planner's key. `npm start` hands the Worker what it needs of each.
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, type JWK } from "jose";
 
 export const ROOT = resolve(fileURLToPath(import.meta.url), "../../..");
-export const DEV_ALGORITHM = "ES256";
 
 /** Everything local lives here: keys and Durable Object storage. `STATE_DIR` overrides it. */
 export function stateDir(): string {
   return resolve(process.env.STATE_DIR ?? join(ROOT, ".state"));
 }
 
-export type DevKey = { privateJwk: JWK; publicJwk: JWK };
+export type KeyPair = { privateJwk: JWK & { kid: string; alg: string }; publicJwk: JWK & { kid: string; alg: string } };
 
-export async function ensureDevKey(dir: string = stateDir()): Promise<DevKey> {
-  const keysDir = join(dir, "keys");
-  const file = join(keysDir, "identity-dev.jwk.json");
-  const existing = readKey(file);
-  if (existing) return existing;
+/** The local keys and the algorithms they use. */
+export const LOCAL_KEYS = {
+  /** Signs bearer tokens (`npm run token`); the Worker verifies with its public half. */
+  identity: { file: "identity-dev.jwk.json", alg: "ES256" },
+  /** The policy layer's task-signing key (TASK_SIGNING_KEY). */
+  taskSigning: { file: "task-signing.jwk.json", alg: "EdDSA" },
+  /** A planner trusted for every tenant, locally only (TASK_PLANNERS). */
+  planner: { file: "planner-dev.jwk.json", alg: "EdDSA" },
+} as const;
 
-  mkdirSync(keysDir, { recursive: true, mode: 0o700 });
-  const { privateKey, publicKey } = await generateKeyPair(DEV_ALGORITHM, { extractable: true });
+export type LocalKeyName = keyof typeof LOCAL_KEYS;
+
+/** A fresh key pair with a thumbprint kid. */
+export async function newKeyPair(alg: string): Promise<KeyPair> {
+  const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true });
   const publicJwk = await exportJWK(publicKey);
   const kid = await calculateJwkThumbprint(publicJwk);
-  const key: DevKey = {
-    privateJwk: { ...(await exportJWK(privateKey)), kid, alg: DEV_ALGORITHM, use: "sig" },
-    publicJwk: { ...publicJwk, kid, alg: DEV_ALGORITHM, use: "sig" },
+  return {
+    privateJwk: { ...(await exportJWK(privateKey)), kid, alg, use: "sig" },
+    publicJwk: { ...publicJwk, kid, alg, use: "sig" },
   };
+}
+
+export async function ensureKey(name: LocalKeyName, dir: string = stateDir()): Promise<KeyPair> {
+  const { file: fileName, alg } = LOCAL_KEYS[name];
+  const keysDir = join(dir, "keys");
+  const file = join(keysDir, fileName);
+  const existing = readKey(file);
+  if (existing) return existing;
+  mkdirSync(keysDir, { recursive: true, mode: 0o700 });
+  const key = await newKeyPair(alg);
   try {
     writeFileSync(file, `${JSON.stringify(key, null, 2)}\n`, { mode: 0o600, flag: "wx" });
   } catch (error) {
-    // Another process created it first: use theirs, so every token verifies.
+    // Another process created it first: use theirs, so everything verifies.
     const theirs = readKey(file);
     if (theirs) return theirs;
     throw error;
@@ -40,9 +57,14 @@ export async function ensureDevKey(dir: string = stateDir()): Promise<DevKey> {
   return key;
 }
 
-function readKey(file: string): DevKey | undefined {
+/** The identity key that signs local bearer tokens. */
+export function ensureDevKey(dir: string = stateDir()): Promise<KeyPair> {
+  return ensureKey("identity", dir);
+}
+
+function readKey(file: string): KeyPair | undefined {
   try {
-    return JSON.parse(readFileSync(file, "utf8")) as DevKey;
+    return JSON.parse(readFileSync(file, "utf8")) as KeyPair;
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
     throw new Error(`${file} is unreadable; delete it and a new development key will be created.`, { cause: error });

@@ -6,10 +6,10 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { importJWK, SignJWT } from "jose";
 import { IdentifierSchema } from "../identity/identity.ts";
-import { DEV_ALGORITHM, type DevKey, ensureDevKey, ROOT } from "./dev-keys.ts";
+import { ensureDevKey, type KeyPair, ROOT } from "./dev-keys.ts";
 
 export type TokenRequest = {
-  key: DevKey;
+  key: KeyPair;
   issuer: string;
   audience: string;
   tenant: string;
@@ -27,9 +27,9 @@ export async function mintToken(request: TokenRequest): Promise<{ token: string;
   const session = request.session ?? newSessionId();
   const ttl = request.ttlSeconds ?? 3600;
   const now = Math.floor(Date.now() / 1000);
-  const privateKey = await importJWK(request.key.privateJwk, DEV_ALGORITHM);
+  const privateKey = await importJWK(request.key.privateJwk, request.key.privateJwk.alg);
   const token = await new SignJWT({ tenant: request.tenant, sid: session, roles: request.roles ?? [] })
-    .setProtectedHeader({ alg: DEV_ALGORITHM, kid: request.key.privateJwk.kid ?? "", typ: "JWT" })
+    .setProtectedHeader({ alg: request.key.privateJwk.alg, kid: request.key.privateJwk.kid, typ: "JWT" })
     .setIssuer(request.issuer)
     .setAudience(request.audience)
     .setSubject(request.actor)

@@ -4,10 +4,10 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { delimiter, dirname, join } from "node:path";
 import { buildCatalog } from "./build-catalog.ts";
-import { ensureDevKey, ROOT, stateDir } from "./dev-keys.ts";
+import { ensureKey, ROOT, stateDir } from "./dev-keys.ts";
 
 /** Configuration variables an operator may set in the shell; forwarded to the Worker as-is. */
-const FORWARDED_VARS = /^(AUTH_|MCP_|LOCAL_BENCH$)/;
+const FORWARDED_VARS = /^(AUTH_|MCP_|TASK_|LOCAL_BENCH$)/;
 
 function fail(message: string): never {
   process.stderr.write(`${message}\n`);
@@ -34,12 +34,18 @@ async function main(): Promise<void> {
 
   const catalog = buildCatalog();
   if (!catalog.ok) fail(`Contracts or policy are invalid; the server was not started.\n${catalog.message}`);
-  const key = await ensureDevKey(dir);
+  const identity = await ensureKey("identity", dir);
+  const taskSigning = await ensureKey("taskSigning", dir);
+  const planner = await ensureKey("planner", dir);
 
-  const vars = [`AUTH_DEV_PUBLIC_JWK:${JSON.stringify(key.publicJwk)}`];
-  for (const [name, value] of Object.entries(process.env)) {
-    if (FORWARDED_VARS.test(name) && value !== undefined && name !== "AUTH_DEV_PUBLIC_JWK") vars.push(`${name}:${value}`);
-  }
+  // The local keys, unless the shell sets the same variable (then the shell wins).
+  const local: Record<string, string> = {
+    AUTH_DEV_PUBLIC_JWK: JSON.stringify(identity.publicJwk),
+    TASK_SIGNING_KEY: JSON.stringify(taskSigning.privateJwk),
+    TASK_PLANNERS: JSON.stringify([{ id: "local-planner", tenants: ["*"], jwk: planner.publicJwk }]),
+  };
+  const forwarded = Object.entries(process.env).filter((entry): entry is [string, string] => FORWARDED_VARS.test(entry[0]) && entry[1] !== undefined);
+  const vars = Object.entries({ ...local, ...Object.fromEntries(forwarded) }).map(([name, value]) => `${name}:${value}`);
   const args = [
     join(ROOT, "node_modules/wrangler/bin/wrangler.js"),
     "dev",

@@ -1,6 +1,6 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { canonicalJson, type EvidenceEntry, ledgerFor, sha256Hex } from "../../src/evidence/index.ts";
+import { canonicalJson, type EvidenceEntry, ledgerFor, type RunStarted, sha256Hex } from "../../src/evidence/index.ts";
 
 const header = (runId: string, tenant = "acme", session = "s-1") => ({
   runId,
@@ -12,7 +12,7 @@ const header = (runId: string, tenant = "acme", session = "s-1") => ({
   decision: { outcome: "allow" as const, reasons: [], dataClass: "internal", team: "platform", scope: ["read"] },
 });
 const runId = (n: number) => `run_00000000-0000-4000-8000-${String(n).padStart(12, "0")}`;
-const started = (n: number, tenant?: string, session?: string): EvidenceEntry => ({
+const started = (n: number, tenant?: string, session?: string): RunStarted => ({
   kind: "run.started",
   ...header(runId(n), tenant, session),
   roles: [],
@@ -22,6 +22,7 @@ const started = (n: number, tenant?: string, session?: string): EvidenceEntry =>
   inputSha256: "b".repeat(64),
   inputBytes: 2,
   intent: { source: "mcp" },
+  task: null,
 });
 const finished = (n: number, startSeq: number): EvidenceEntry => ({
   kind: "run.finished",
@@ -76,6 +77,45 @@ describe("session ledger", () => {
     await appendOk(ledgerFor(env.SESSION_LEDGER, "acme", "shared"), started(1, "acme", "shared"));
     expect(await ledgerFor(env.SESSION_LEDGER, "globex", "shared").count()).toBe(0);
     expect(await ledgerFor(env.SESSION_LEDGER, "acme", "shared").count()).toBe(1);
+  });
+
+  describe("task ids", () => {
+    const withTask = (n: number, jti: string): EvidenceEntry => ({
+      ...started(n, "acme", "s-tasks"),
+      task: { jti, kid: "k", expiresAt: 2_000_000_000, verdict: "accepted" },
+    });
+
+    it("spends a task id with the record that starts its run, once", async () => {
+      const ledger = ledgerFor(env.SESSION_LEDGER, "acme", "s-tasks");
+      const first = await ledger.append(withTask(1, "jti-once-aaaaaaaaaaaa"), [{ jti: "jti-once-aaaaaaaaaaaa", exp: 2_000_000_000 }]);
+      expect(first).toMatchObject({ ok: true, replayed: false });
+      const again = await ledger.append(withTask(2, "jti-once-aaaaaaaaaaaa"), [{ jti: "jti-once-aaaaaaaaaaaa", exp: 2_000_000_000 }]);
+      expect(again).toMatchObject({ ok: true, replayed: true });
+      // the replay is on record, with the ledger's verdict
+      const page = await pageOk(ledger, 0, 10);
+      expect(page.records.map((r) => r.kind === "run.started" && r.task?.verdict)).toEqual(["accepted", "task_replayed"]);
+    });
+
+    it("spends all of a run's ids or none", async () => {
+      const ledger = ledgerFor(env.SESSION_LEDGER, "acme", "s-tasks");
+      await ledger.append(withTask(3, "jti-planner-bbbbbbbbbb"), [{ jti: "jti-planner-bbbbbbbbbb", exp: 2_000_000_000 }]);
+      const mixed = await ledger.append(withTask(4, "jti-fresh-cccccccccccc"), [
+        { jti: "jti-fresh-cccccccccccc", exp: 2_000_000_000 },
+        { jti: "jti-planner-bbbbbbbbbb", exp: 2_000_000_000 },
+      ]);
+      expect(mixed).toMatchObject({ replayed: true });
+      // the fresh id was not spent by the refused run
+      expect(await ledger.append(withTask(5, "jti-fresh-cccccccccccc"), [{ jti: "jti-fresh-cccccccccccc", exp: 2_000_000_000 }])).toMatchObject({
+        replayed: false,
+      });
+    });
+
+    it("forgets ids long after they expired, when a verifier would refuse the task anyway", async () => {
+      const ledger = ledgerFor(env.SESSION_LEDGER, "acme", "s-tasks");
+      const longGone = Math.floor(Date.now() / 1000) - 3600;
+      await ledger.append(withTask(6, "jti-expired-dddddddddd"), [{ jti: "jti-expired-dddddddddd", exp: longGone }]);
+      expect(await ledger.append(withTask(7, "jti-expired-dddddddddd"), [{ jti: "jti-expired-dddddddddd", exp: longGone }])).toMatchObject({ replayed: false });
+    });
   });
 
   describe("hardening", () => {

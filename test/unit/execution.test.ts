@@ -3,11 +3,12 @@ import { describe, expect, it } from "vitest";
 import { bundledCatalog } from "../../src/catalog/index.ts";
 import type { Contract } from "../../src/contracts/index.ts";
 import { runInSandbox } from "../../src/execution/index.ts";
+import { admitted, RUN_ID } from "./tasks.ts";
 
 const readOnly = bundledCatalog().contracts.find((c) => c.id === "read-only-analysis") as Contract;
 const withLimits = (limits: Partial<Contract["limits"]>): Contract => ({ ...readOnly, limits: { ...readOnly.limits, ...limits } });
-const run = (code: string, input: unknown = {}, contract: Contract = readOnly) =>
-  runInSandbox(env.LOADER, { runId: "run_00000000-0000-4000-8000-000000000001", contract, code, input });
+const run = async (code: string, input: unknown = {}, contract: Contract = readOnly) =>
+  runInSandbox(env.LOADER, { runId: RUN_ID, contract, task: await admitted(contract, code, input) });
 
 describe("sandbox executor", () => {
   it("completes with the result, console output and both latencies", async () => {

@@ -1,0 +1,57 @@
+// Which keys the runtime trusts to sign tasks: the policy layer's (current and retired),
+// and each configured planner's, scoped to the tenants it may plan for.
+import { createLocalJWKSet, type JWK, type JWTVerifyGetKey } from "jose";
+import type { Config, Planner } from "../config/index.ts";
+
+export type TaskTrust = {
+  /** Who signs: the policy layer, or a planner. */
+  kind: "policy" | "planner";
+  keySet: JWTVerifyGetKey;
+  algorithms: string[];
+  /** Accepted `iss` values. */
+  issuers: string[];
+  /** For planners: may this key plan for this tenant? (The policy layer signs for every tenant.) */
+  allows(kid: string | undefined, tenant: string): boolean;
+  /** The one `iss` a key may sign as (a planner signs only as itself); null for an unknown key. */
+  issuerOf(kid: string | undefined): string | null;
+};
+
+const ALGORITHMS = ["EdDSA", "ES256"];
+
+function publicJwk(jwk: Config["tasks"]["previousKeys"][number]): JWK {
+  const { d: _private, ...rest } = jwk as JWK;
+  return rest;
+}
+
+export function policyTrust(tasks: Config["tasks"], issuer: string): TaskTrust | null {
+  if (!tasks.signingKey) return null;
+  const keys = [publicJwk(tasks.signingKey), ...tasks.previousKeys.map(publicJwk)];
+  return {
+    kind: "policy",
+    keySet: createLocalJWKSet({ keys }),
+    algorithms: ALGORITHMS,
+    issuers: [issuer],
+    allows: (kid) => keys.some((key) => key.kid === kid),
+    issuerOf: (kid) => (keys.some((key) => key.kid === kid) ? issuer : null),
+  };
+}
+
+export function plannerTrust(planners: readonly Planner[]): TaskTrust {
+  const byKid = new Map(planners.map((planner) => [planner.jwk.kid, planner]));
+  return {
+    kind: "planner",
+    keySet: createLocalJWKSet({ keys: planners.map((planner) => publicJwk(planner.jwk)) }),
+    algorithms: ALGORITHMS,
+    issuers: planners.map((planner) => planner.id),
+    allows: (kid, tenant) => {
+      const planner = kid === undefined ? undefined : byKid.get(kid);
+      return planner !== undefined && (planner.tenants.includes("*") || planner.tenants.includes(tenant));
+    },
+    issuerOf: (kid) => (kid === undefined ? null : (byKid.get(kid)?.id ?? null)),
+  };
+}
+
+/** Public keys the Worker publishes at /.well-known/jwks.json. */
+export function publishedKeys(tasks: Config["tasks"]): JWK[] {
+  return tasks.signingKey ? [publicJwk(tasks.signingKey), ...tasks.previousKeys.map(publicJwk)].map((key) => ({ ...key, use: "sig" })) : [];
+}

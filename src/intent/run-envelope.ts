@@ -1,0 +1,34 @@
+// What a caller is told about a run, over MCP or HTTP alike: the run id, how it ended,
+// the policy that decided, and the result or a typed error, with captured console output.
+import type { ErrorBody } from "../errors/index.ts";
+import type { LogLine } from "../execution/index.ts";
+import type { RunReport } from "./submit-task.ts";
+
+export type RunEnvelope = {
+  runId: string;
+  termination: string;
+  policyHash: string;
+  decision: { outcome: string; reasons: string[]; dataClass: string } | null;
+  logs: LogLine[];
+  logsTruncated: boolean;
+  result?: unknown;
+  error?: ErrorBody;
+  stack?: string;
+};
+
+export function runEnvelope({ runId, outcome, policyHash, decision }: RunReport): RunEnvelope {
+  const envelope: RunEnvelope = {
+    runId,
+    termination: outcome.termination,
+    policyHash,
+    decision: decision && { outcome: decision.outcome, reasons: decision.reasons, dataClass: decision.dataClass },
+    logs: outcome.logs.lines,
+    logsTruncated: outcome.logs.truncated,
+  };
+  if (outcome.termination === "completed" && !outcome.error) return { ...envelope, result: outcome.result ?? null };
+  return {
+    ...envelope,
+    error: outcome.error?.toJSON() ?? { code: "internal_error", message: "The run failed.", hint: "Retry; the run id identifies it in the evidence." },
+    ...(outcome.stack ? { stack: outcome.stack } : {}),
+  };
+}
