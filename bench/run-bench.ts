@@ -24,8 +24,9 @@ const fmt = (ms: number) => `${ms.toFixed(2)} ms`.padStart(10);
 async function main(): Promise<void> {
   const server = await startLocalServer({ env: { LOCAL_BENCH: "1" } });
   try {
+    // acme is in the shipped policy (policy/tenants.json): the runs are allowed, signed and admitted.
     const session = `bench-${Date.now()}`;
-    const token = await server.token({ tenant: "bench", actor: "bench", session, ttlSeconds: 3600 });
+    const token = await server.token({ tenant: "acme", actor: "bench", session, ttlSeconds: 3600 });
     const requestInit = { headers: { authorization: `Bearer ${token}` } };
     const client = new Client({ name: "agent-exec-bench", version: "1.0.0" });
     await client.connect(new StreamableHTTPClientTransport(server.mcpUrl, { requestInit }));

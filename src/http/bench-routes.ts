@@ -1,8 +1,8 @@
 // Routes that exist only for `npm run bench` (LOCAL_BENCH=1, never in production):
 //   POST /__bench/baseline  the same code through a bare LOADER.load() and one RPC call,
 //                           with no identity, policy, evidence or caps;
-//   POST /__bench/pipeline  the full run pipeline (intake, policy, evidence, sandbox)
-//                           without MCP and token verification, for a fixed bench identity.
+//   POST /__bench/pipeline  the full run pipeline (intake, policy, signing and admission,
+//                           evidence, sandbox) without MCP and token verification.
 // Together with the MCP path they split the platform's overhead into its parts.
 import { z } from "zod";
 import type { Contract } from "../contracts/index.ts";
@@ -23,6 +23,10 @@ export default class extends WorkerEntrypoint {
 const BodySchema = z.object({
   code: z.string().min(1),
   input: z.unknown().optional(),
+  tenant: z
+    .string()
+    .regex(/^[A-Za-z0-9-]{1,64}$/)
+    .default("acme"),
   session: z
     .string()
     .regex(/^[A-Za-z0-9-]{1,64}$/)
@@ -42,7 +46,7 @@ export async function serveBench(request: Request, route: string, deps: SubmitDe
     const entry = worker.getEntrypoint() as unknown as { run(input: unknown): Promise<string> };
     return jsonResponse({ result: JSON.parse(await entry.run(body.data.input ?? {})) });
   }
-  const identity = { actor: "bench", tenant: "bench", session: body.data.session, roles: [], expiresAt: 0 };
+  const identity = { actor: "bench", tenant: body.data.tenant, session: body.data.session, roles: [], expiresAt: 0 };
   const report = await submitToolCall(deps, contract, identity, { code: body.data.code, input: body.data.input ?? {} });
-  return jsonResponse({ termination: report.outcome.termination, result: report.outcome.result ?? null });
+  return jsonResponse({ termination: report.outcome.termination, result: report.outcome.result ?? null, error: report.outcome.error?.toJSON() ?? null });
 }

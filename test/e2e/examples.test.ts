@@ -28,6 +28,18 @@ describe("examples", () => {
     expect(result.stdout).toMatch(/evidence #2 run\.finished read-only-analysis run_\S+ completed start=\d+ms total=\d+ms/);
   });
 
+  it("planner.ts signs a task with the local planner key, runs it over POST /v1/tasks, and is refused on replay", () => {
+    const result = spawnSync(process.execPath, [join(ROOT, "examples/planner.ts"), "--url", server.url], {
+      cwd: ROOT,
+      env: { ...process.env, STATE_DIR: server.stateDir },
+      encoding: "utf8",
+      timeout: 60_000,
+    });
+    expect(result.status, result.stderr).toBe(0);
+    expect(result.stdout).toMatch(/^HTTP 200 completed result=\{"openIncidents":2\} policy=[0-9a-f]{64}$/m);
+    expect(result.stdout).toMatch(/^replay: HTTP 403 .*task_replayed/m);
+  });
+
   it.each(["claude-code.mcp.json", "claude-desktop-config.json"])("%s is valid JSON pointing at the local /mcp endpoint", (file) => {
     const text = readFileSync(join(ROOT, "examples", file), "utf8");
     const config = JSON.parse(text) as { mcpServers: Record<string, unknown> };

@@ -28,6 +28,18 @@ describe("npm start", () => {
   });
 });
 
+describe("npm run keygen", () => {
+  it.each(["EdDSA", "ES256"])("prints a private %s signing key with a kid, and its public half apart", (alg) => {
+    const result = node([join(ROOT, "src/local/keygen.ts"), "--alg", alg], {});
+    expect(result.status, result.stderr).toBe(0);
+    const key = JSON.parse(result.stdout) as Record<string, string>;
+    expect(key).toMatchObject({ alg, kid: expect.any(String), d: expect.any(String) });
+    const publicHalf = JSON.parse(result.stderr.replace(/^public: /, "")) as Record<string, string>;
+    expect(publicHalf.kid).toBe(key.kid);
+    expect(publicHalf).not.toHaveProperty("d");
+  });
+});
+
 describe("npm run token", () => {
   it("prints a JWT signed by the local development key with the requested claims", async () => {
     const stateDir = newStateDir();

@@ -1,5 +1,9 @@
-import { exports } from "cloudflare:workers";
+import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { bundledCatalog } from "../../src/catalog/index.ts";
+import { ledgerFor } from "../../src/evidence/index.ts";
+import { submitToolCall } from "../../src/intent/index.ts";
+import { policyInForce } from "../../src/policy/index.ts";
 import { bearer, signToken } from "./tokens.ts";
 
 const BASE = "http://127.0.0.1:8787";
@@ -132,5 +136,30 @@ describe("evidence route", () => {
     const response = await evidence("s-own", await signToken({ sid: "s-own" }), query);
     expect(response.status).toBe(400);
     expect(await response.json()).toMatchObject({ error: { code: "bad_request", hint: expect.stringContaining("cursor") } });
+  });
+});
+
+describe("fail closed", () => {
+  it("runs nothing, and records why, when no task-signing key is configured", async () => {
+    const catalog = bundledCatalog();
+    const contract = catalog.contracts.find((c) => c.id === "read-only-analysis");
+    if (!contract) throw new Error("no read-only contract");
+    const report = await submitToolCall(
+      {
+        loader: env.LOADER,
+        ledgers: env.SESSION_LEDGER,
+        policy: policyInForce(catalog.policy, catalog.contracts, env.POLICY_ARCHIVE),
+        tasks: { signer: null, trust: null, clockToleranceS: 5 },
+      },
+      contract,
+      { actor: "alice", tenant: "acme", session: "s-unsigned", roles: [], expiresAt: 0 },
+      { code: "export default () => 'must not run'" },
+    );
+    expect(report.outcome).toMatchObject({ termination: "failed", error: { code: "misconfigured" }, latencyMs: { start: null } });
+    const page = await ledgerFor(env.SESSION_LEDGER, "acme", "s-unsigned").page(0, 10);
+    expect(page.ok && page.page.records.map((r) => [r.kind, r.kind === "run.finished" ? r.termination : r.task])).toEqual([
+      ["run.started", null],
+      ["run.finished", "failed"],
+    ]);
   });
 });
