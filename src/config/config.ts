@@ -43,7 +43,10 @@ const RawConfigSchema = z.object({
 });
 
 const JwkSchema = z.object({ kty: z.string(), kid: z.string().optional(), alg: z.string().optional() }).loose();
-const SigningJwkSchema = JwkSchema.extend({ kid: z.string().min(1), alg: z.enum(["EdDSA", "ES256"]) });
+const SigningJwkSchema = JwkSchema.extend({ kid: z.string().min(1), alg: z.enum(["EdDSA", "ES256"]), crv: z.string().optional() }).refine(
+  (key) => (key.alg === "EdDSA" ? key.kty === "OKP" && key.crv === "Ed25519" : key.kty === "EC" && key.crv === "P-256"),
+  "kty and crv must match alg (EdDSA: OKP Ed25519; ES256: EC P-256)",
+);
 const PlannerSchema = z.object({
   id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$/),
   tenants: z.array(z.string().min(1)).min(1),
@@ -113,6 +116,17 @@ export function readConfig(env: object): Config {
     },
     benchRoutes: raw.LOCAL_BENCH === "1",
   };
+  // A kid must name exactly one key, or one planner could sign as another (jose picks by kid and alg).
+  const kids = [config.tasks.signingKey, ...config.tasks.previousKeys, ...config.tasks.planners.map((p) => p.jwk)].flatMap((key) => (key ? [key.kid] : []));
+  const duplicate = kids.find((kid, index) => kids.indexOf(kid) !== index);
+  if (duplicate !== undefined)
+    throw new PlatformError(
+      "misconfigured",
+      `Task keys must have distinct kids; ${duplicate} is used twice (TASK_SIGNING_KEY, TASK_SIGNING_PREVIOUS_KEYS, TASK_PLANNERS).`,
+    );
+  // The bench routes skip authentication: never beside a production identity provider.
+  if (config.benchRoutes && config.auth.keys.kind === "jwks")
+    throw new PlatformError("misconfigured", "LOCAL_BENCH=1 is refused when AUTH_JWKS_URL is set: the bench routes are local only.");
   cache.set(env, config);
   return config;
 }

@@ -31,6 +31,50 @@ export const LimitsSchema = z
   .strict();
 export type Limits = z.infer<typeof LimitsSchema>;
 
+/** Capabilities the runtime implements; a contract grants some of them (src/execution/capabilities). */
+export const CAPABILITY_NAMES = ["docs", "tracker"] as const;
+export const CapabilityNameSchema = z.enum(CAPABILITY_NAMES);
+export type CapabilityName = z.infer<typeof CapabilityNameSchema>;
+
+/** Only variables with this prefix may be injected into outbound requests: never the platform's own keys. */
+export const EGRESS_SECRET_PATTERN = /^EGRESS_[A-Z0-9_]{1,64}$/;
+const HTTP_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] as const;
+
+/** One destination the contract's code (or one of its capabilities) may reach. */
+export const EgressRuleSchema = z
+  .object({
+    host: z
+      .string()
+      .regex(
+        /^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$|^\[[0-9a-f:.]+\]$/,
+        'a lowercase host name, "*.suffix", an IPv4 literal or a bracketed IPv6 literal',
+      )
+      .describe("Exact host, or *.suffix for any subdomain (not the bare suffix). Private and loopback addresses only match when named literally."),
+    protocol: z.enum(["https", "http", "tcp"]),
+    ports: z.array(z.int().min(1).max(65_535)).min(1).optional().describe("Allowed ports; default 443 for https, 80 for http. Required for tcp."),
+    methods: z.array(z.enum(HTTP_METHODS)).min(1).optional().describe("Allowed HTTP methods; default GET and HEAD."),
+    paths: z
+      .array(z.string().regex(/^\/[^?#]*$/, "a path prefix starting with /"))
+      .min(1)
+      .optional()
+      .describe("Allowed path prefixes."),
+    inject: z
+      .object({
+        header: z.string().regex(/^[a-z][a-z0-9-]*$/, "a lowercase header name"),
+        secret: z.string().regex(EGRESS_SECRET_PATTERN, "a variable named EGRESS_*"),
+        format: z.string().includes("{secret}").default("{secret}").describe('How the header value is built, e.g. "Bearer {secret}".'),
+      })
+      .strict()
+      .optional()
+      .describe("A secret the gateway adds to matching requests; the sandboxed code never sees it."),
+    capability: CapabilityNameSchema.optional().describe("When set, only this capability's requests match the rule, never the code's own fetch()."),
+  })
+  .strict()
+  .refine((rule) => rule.protocol !== "tcp" || (rule.ports !== undefined && !rule.methods && !rule.paths && !rule.inject), {
+    message: "a tcp rule needs ports and takes no methods, paths or inject",
+  });
+export type EgressRule = z.infer<typeof EgressRuleSchema>;
+
 const JsonObjectSchemaSchema = z
   .record(z.string(), z.unknown())
   .refine((schema) => schema.type === "object", { message: 'the input schema must describe an object ("type": "object")' });
@@ -56,6 +100,12 @@ export const ContractSchema = z
       .strict()
       .default({ max: "internal", default: "internal" }),
     actions: z.array(ActionSchema).max(64).default([]).describe("What the contract's capabilities can do; a grant's action scope selects from these."),
+    capabilities: z
+      .array(CapabilityNameSchema)
+      .max(8)
+      .default([])
+      .describe("RPC bindings placed in the sandbox's env, if the grant's action scope covers them."),
+    egress: z.array(EgressRuleSchema).max(64).default([]).describe("Where the code may connect; everything else is denied and recorded."),
     task: z
       .object({ ttlSeconds: z.int().min(5).max(900).default(60).describe("Validity window of the signed task the policy layer issues.") })
       .strict()

@@ -1,6 +1,9 @@
 // Capability contracts: data that every layer reads, so this module depends on no layer.
 export {
   ActionSchema,
+  CAPABILITY_NAMES,
+  type CapabilityName,
+  CapabilityNameSchema,
   type Contract,
   ContractSchema,
   contractJsonSchema,
@@ -8,6 +11,9 @@ export {
   type DataClass,
   DataClassSchema,
   dataClassRank,
+  EGRESS_SECRET_PATTERN,
+  type EgressRule,
+  EgressRuleSchema,
   type Limits,
   type WorkloadClass,
   WorkloadClassSchema,

@@ -14,8 +14,11 @@ export type AppendResult =
   | { ok: true; seq: number; at: string; replayed: boolean }
   | { ok: false; reason: "malformed_entry" | "foreign_ledger"; detail: string };
 
-/** A signed task's id, consumed with the record that starts its run. */
-export type TaskId = { jti: string; exp: number };
+/**
+ * A signed task's id, spent with the record that starts its run: `intent` is a planner's
+ * task, `task` the policy layer's. Ids are namespaced by their issuer (e.g. `planner:<id>:<jti>`).
+ */
+export type TaskId = { jti: string; exp: number; role: "intent" | "task" };
 
 /** Consumed ids are kept this long past their expiry, beyond any clock skew a verifier allows. */
 const TASK_ID_RETENTION_S = 300;
@@ -66,10 +69,12 @@ export class SessionLedger extends DurableObject<Env> {
     } else if (owner.tenant !== parsed.tenant || owner.session !== parsed.session) {
       return { ok: false, reason: "foreign_ledger", detail: "the entry belongs to another tenant or session" };
     }
-    const replayed = consume.length > 0 && this.spend(consume);
+    const spent = consume.length > 0 ? this.spend(consume) : [];
+    const replayed = spent.length > 0;
     if (replayed && parsed.kind === "run.started") {
-      if (parsed.task) parsed.task.verdict = "task_replayed";
-      if (parsed.intent.source === "planner") parsed.intent.verdict = "task_replayed";
+      // Only the ids that were spent before are marked; the others were never used.
+      if (parsed.task && spent.includes("task")) parsed.task.verdict = "task_replayed";
+      if (parsed.intent.source === "planner" && spent.includes("intent")) parsed.intent.verdict = "task_replayed";
     }
     const { seq } = sql
       .exec<{ seq: number }>(
@@ -83,15 +88,14 @@ export class SessionLedger extends DurableObject<Env> {
     return { ok: true, seq, at, replayed };
   }
 
-  /** Spends every id, or none if any was spent already; forgets ids long expired. Returns true on a replay. */
-  private spend(ids: readonly TaskId[]): boolean {
+  /** Spends every id, or none if any was spent already; forgets ids long expired. Returns the roles of ids spent before. */
+  private spend(ids: readonly TaskId[]): TaskId["role"][] {
     const sql = this.ctx.storage.sql;
     sql.exec("DELETE FROM task_ids WHERE exp < ?", Math.floor(Date.now() / 1000) - TASK_ID_RETENTION_S);
-    for (const { jti } of ids) {
-      if (sql.exec("SELECT 1 FROM task_ids WHERE jti = ?", jti).toArray().length > 0) return true;
-    }
+    const spentBefore = ids.filter(({ jti }) => sql.exec("SELECT 1 FROM task_ids WHERE jti = ?", jti).toArray().length > 0).map(({ role }) => role);
+    if (spentBefore.length > 0) return spentBefore;
     for (const { jti, exp } of ids) sql.exec("INSERT INTO task_ids (jti, exp) VALUES (?, ?)", jti, exp);
-    return false;
+    return [];
   }
 
   /** Records with seq > after, oldest first. */

@@ -20,13 +20,31 @@ export type VerifiedTask<Claims> = {
   input: unknown;
 };
 
-export type Expectation = { tenant: string; session: string; contractId: string };
+export type Expectation = {
+  tenant: string;
+  session: string;
+  contractId: string;
+  contractVersion: string;
+  /** When set, the task's `sub` must be this actor (a planner signs for the submitter, not for anyone). */
+  subject?: string;
+};
 
 export type Admission<Claims> =
   | { ok: true; task: VerifiedTask<Claims> }
   | { ok: false; reason: TaskRejection; detail: string; kid: string | null; jti: string | null; exp: number | null };
 
-type CommonClaims = { iss: string; tenant: string; sid: string; contract: { id: string }; code: string; input: string; iat: number; exp: number; jti: string };
+type CommonClaims = {
+  iss: string;
+  sub: string;
+  tenant: string;
+  sid: string;
+  contract: { id: string; version?: string | undefined };
+  code: string;
+  input: string;
+  iat: number;
+  exp: number;
+  jti: string;
+};
 
 export async function admitTask<Claims extends CommonClaims>(
   jws: string,
@@ -64,9 +82,11 @@ export async function admitTask<Claims extends CommonClaims>(
     );
   }
 
+  const keySet = trust.keySetFor(header.kid);
+  if (!keySet) return refuse("key_unknown", `no trusted key has kid ${String(header.kid)}`);
   let claims: Claims;
   try {
-    const { payload: raw } = await jwtVerify(jws, trust.keySet, {
+    const { payload: raw } = await jwtVerify(jws, keySet, {
       algorithms: trust.algorithms,
       typ: TASK_TYPE,
       audience: TASK_AUDIENCE,
@@ -90,13 +110,28 @@ export async function admitTask<Claims extends CommonClaims>(
     return refuse("window_too_long", `valid for ${claims.exp - claims.iat}s; at most ${window.maxSeconds}s`, claims);
   if (claims.tenant !== expect.tenant) return refuse("tenant_mismatch", `the task is for tenant ${claims.tenant}`, claims);
   if (claims.sid !== expect.session) return refuse("session_mismatch", `the task is for session ${claims.sid}`, claims);
+  if (expect.subject !== undefined && claims.sub !== expect.subject)
+    return refuse("subject_mismatch", `the task is for ${claims.sub}, not ${expect.subject}`, claims);
   if (claims.contract.id !== expect.contractId) return refuse("contract_mismatch", `the task is for contract ${claims.contract.id}`, claims);
-  // Hashes are recomputed here, from what is about to run, not taken from intake.
+  if (claims.contract.version !== undefined && claims.contract.version !== expect.contractVersion) {
+    return refuse(
+      "contract_mismatch",
+      `the task is for version ${claims.contract.version} of ${claims.contract.id}; ${expect.contractVersion} is in force`,
+      claims,
+    );
+  }
+  // Hashes are recomputed here, from what is about to run, not taken from intake. The sandbox is
+  // handed the canonical input itself, so what runs is exactly what was hashed (-0 and 0 alike).
   if ((await sha256Hex(payload.code)) !== claims.code) return refuse("code_mismatch", "the code does not hash to the task's code hash", claims);
-  if ((await sha256Hex(canonicalJson(payload.input))) !== claims.input)
-    return refuse("input_mismatch", "the input does not hash to the task's input hash", claims);
+  let canonical: string;
+  try {
+    canonical = canonicalJson(payload.input);
+  } catch {
+    return refuse("input_mismatch", "the input is not canonicalizable JSON", claims);
+  }
+  if ((await sha256Hex(canonical)) !== claims.input) return refuse("input_mismatch", "the input does not hash to the task's input hash", claims);
 
-  return { ok: true, task: { claims, kid: kid ?? "", code: payload.code, input: payload.input } as VerifiedTask<Claims> };
+  return { ok: true, task: { claims, kid: kid ?? "", code: payload.code, input: JSON.parse(canonical) } as VerifiedTask<Claims> };
 }
 
 function rejectionOf<Claims>(

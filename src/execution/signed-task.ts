@@ -61,6 +61,7 @@ export const TASK_REJECTIONS = [
   "window_too_long",
   "tenant_mismatch",
   "session_mismatch",
+  "subject_mismatch",
   "contract_mismatch",
   "code_mismatch",
   "input_mismatch",

@@ -6,7 +6,8 @@ import type { Config, Planner } from "../config/index.ts";
 export type TaskTrust = {
   /** Who signs: the policy layer, or a planner. */
   kind: "policy" | "planner";
-  keySet: JWTVerifyGetKey;
+  /** A key set holding only the key named by kid (none when the kid is unknown). */
+  keySetFor(kid: string | undefined): JWTVerifyGetKey | null;
   algorithms: string[];
   /** Accepted `iss` values. */
   issuers: string[];
@@ -26,9 +27,10 @@ function publicJwk(jwk: Config["tasks"]["previousKeys"][number]): JWK {
 export function policyTrust(tasks: Config["tasks"], issuer: string): TaskTrust | null {
   if (!tasks.signingKey) return null;
   const keys = [publicJwk(tasks.signingKey), ...tasks.previousKeys.map(publicJwk)];
+  const sets = new Map(keys.map((key) => [key.kid, createLocalJWKSet({ keys: [key] })]));
   return {
     kind: "policy",
-    keySet: createLocalJWKSet({ keys }),
+    keySetFor: (kid) => (kid === undefined ? null : (sets.get(kid) ?? null)),
     algorithms: ALGORITHMS,
     issuers: [issuer],
     allows: (kid) => keys.some((key) => key.kid === kid),
@@ -38,9 +40,10 @@ export function policyTrust(tasks: Config["tasks"], issuer: string): TaskTrust |
 
 export function plannerTrust(planners: readonly Planner[]): TaskTrust {
   const byKid = new Map(planners.map((planner) => [planner.jwk.kid, planner]));
+  const sets = new Map(planners.map((planner) => [planner.jwk.kid, createLocalJWKSet({ keys: [publicJwk(planner.jwk)] })]));
   return {
     kind: "planner",
-    keySet: createLocalJWKSet({ keys: planners.map((planner) => publicJwk(planner.jwk)) }),
+    keySetFor: (kid) => (kid === undefined ? null : (sets.get(kid) ?? null)),
     algorithms: ALGORITHMS,
     issuers: planners.map((planner) => planner.id),
     allows: (kid, tenant) => {

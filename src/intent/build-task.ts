@@ -26,8 +26,11 @@ export async function buildTask(
   rawArguments: unknown,
 ): Promise<BuildResult> {
   const raw = (rawArguments ?? {}) as Record<string, unknown>;
-  const codeText = typeof raw.code === "string" ? raw.code : canonicalJson(raw.code);
-  const inputText = canonicalJson(raw.input ?? {});
+  const codeText = typeof raw.code === "string" ? raw.code : lenientJson(raw.code);
+  // RFC 8785 refuses lone surrogates and non-finite numbers: such input is refused below,
+  // and digested here as plain JSON so the refusal is still recorded.
+  const canonicalInput = tryCanonical(raw.input ?? {});
+  const inputText = canonicalInput ?? lenientJson(raw.input ?? {});
   const digests: CallDigests = {
     codeSha256: await sha256Hex(codeText),
     codeBytes: utf8Bytes(codeText),
@@ -54,7 +57,11 @@ export async function buildTask(
   if (digests.inputBytes > limits.inputBytes) {
     return reject(`Argument input is ${digests.inputBytes} bytes; this contract accepts at most ${limits.inputBytes}.`, "Send less data per call.");
   }
-  const input = args.data.input ?? {};
+  if (canonicalInput === undefined) {
+    return reject("Argument input cannot be canonicalized as JSON (a lone surrogate or a non-finite number).", "Send well-formed Unicode and finite numbers.");
+  }
+  // The task carries the canonical value, exactly what its digest covers.
+  const input: unknown = JSON.parse(canonicalInput);
   const checked = inputValidator(meta.contract).validate(input);
   if (!checked.valid) {
     const problem = checked.errors.at(-1);
@@ -65,4 +72,20 @@ export async function buildTask(
     );
   }
   return { ok: true, task: { ...meta, lane: "interactive", code: args.data.code, input, dataClass: args.data.dataClass ?? null, ...digests } };
+}
+
+function tryCanonical(value: unknown): string | undefined {
+  try {
+    return canonicalJson(value);
+  } catch {
+    return undefined;
+  }
+}
+
+function lenientJson(value: unknown): string {
+  try {
+    return JSON.stringify(value) ?? "null";
+  } catch {
+    return String(value);
+  }
 }

@@ -45,7 +45,8 @@ export async function submitPlannerTask(
   const admission = await admitTask(
     submission.task,
     { code: submission.code, input },
-    { tenant: identity.tenant, session: identity.session, contractId: contract.id },
+    // The planner signs for the submitter itself (sub), for this tenant, session and contract version.
+    { tenant: identity.tenant, session: identity.session, contractId: contract.id, contractVersion: contract.version, subject: identity.actor },
     planners,
     PlannerTaskClaimsSchema,
     { maxSeconds: contract.task.ttlSeconds, clockToleranceS: deps.tasks.clockToleranceS },
@@ -66,7 +67,7 @@ export async function submitPlannerTask(
     arguments: { code: submission.code, input, ...(dataClass ? { dataClass } : {}) },
     intent,
     ...(admission.ok
-      ? { spend: [{ jti: admission.task.claims.jti, exp: admission.task.claims.exp }] }
+      ? { spend: [{ jti: `planner:${admission.task.claims.iss}:${admission.task.claims.jti}`, exp: admission.task.claims.exp, role: "intent" as const }] }
       : { refusal: taskRejected(admission.reason, admission.detail) }),
   });
   return { ok: true, report };

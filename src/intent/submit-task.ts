@@ -4,7 +4,7 @@
 // The start is recorded before any task code runs; if it cannot be, nothing runs.
 import type { Contract } from "../contracts/index.ts";
 import { PlatformError } from "../errors/index.ts";
-import { type EvidenceEntry, type IntentSource, ledgerFor, type RunStarted, type SessionLedger, type TaskId } from "../evidence/index.ts";
+import { type EvidenceEntry, type IntentSource, ledgerFor, type RunStarted, type SessionLedger, sha256Hex, type TaskId } from "../evidence/index.ts";
 import {
   admitTask,
   POLICY_ISSUER,
@@ -55,10 +55,24 @@ export function taskRejected(reason: TaskRejection, detail: string): PlatformErr
   return new PlatformError("task_rejected", `The signed task was refused (${reason}): ${detail}. Nothing was run.`);
 }
 
+/**
+ * Runs the pipeline; an unexpected exception still ends in a recorded run (a start if none
+ * was written, and a finish with `internal_error`) and a failed report, never in silence.
+ */
 export async function submitTask(deps: SubmitDeps, submission: Submission): Promise<RunReport> {
+  const progress: Progress = { runId: newRunId(), receivedAt: Date.now(), startSeq: null };
+  try {
+    return await runPipeline(deps, submission, progress);
+  } catch (error) {
+    return await recordCrash(deps, submission, progress, error);
+  }
+}
+
+type Progress = { runId: string; receivedAt: number; startSeq: number | null };
+
+async function runPipeline(deps: SubmitDeps, submission: Submission, progress: Progress): Promise<RunReport> {
   const { contract, identity } = submission;
-  const receivedAt = Date.now();
-  const runId = newRunId();
+  const { runId, receivedAt } = progress;
   const built = await buildTask({ runId, receivedAt, identity, contract }, submission.arguments);
   const digests = built.ok ? built.task : built.digests;
 
@@ -102,7 +116,10 @@ export async function submitTask(deps: SubmitDeps, submission: Submission): Prom
   // An admitted task's isolate boots while its start is recorded. Booting evaluates only
   // the harness; the task's code is imported by run(), after the record is durable.
   const sandbox = admitted ? startSandbox(deps.loader, { runId, contract, task: admitted }) : undefined;
-  const spend = [...(submission.spend ?? []), ...(admitted && issued?.record ? [{ jti: issued.record.jti, exp: issued.record.expiresAt }] : [])];
+  const spend = [
+    ...(submission.spend ?? []),
+    ...(admitted && issued?.record ? [{ jti: `policy:${issued.record.jti}`, exp: issued.record.expiresAt, role: "task" as const }] : []),
+  ];
   const [appended] = await Promise.all([appendEntry(ledger, started, spend), sandbox?.booted]);
   if (!appended.ok) {
     const outcome: SandboxOutcome = {
@@ -113,6 +130,7 @@ export async function submitTask(deps: SubmitDeps, submission: Submission): Prom
     return { runId, contract, policyHash, decision, outcome };
   }
 
+  progress.startSeq = appended.seq;
   const refusal =
     submission.refusal ??
     (!built.ok
@@ -180,11 +198,19 @@ async function issueAndAdmit(deps: SubmitDeps, task: Task, decision: Decision, p
   if (!signer || !trust) {
     return { record: null, error: new PlatformError("misconfigured", "No task-signing key is configured (TASK_SIGNING_KEY), so nothing can run.") };
   }
-  const jws = await signer.sign(claims);
+  let jws: string;
+  try {
+    jws = await signer.sign(claims);
+  } catch (error) {
+    return {
+      record: null,
+      error: new PlatformError("misconfigured", "The task-signing key (TASK_SIGNING_KEY) could not be used, so nothing can run.", { cause: error }),
+    };
+  }
   const admission = await admitTask(
     jws,
     { code: task.code, input: task.input },
-    { tenant: task.identity.tenant, session: task.identity.session, contractId: task.contract.id },
+    { tenant: task.identity.tenant, session: task.identity.session, contractId: task.contract.id, contractVersion: task.contract.version },
     trust,
     PolicyTaskClaimsSchema,
     { maxSeconds: task.contract.task.ttlSeconds, clockToleranceS },
@@ -192,6 +218,62 @@ async function issueAndAdmit(deps: SubmitDeps, task: Task, decision: Decision, p
   const record = { jti: claims.jti, kid: signer.kid, expiresAt: claims.exp, verdict: admission.ok ? "accepted" : admission.reason };
   return admission.ok ? { record, task: admission.task } : { record, error: taskRejected(admission.reason, admission.detail) };
 }
+
+/** The last line of defence: records an unexpected failure as a run that did not (or no longer) run. */
+async function recordCrash(deps: SubmitDeps, submission: Submission, progress: Progress, error: unknown): Promise<RunReport> {
+  const { contract, identity } = submission;
+  console.error(
+    JSON.stringify({ event: "pipeline_crashed", runId: progress.runId, error: String(error), stack: error instanceof Error ? error.stack : undefined }),
+  );
+  const failure = new PlatformError("internal_error", "The run failed unexpectedly; nothing ran after the failure.", { cause: error });
+  const policyHash = await deps.policy
+    .computeSnapshot(identity.tenant)
+    .then((hashed) => hashed.hash)
+    .catch(() => UNKNOWN_POLICY_HASH);
+  const header = {
+    runId: progress.runId,
+    tenant: identity.tenant,
+    actor: identity.actor,
+    session: identity.session,
+    contract: { id: contract.id, version: contract.version, class: contract.class },
+    policyHash,
+    decision: null,
+  };
+  const ledger = ledgerFor(deps.ledgers, identity.tenant, identity.session);
+  if (progress.startSeq === null) {
+    const empty = await sha256Hex("");
+    const started = await appendEntry(ledger, {
+      kind: "run.started",
+      ...header,
+      roles: identity.roles,
+      lane: "interactive",
+      codeSha256: empty,
+      codeBytes: 0,
+      inputSha256: empty,
+      inputBytes: 0,
+      intent: submission.intent,
+      task: null,
+    });
+    progress.startSeq = started.ok ? started.seq : null;
+  }
+  const outcome: SandboxOutcome = { termination: "failed", ...NOT_RUN, error: failure };
+  if (progress.startSeq !== null) {
+    await appendWithRetry(ledger, {
+      kind: "run.finished",
+      ...header,
+      startSeq: progress.startSeq,
+      termination: "failed",
+      error: { code: failure.code, message: failure.message },
+      latencyMs: { start: null, exec: null, total: Date.now() - progress.receivedAt },
+      resultBytes: null,
+      logs: { lines: 0, bytes: 0, truncated: false },
+    });
+  }
+  return { runId: progress.runId, contract, policyHash, decision: null, outcome };
+}
+
+/** Names "no snapshot could be computed" in a crash record: the SHA-256 of the empty string. */
+const UNKNOWN_POLICY_HASH = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
 /** The tenant's snapshot, archived before any record points at it. The hash is known even when archiving fails. */
 async function archivedSnapshot(

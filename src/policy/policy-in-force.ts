@@ -15,7 +15,9 @@ export type PolicyInForce = {
 
 export function policyInForce(policy: PolicySet, contracts: readonly Contract[], archive: DurableObjectNamespace<PolicyArchive>): PolicyInForce {
   const snapshots = new Map<string, Promise<HashedSnapshot>>();
-  const computeSnapshot = (tenant: string) => hashSnapshot(snapshotOf(tenant, policy.tenants[tenant], contracts));
+  // Own properties only: a tenant named "constructor" must not find Object.prototype's.
+  const computeSnapshot = (tenant: string) =>
+    hashSnapshot(snapshotOf(tenant, Object.hasOwn(policy.tenants, tenant) ? policy.tenants[tenant] : undefined, contracts));
   return {
     computeSnapshot,
     snapshotFor(tenant) {

@@ -12,7 +12,14 @@ export function taskSigner(jwk: SigningJwk): TaskSigner {
     kid: jwk.kid,
     async sign(claims) {
       key ??= importJWK(jwk, jwk.alg);
-      return await new SignJWT({ ...claims }).setProtectedHeader({ alg: jwk.alg, kid: jwk.kid, typ: TASK_TYPE }).sign(await key);
+      let imported: Awaited<ReturnType<typeof importJWK>>;
+      try {
+        imported = await key;
+      } catch (error) {
+        key = undefined; // a bad key is retried, never cached
+        throw error;
+      }
+      return await new SignJWT({ ...claims }).setProtectedHeader({ alg: jwk.alg, kid: jwk.kid, typ: TASK_TYPE }).sign(imported);
     },
   };
 }

@@ -36,7 +36,7 @@ const now = () => Math.floor(Date.now() / 1000);
 const claims = (overrides: JWTPayload = {}): JWTPayload => ({
   iss: "acme-planner",
   aud: "agent-exec/execution",
-  sub: "nightly-report",
+  sub: "workflow-service", // the planner signs for the submitter itself
   tenant: "acme",
   sid: "s-workflow",
   contract: { id: "read-only-analysis" },
@@ -153,6 +153,7 @@ describe("hardening: signed-task attacks over POST /v1/tasks", () => {
     ["input swapped after signing", async () => sign(claims()), { input: { n: 1000 } }, "input_mismatch"],
     ["a task for another tenant", async () => sign(claims({ iss: "any-planner", tenant: "globex" }), anyPlanner), {}, "tenant_mismatch"],
     ["a planner not trusted for the tenant", async () => sign(claims({ tenant: "acme" })), {}, "planner_not_trusted"],
+    ["a task signed for another subject than the submitter", async () => sign(claims({ sub: "admin" })), {}, "subject_mismatch"],
   ])("refuses %s: nothing runs and the evidence says why", async (name, makeTask, body, reason) => {
     // the untrusted-planner case submits for globex with a key trusted only for acme
     const identity = name.startsWith("a planner not trusted") ? { tenant: "globex", actor: "workflow-service", session: "s-globex" } : submitter;

@@ -87,25 +87,50 @@ describe("session ledger", () => {
 
     it("spends a task id with the record that starts its run, once", async () => {
       const ledger = ledgerFor(env.SESSION_LEDGER, "acme", "s-tasks");
-      const first = await ledger.append(withTask(1, "jti-once-aaaaaaaaaaaa"), [{ jti: "jti-once-aaaaaaaaaaaa", exp: 2_000_000_000 }]);
+      const first = await ledger.append(withTask(1, "jti-once-aaaaaaaaaaaa"), [{ jti: "jti-once-aaaaaaaaaaaa", exp: 2_000_000_000, role: "task" as const }]);
       expect(first).toMatchObject({ ok: true, replayed: false });
-      const again = await ledger.append(withTask(2, "jti-once-aaaaaaaaaaaa"), [{ jti: "jti-once-aaaaaaaaaaaa", exp: 2_000_000_000 }]);
+      const again = await ledger.append(withTask(2, "jti-once-aaaaaaaaaaaa"), [{ jti: "jti-once-aaaaaaaaaaaa", exp: 2_000_000_000, role: "task" as const }]);
       expect(again).toMatchObject({ ok: true, replayed: true });
       // the replay is on record, with the ledger's verdict
       const page = await pageOk(ledger, 0, 10);
       expect(page.records.map((r) => r.kind === "run.started" && r.task?.verdict)).toEqual(["accepted", "task_replayed"]);
     });
 
+    it("marks only the id that was spent before as replayed", async () => {
+      const ledger = ledgerFor(env.SESSION_LEDGER, "acme", "s-tasks");
+      const planned = (n: number, taskJti: string): RunStarted =>
+        ({
+          ...withTask(n, taskJti),
+          intent: { source: "planner", planner: "p", kid: "k", jti: "plan-1", verdict: "accepted" },
+        }) as RunStarted;
+      await ledger.append(planned(8, "fresh-one-eeeeeeeeeeeee"), [
+        { jti: "planner:p:plan-1", exp: 2_000_000_000, role: "intent" },
+        { jti: "policy:fresh-one-eeeeeeeeeeeee", exp: 2_000_000_000, role: "task" },
+      ]);
+      await ledger.append(planned(9, "fresh-two-ffffffffffff"), [
+        { jti: "planner:p:plan-1", exp: 2_000_000_000, role: "intent" },
+        { jti: "policy:fresh-two-ffffffffffff", exp: 2_000_000_000, role: "task" },
+      ]);
+      const page = await pageOk(ledger, 0, 100);
+      const last = page.records.at(-1);
+      expect(last?.kind === "run.started" && [last.intent.source === "planner" && last.intent.verdict, last.task?.verdict]).toEqual([
+        "task_replayed",
+        "accepted",
+      ]);
+    });
+
     it("spends all of a run's ids or none", async () => {
       const ledger = ledgerFor(env.SESSION_LEDGER, "acme", "s-tasks");
-      await ledger.append(withTask(3, "jti-planner-bbbbbbbbbb"), [{ jti: "jti-planner-bbbbbbbbbb", exp: 2_000_000_000 }]);
+      await ledger.append(withTask(3, "jti-planner-bbbbbbbbbb"), [{ jti: "jti-planner-bbbbbbbbbb", exp: 2_000_000_000, role: "task" as const }]);
       const mixed = await ledger.append(withTask(4, "jti-fresh-cccccccccccc"), [
-        { jti: "jti-fresh-cccccccccccc", exp: 2_000_000_000 },
-        { jti: "jti-planner-bbbbbbbbbb", exp: 2_000_000_000 },
+        { jti: "jti-fresh-cccccccccccc", exp: 2_000_000_000, role: "task" as const },
+        { jti: "jti-planner-bbbbbbbbbb", exp: 2_000_000_000, role: "task" as const },
       ]);
       expect(mixed).toMatchObject({ replayed: true });
       // the fresh id was not spent by the refused run
-      expect(await ledger.append(withTask(5, "jti-fresh-cccccccccccc"), [{ jti: "jti-fresh-cccccccccccc", exp: 2_000_000_000 }])).toMatchObject({
+      expect(
+        await ledger.append(withTask(5, "jti-fresh-cccccccccccc"), [{ jti: "jti-fresh-cccccccccccc", exp: 2_000_000_000, role: "task" as const }]),
+      ).toMatchObject({
         replayed: false,
       });
     });
@@ -113,8 +138,10 @@ describe("session ledger", () => {
     it("forgets ids long after they expired, when a verifier would refuse the task anyway", async () => {
       const ledger = ledgerFor(env.SESSION_LEDGER, "acme", "s-tasks");
       const longGone = Math.floor(Date.now() / 1000) - 3600;
-      await ledger.append(withTask(6, "jti-expired-dddddddddd"), [{ jti: "jti-expired-dddddddddd", exp: longGone }]);
-      expect(await ledger.append(withTask(7, "jti-expired-dddddddddd"), [{ jti: "jti-expired-dddddddddd", exp: longGone }])).toMatchObject({ replayed: false });
+      await ledger.append(withTask(6, "jti-expired-dddddddddd"), [{ jti: "jti-expired-dddddddddd", exp: longGone, role: "task" as const }]);
+      expect(
+        await ledger.append(withTask(7, "jti-expired-dddddddddd"), [{ jti: "jti-expired-dddddddddd", exp: longGone, role: "task" as const }]),
+      ).toMatchObject({ replayed: false });
     });
   });
 

@@ -163,3 +163,72 @@ describe("fail closed", () => {
     ]);
   });
 });
+
+describe("hardening: the pipeline records what it refuses", () => {
+  const deps = () => {
+    const catalog = bundledCatalog();
+    return {
+      loader: env.LOADER,
+      ledgers: env.SESSION_LEDGER,
+      policy: policyInForce(catalog.policy, catalog.contracts, env.POLICY_ARCHIVE),
+      tasks: { signer: null, trust: null, clockToleranceS: 5 },
+    };
+  };
+  const readOnly = () => {
+    const contract = bundledCatalog().contracts.find((c) => c.id === "read-only-analysis");
+    if (!contract) throw new Error("no read-only contract");
+    return contract;
+  };
+  const recorded = async (tenant: string, session: string) => {
+    const page = await ledgerFor(env.SESSION_LEDGER, tenant, session).page(0, 10);
+    return page.ok ? page.page.records : [];
+  };
+
+  it.each([
+    ["a lone surrogate", { x: "\ud800" }],
+    ["a non-finite number", { x: Number.POSITIVE_INFINITY }],
+  ])("refuses input with %s as invalid_arguments, and records it", async (_case, input) => {
+    const session = `s-canon-${_case.length}`;
+    const report = await submitToolCall(
+      deps(),
+      readOnly(),
+      { actor: "alice", tenant: "acme", session, roles: [], expiresAt: 0 },
+      { code: "export default () => 1", input },
+    );
+    expect(report.outcome).toMatchObject({ termination: "denied", error: { code: "invalid_arguments" } });
+    expect((await recorded("acme", session)).map((r) => r.kind)).toEqual(["run.started", "run.finished"]);
+  });
+
+  it("treats a tenant named like an Object.prototype member as unknown, and records it", async () => {
+    const report = await submitToolCall(
+      deps(),
+      readOnly(),
+      { actor: "x", tenant: "constructor", session: "s-proto", roles: [], expiresAt: 0 },
+      { code: "export default () => 1" },
+    );
+    expect(report.decision).toMatchObject({ outcome: "deny", reasons: ["tenant_unknown"] });
+    expect(await recorded("constructor", "s-proto")).toHaveLength(2);
+  });
+
+  it("records a run even when the pipeline itself fails unexpectedly", async () => {
+    const broken = {
+      ...deps(),
+      policy: {
+        snapshotFor: () => Promise.reject(new Error("injected fault")),
+        computeSnapshot: () => Promise.reject(new Error("injected fault")),
+      },
+    };
+    const report = await submitToolCall(
+      broken,
+      readOnly(),
+      { actor: "alice", tenant: "acme", session: "s-crash", roles: [], expiresAt: 0 },
+      { code: "export default () => 1" },
+    );
+    expect(report.outcome).toMatchObject({ termination: "failed", error: { code: "internal_error" } });
+    const records = await recorded("acme", "s-crash");
+    expect(records.map((r) => [r.kind, r.kind === "run.finished" ? r.error?.code : null])).toEqual([
+      ["run.started", null],
+      ["run.finished", "internal_error"],
+    ]);
+  });
+});

@@ -9,7 +9,7 @@ const contract = bundledCatalog().contracts.find((c) => c.id === "read-only-anal
 const CODE = "export default () => 1";
 const INPUT = { a: 1 };
 const now = () => Math.floor(Date.now() / 1000);
-const expect_ = { tenant: "acme", session: "s-1", contractId: contract.id };
+const expect_ = { tenant: "acme", session: "s-1", contractId: contract.id, contractVersion: contract.version };
 
 async function admit(jws: string, payload: { code: string; input: unknown } = { code: CODE, input: INPUT }, trust: TaskTrust = policyKeys(), tenant = "acme") {
   return await admitTask(jws, payload, { ...expect_, tenant }, trust, PolicyTaskClaimsSchema, {
@@ -80,6 +80,7 @@ describe("hardening", () => {
     ["a task for another tenant", () => signed({ tenant: "globex" }), "tenant_mismatch"],
     ["a task for another session", () => signed({ sid: "s-other" }), "session_mismatch"],
     ["a task for another contract", () => signed({ contract: { id: "privileged-change", version: "1.0.0" } }), "contract_mismatch"],
+    ["a task for another version of the contract", () => signed({ contract: { id: contract.id, version: "0.9.0" } }), "contract_mismatch"],
     ["a task for another audience", () => signed({ aud: "somewhere-else" }), "audience_mismatch"],
     ["a task from another issuer", () => signed({ iss: "mallory" }), "issuer_untrusted"],
     ["a bearer token's typ", () => signed({}, { typ: "JWT" }), "task_malformed"],
@@ -92,6 +93,13 @@ describe("hardening", () => {
 
   it("refuses code swapped after signing", async () => {
     expect(await admit(await signed(), { code: "export default () => 2", input: INPUT })).toMatchObject({ ok: false, reason: "code_mismatch" });
+  });
+
+  it("hands the sandbox exactly the canonical input that was hashed (-0 is 0)", async () => {
+    const jws = await sign(await policyClaims(contract, CODE, { n: 0 }), policySigningJwk());
+    const admission = await admit(jws, { code: CODE, input: { n: -0 } });
+    expect(admission.ok).toBe(true);
+    if (admission.ok) expect(Object.is((admission.task.input as { n: number }).n, 0)).toBe(true);
   });
 
   it("refuses input swapped after signing, whatever its key order", async () => {
@@ -120,6 +128,15 @@ describe("hardening", () => {
     it("refuses a planner signing for a tenant it is not trusted for", async () => {
       const jws = await sign(await plannerClaims({ tenant: "globex" }), plannerJwk("acme-planner"));
       expect(await admitPlanner(jws, "globex")).toMatchObject({ ok: false, reason: "planner_not_trusted" });
+    });
+
+    it("refuses a planner task signed for another subject than the submitter", async () => {
+      const jws = await sign(await plannerClaims({ sub: "someone-else" }), plannerJwk("acme-planner"));
+      const admission = await admitTask(jws, { code: CODE, input: INPUT }, { ...expect_, subject: "alice" }, plannerKeys(), PlannerTaskClaimsSchema, {
+        maxSeconds: contract.task.ttlSeconds,
+        clockToleranceS: tasksConfig().clockToleranceS,
+      });
+      expect(admission).toMatchObject({ ok: false, reason: "subject_mismatch" });
     });
 
     it("refuses a planner claiming another planner's name", async () => {

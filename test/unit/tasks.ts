@@ -69,10 +69,17 @@ export const plannerJwk = (id: "acme-planner" | "any-planner") => inject("planne
 /** A task admitted by the real gate, for tests that need something runnable. */
 export async function admitted(contract: Contract, code: string, input: unknown = {}): Promise<VerifiedTask<unknown>> {
   const jws = await sign(await policyClaims(contract, code, input), policySigningJwk());
-  const admission = await admitTask(jws, { code, input }, { tenant: "acme", session: "s-1", contractId: contract.id }, policyKeys(), PolicyTaskClaimsSchema, {
-    maxSeconds: contract.task.ttlSeconds,
-    clockToleranceS: tasksConfig().clockToleranceS,
-  });
+  const admission = await admitTask(
+    jws,
+    { code, input },
+    { tenant: "acme", session: "s-1", contractId: contract.id, contractVersion: contract.version },
+    policyKeys(),
+    PolicyTaskClaimsSchema,
+    {
+      maxSeconds: contract.task.ttlSeconds,
+      clockToleranceS: tasksConfig().clockToleranceS,
+    },
+  );
   if (!admission.ok) throw new Error(`test task not admitted: ${admission.reason} ${admission.detail}`);
   return admission.task;
 }
