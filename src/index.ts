@@ -1,8 +1,9 @@
 // The Worker: routes requests to the layers and exports the Durable Object classes.
 import { bundledCatalog, type Catalog } from "./catalog/index.ts";
 import { type Config, readConfig } from "./config/index.ts";
+import type { CapabilityName } from "./contracts/index.ts";
 import { PlatformError } from "./errors/index.ts";
-import { POLICY_ISSUER, plannerTrust, policyTrust, publishedKeys, type TaskTrust } from "./execution/index.ts";
+import { type CapabilityProps, POLICY_ISSUER, plannerTrust, policyTrust, publishedKeys, type SandboxHost, type TaskTrust } from "./execution/index.ts";
 import {
   authenticate,
   BENCH_ROUTES,
@@ -24,18 +25,31 @@ import { isDiscoveryRequest, MCP_ROUTE, mcpHandler, SERVER_INFO, serveMcp } from
 import { policyInForce, taskSigner } from "./policy/index.ts";
 
 export { SessionLedger } from "./evidence/session-ledger.ts";
+export { DocsCapability } from "./execution/capability-docs.ts";
+export { TrackerCapability } from "./execution/capability-tracker.ts";
+export { EgressGateway } from "./execution/egress-gateway.ts";
+export { TenantStore } from "./execution/tenant-store.ts";
 export { PolicyArchive } from "./policy/policy-archive.ts";
 
 /** What one isolate builds once: the bundled catalog, the policy in force, task keys and the MCP handler. */
 type Platform = { catalog: Catalog; deps: SubmitDeps; planners: TaskTrust; mcp: ReturnType<typeof mcpHandler> };
 const platforms = new WeakMap<Env, Platform>();
 
-function platformFor(env: Env, config: Config): Platform {
+/** How the runtime reaches its own entrypoints: the egress gateway and the capability bindings, with props. */
+function sandboxHost(env: Env, exports: Cloudflare.Exports): SandboxHost {
+  const capabilities: Record<CapabilityName, (props: CapabilityProps) => Fetcher> = {
+    docs: (props) => exports.DocsCapability({ props }),
+    tracker: (props) => exports.TrackerCapability({ props }),
+  };
+  return { loader: env.LOADER, gateway: (props) => exports.EgressGateway({ props }), capability: (name, props) => capabilities[name](props) };
+}
+
+function platformFor(env: Env, config: Config, exports: Cloudflare.Exports): Platform {
   let platform = platforms.get(env);
   if (!platform) {
     const catalog = bundledCatalog();
     const deps: SubmitDeps = {
-      loader: env.LOADER,
+      host: sandboxHost(env, exports),
       ledgers: env.SESSION_LEDGER,
       policy: policyInForce(catalog.policy, catalog.contracts, env.POLICY_ARCHIVE),
       tasks: {
@@ -56,11 +70,11 @@ function platformFor(env: Env, config: Config): Platform {
 }
 
 export default {
-  async fetch(request: Request, env: Env): Promise<Response> {
+  async fetch(request: Request, env: Env, ctx: ExecutionContext): Promise<Response> {
     const url = new URL(request.url);
     try {
       const config = readConfig(env);
-      const platform = platformFor(env, config);
+      const platform = platformFor(env, config, ctx.exports);
 
       if (url.pathname === "/" && request.method === "GET") {
         return jsonResponse({

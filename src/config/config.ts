@@ -40,6 +40,10 @@ const RawConfigSchema = z.object({
   /** Trusted planners for POST /v1/tasks: [{ "id", "tenants": [...] | ["*"], "jwk": public JWK with kid }]. */
   TASK_PLANNERS: z.string().optional(),
   TASK_CLOCK_TOLERANCE_S: z.coerce.number().int().min(0).max(60).default(5),
+  /** Like curl --resolve: {"host": "http://127.0.0.1:9400"} sends requests for host there (rules still match host). */
+  EGRESS_RESOLVE: z.string().optional(),
+  /** Where the tracker capability's API lives; reached through the egress gateway. */
+  TRACKER_BASE_URL: z.url({ protocol: /^https?$/ }).default("https://tracker.example.com"),
 });
 
 const JwkSchema = z.object({ kty: z.string(), kid: z.string().optional(), alg: z.string().optional() }).loose();
@@ -74,6 +78,8 @@ export type Config = {
     planners: Planner[];
     clockToleranceS: number;
   };
+  egress: { resolve: ReadonlyMap<string, URL> };
+  trackerBaseUrl: URL;
   benchRoutes: boolean;
 };
 
@@ -114,6 +120,14 @@ export function readConfig(env: object): Config {
       planners: raw.TASK_PLANNERS ? jsonVar("TASK_PLANNERS", raw.TASK_PLANNERS, z.array(PlannerSchema.extend({ jwk: publicOnly(SigningJwkSchema) }))) : [],
       clockToleranceS: raw.TASK_CLOCK_TOLERANCE_S,
     },
+    egress: {
+      resolve: new Map(
+        Object.entries(
+          raw.EGRESS_RESOLVE ? jsonVar("EGRESS_RESOLVE", raw.EGRESS_RESOLVE, z.record(z.string().min(1), z.url({ protocol: /^https?$/ }))) : {},
+        ).map(([host, origin]) => [host.toLowerCase(), new URL(origin)]),
+      ),
+    },
+    trackerBaseUrl: new URL(raw.TRACKER_BASE_URL),
     benchRoutes: raw.LOCAL_BENCH === "1",
   };
   // A kid must name exactly one key, or one planner could sign as another (jose picks by kid and alg).

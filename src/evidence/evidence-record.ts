@@ -3,7 +3,7 @@
 // back to it. A start without a finish is a run that died half way.
 import { z } from "zod";
 
-export const TerminationReasonSchema = z.enum(["completed", "failed", "denied", "timed_out", "output_too_large"]);
+export const TerminationReasonSchema = z.enum(["completed", "failed", "denied", "timed_out", "output_too_large", "egress_denied", "cancelled"]);
 export type TerminationReason = z.infer<typeof TerminationReasonSchema>;
 
 const Sha256Schema = z.string().regex(/^[0-9a-f]{64}$/);
@@ -54,6 +54,63 @@ const RunHeader = {
   decision: RecordedDecisionSchema.nullable(),
 };
 
+/** One outbound attempt of a run's code or capability, as the egress gateway saw it. */
+export const EgressActivitySchema = z.object({
+  kind: z.literal("egress"),
+  at: z.string().max(40),
+  via: z.string().max(32),
+  protocol: z.string().max(16),
+  method: z.string().max(16).nullable(),
+  /** scheme://host:port as asked for (never userinfo, never a query string). */
+  destination: z.string().max(300),
+  path: z.string().max(300).nullable(),
+  decision: z.enum(["allowed", "denied"]),
+  reason: z.string().max(64).nullable(),
+  status: z.int().nullable(),
+  bytesOut: z.int().min(0),
+  bytesIn: z.int().min(0),
+  durationMs: z.number().min(0),
+  /** Outside the destinations the call declared; null when it declared none. */
+  drift: z.boolean().nullable(),
+  /** Names (never values) of headers the gateway injected. */
+  injected: z.array(z.string().max(64)),
+  /** Recorded after its run had finished (a response body read late, a request left running). */
+  late: z.boolean().optional(),
+});
+
+/** One call of a capability binding, allowed or refused. */
+export const CapabilityActivitySchema = z.object({
+  kind: z.literal("capability"),
+  at: z.string().max(40),
+  capability: z.string().max(32),
+  method: z.string().max(64),
+  decision: z.enum(["allowed", "denied"]),
+  reason: z.string().max(64).nullable(),
+  durationMs: z.number().min(0),
+  late: z.boolean().optional(),
+});
+
+export const ActivitySchema = z.discriminatedUnion("kind", [EgressActivitySchema, CapabilityActivitySchema]);
+export type Activity = z.infer<typeof ActivitySchema>;
+export type EgressActivity = z.infer<typeof EgressActivitySchema>;
+export type CapabilityActivity = z.infer<typeof CapabilityActivitySchema>;
+
+/** A run's activity, summarised into its finish record by the ledger (first 100 of each kept in full). */
+export const ActivitySummarySchema = z.object({
+  egress: z.object({
+    attempts: z.array(EgressActivitySchema),
+    total: z.int(),
+    allowed: z.int(),
+    denied: z.int(),
+    drift: z.int(),
+    bytesOut: z.int(),
+    bytesIn: z.int(),
+    truncated: z.boolean(),
+  }),
+  capabilities: z.object({ calls: z.array(CapabilityActivitySchema), total: z.int(), denied: z.int(), truncated: z.boolean() }),
+});
+export type ActivitySummary = z.infer<typeof ActivitySummarySchema>;
+
 export const RunStartedSchema = z.object({
   kind: z.literal("run.started"),
   ...RunHeader,
@@ -66,6 +123,12 @@ export const RunStartedSchema = z.object({
   intent: IntentSourceSchema,
   /** Null when nothing was signed (the policy did not allow the task, or intake refused it). */
   task: SignedTaskRecordSchema.nullable(),
+  /** The destinations the call declared it would reach; null when it declared none. */
+  plan: z.object({ destinations: z.array(z.string().max(300)).max(64) }).nullable(),
+  /** The runtime profile the run gets: the capabilities in its env and how many egress rules apply. */
+  profile: z.object({ capabilities: z.array(z.string().max(32)), egressRules: z.int().min(0) }),
+  /** When the run must have ended (epoch ms); a start still open after it was cut off. */
+  deadlineAt: z.int(),
 });
 
 export const RunFinishedSchema = z.object({
@@ -84,6 +147,8 @@ export const RunFinishedSchema = z.object({
   }),
   resultBytes: z.int().min(0).nullable(),
   logs: z.object({ lines: z.int().min(0), bytes: z.int().min(0), truncated: z.boolean() }),
+  /** Filled in by the ledger from what it recorded while the run ran. */
+  activity: ActivitySummarySchema.optional(),
 });
 
 export const EvidenceEntrySchema = z.discriminatedUnion("kind", [RunStartedSchema, RunFinishedSchema]);

@@ -1,6 +1,11 @@
 // Evidence: what happened, per session, append-only. The lowest layer.
 export { canonicalJson, sha256Hex, utf8Bytes } from "./digest.ts";
 export {
+  type Activity,
+  ActivitySchema,
+  type ActivitySummary,
+  type CapabilityActivity,
+  type EgressActivity,
   type EvidenceEntry,
   EvidenceEntrySchema,
   type EvidenceRecord,

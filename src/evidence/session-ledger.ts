@@ -2,7 +2,16 @@
 // (tenant, session). Append-only; records come back oldest first, by page.
 import { DurableObject } from "cloudflare:workers";
 import { z } from "zod";
-import { type EvidenceEntry, EvidenceEntrySchema, type EvidenceRecord } from "./evidence-record.ts";
+import { finalTermination, summarizeActivity } from "./activity-summary.ts";
+import {
+  type Activity,
+  ActivitySchema,
+  type ActivitySummary,
+  type EvidenceEntry,
+  EvidenceEntrySchema,
+  type EvidenceRecord,
+  type TerminationReason,
+} from "./evidence-record.ts";
 import { PAGE_LIMIT_MAX } from "./page-limit.ts";
 
 const PageRequestSchema = z.object({ after: z.int().min(0), limit: z.int().min(1).max(PAGE_LIMIT_MAX) });
@@ -11,7 +20,14 @@ export type EvidencePage = { records: EvidenceRecord[]; nextCursor: number | nul
 
 /** Refusals are results, not throws: the caller decides (and RPC rejections are noisy). */
 export type AppendResult =
-  | { ok: true; seq: number; at: string; replayed: boolean }
+  | {
+      ok: true;
+      seq: number;
+      at: string;
+      replayed: boolean;
+      /** For a finish record: the termination as recorded, and the run's activity. */
+      finished?: { termination: TerminationReason; activity: ActivitySummary };
+    }
   | { ok: false; reason: "malformed_entry" | "foreign_ledger"; detail: string };
 
 /**
@@ -47,6 +63,12 @@ export class SessionLedger extends DurableObject<Env> {
         exp INTEGER NOT NULL
       );
       CREATE INDEX IF NOT EXISTS task_ids_by_exp ON task_ids (exp);
+      CREATE TABLE IF NOT EXISTS activity (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        run_id TEXT NOT NULL,
+        body TEXT NOT NULL
+      );
+      CREATE INDEX IF NOT EXISTS activity_by_run ON activity (run_id, seq);
     `);
   }
 
@@ -76,6 +98,13 @@ export class SessionLedger extends DurableObject<Env> {
       if (parsed.task && spent.includes("task")) parsed.task.verdict = "task_replayed";
       if (parsed.intent.source === "planner" && spent.includes("intent")) parsed.intent.verdict = "task_replayed";
     }
+    let finished: { termination: TerminationReason; activity: ActivitySummary } | undefined;
+    if (parsed.kind === "run.finished") {
+      // The ledger, not the caller, says what the run did beyond its isolate.
+      parsed.activity = summarizeActivity(this.activityOf(parsed.runId));
+      parsed.termination = finalTermination(parsed.termination, parsed.activity);
+      finished = { termination: parsed.termination, activity: parsed.activity };
+    }
     const { seq } = sql
       .exec<{ seq: number }>(
         "INSERT INTO records (run_id, kind, at, body) VALUES (?, ?, ?, ?) RETURNING seq",
@@ -85,7 +114,33 @@ export class SessionLedger extends DurableObject<Env> {
         JSON.stringify(parsed),
       )
       .one();
-    return { ok: true, seq, at, replayed };
+    return { ok: true, seq, at, replayed, ...(finished ? { finished } : {}) };
+  }
+
+  /**
+   * Records one egress attempt or capability call of a run, as it happens, so a run that
+   * dies half way still shows what it reached. One that arrives after its run finished is
+   * kept and marked late.
+   */
+  async recordActivity(runId: string, activity: Activity): Promise<{ ok: true } | { ok: false; reason: "malformed_activity"; detail: string }> {
+    const checked = ActivitySchema.safeParse(activity);
+    if (!checked.success) return { ok: false, reason: "malformed_activity", detail: checked.error.message.slice(0, 500) };
+    const sql = this.ctx.storage.sql;
+    const finishedAlready = sql.exec("SELECT 1 FROM records WHERE run_id = ? AND kind = 'run.finished'", runId).toArray().length > 0;
+    sql.exec("INSERT INTO activity (run_id, body) VALUES (?, ?)", runId, JSON.stringify(finishedAlready ? { ...checked.data, late: true } : checked.data));
+    return { ok: true };
+  }
+
+  /** Every recorded activity of a run, in order (late ones included). */
+  async activity(runId: string): Promise<Activity[]> {
+    return this.activityOf(runId);
+  }
+
+  private activityOf(runId: string): Activity[] {
+    return this.ctx.storage.sql
+      .exec<{ body: string }>("SELECT body FROM activity WHERE run_id = ? ORDER BY seq", runId)
+      .toArray()
+      .map((row) => JSON.parse(row.body) as Activity);
   }
 
   /** Spends every id, or none if any was spent already; forgets ids long expired. Returns the roles of ids spent before. */

@@ -1,6 +1,18 @@
 // Execution: admits only signed tasks, then runs each in a fresh dynamic worker built from its contract.
 export { type Admission, admitTask, type Expectation, type VerifiedTask } from "./admit-task.ts";
-export { runInSandbox, SANDBOX_COMPATIBILITY_DATE, type Sandbox, type SandboxJob, startSandbox } from "./run-in-sandbox.ts";
+export { CAPABILITY_ERRORS, type CapabilityErrorCode } from "./capability-error.ts";
+export { type Destination, parseDestination, withinPlan } from "./destination.ts";
+export { decideEgress, EGRESS_DENIALS, type EgressDenial } from "./egress-policy.ts";
+export { BINDING_NAMES, runInSandbox, SANDBOX_COMPATIBILITY_DATE, type Sandbox, type SandboxJob, startSandbox } from "./run-in-sandbox.ts";
+export {
+  CAPABILITY_ACTIONS,
+  type CapabilityProps,
+  type GatewayProps,
+  type RunContext,
+  type RuntimeProfile,
+  runtimeProfile,
+  type SandboxHost,
+} from "./runtime-profile.ts";
 export { HARNESS_MODULE, SANDBOX_HARNESS_SOURCE, TASK_MODULE } from "./sandbox-harness.ts";
 export type { LogLine, SandboxOutcome } from "./sandbox-outcome.ts";
 export {
@@ -14,4 +26,8 @@ export {
   TASK_TYPE,
   type TaskRejection,
 } from "./signed-task.ts";
+export { type StoreItem, StoreItemSchema, storeFor } from "./store-item.ts";
 export { plannerTrust, policyTrust, publishedKeys, type TaskTrust } from "./task-trust.ts";
+// Entrypoint and Durable Object classes are exported by the Worker's root (src/index.ts); this index
+// exports their types only, so it stays importable from Node.
+export type { TenantStore } from "./tenant-store.ts";

@@ -1,25 +1,33 @@
 // Runs one task's code in a fresh dynamic worker (Worker Loader `load()`, never
-// reused), with no network and only the bindings the contract grants, under the
-// contract's limits. Never throws: every path ends in a SandboxOutcome.
+// reused) built from its runtime profile: the egress gateway as globalOutbound, only the
+// capability bindings the profile grants in env, the contract's limits. Never throws:
+// every path ends in a SandboxOutcome.
 //
 // Booting and running are separate steps so the caller can boot the isolate while
 // it records the run's start: booting evaluates only our harness, never the task.
-import type { Contract } from "../contracts/index.ts";
+import type { CapabilityName, Contract } from "../contracts/index.ts";
 import { PlatformError } from "../errors/index.ts";
 import { utf8Bytes } from "../evidence/index.ts";
 import type { VerifiedTask } from "./admit-task.ts";
+import type { RuntimeProfile, SandboxHost } from "./runtime-profile.ts";
 import { HARNESS_MODULE, SANDBOX_HARNESS_SOURCE, TASK_MODULE } from "./sandbox-harness.ts";
 import { type LogLine, type SandboxAnswer, SandboxAnswerSchema, type SandboxOutcome } from "./sandbox-outcome.ts";
 
 /** The compatibility date sandboxes run with; pinned so an upgrade of ours never changes theirs silently. */
 export const SANDBOX_COMPATIBILITY_DATE = "2026-11-01";
 
-/** What a sandbox runs: an admitted task (code and input as verified) under its contract. */
+/** What a sandbox runs: an admitted task (code and input as verified) under its contract and profile. */
 export type SandboxJob = {
   runId: string;
+  tenant: string;
+  session: string;
   contract: Contract;
+  profile: RuntimeProfile;
   task: VerifiedTask<unknown>;
 };
+
+/** The names capability bindings take in the sandbox's env. */
+export const BINDING_NAMES: Record<CapabilityName, string> = { docs: "DOCS", tracker: "TRACKER" };
 
 /** A loaded, booting sandbox. `run()` executes the task once booting succeeded. */
 export type Sandbox = {
@@ -33,17 +41,25 @@ type Boot = { ok: true; startMs: number } | { ok: false; outcome: SandboxOutcome
 
 const NO_LOGS = { lines: [] as LogLine[], bytes: 0, truncated: false };
 
-export function startSandbox(loader: WorkerLoader, job: SandboxJob): Sandbox {
+export function startSandbox(host: SandboxHost, job: SandboxJob): Sandbox {
   const { limits } = job.contract;
+  const { profile } = job;
   const loadedAt = Date.now();
   let harness: HarnessStub;
   try {
-    const worker = loader.load({
+    const run = { runId: job.runId, tenant: job.tenant, session: job.session };
+    const env = Object.fromEntries(
+      profile.capabilities.map((name) => [
+        BINDING_NAMES[name],
+        host.capability(name, { ...run, scope: profile.scope, rules: profile.rules, plan: profile.plan }),
+      ]),
+    );
+    const worker = host.loader.load({
       compatibilityDate: SANDBOX_COMPATIBILITY_DATE,
       mainModule: HARNESS_MODULE,
       modules: { [HARNESS_MODULE]: SANDBOX_HARNESS_SOURCE, [TASK_MODULE]: job.task.code },
-      env: {},
-      globalOutbound: null,
+      env,
+      globalOutbound: host.gateway({ ...run, via: "code", rules: profile.rules, plan: profile.plan }),
       limits: { cpuMs: limits.cpuMs, subRequests: limits.subRequests },
     });
     harness = worker.getEntrypoint() as unknown as HarnessStub;
@@ -94,8 +110,8 @@ export function startSandbox(loader: WorkerLoader, job: SandboxJob): Sandbox {
 }
 
 /** Boot and run in one go, for callers with nothing to overlap. */
-export async function runInSandbox(loader: WorkerLoader, job: SandboxJob): Promise<SandboxOutcome> {
-  return await startSandbox(loader, job).run();
+export async function runInSandbox(host: SandboxHost, job: SandboxJob): Promise<SandboxOutcome> {
+  return await startSandbox(host, job).run();
 }
 
 const TIMED_OUT = Symbol("timed_out");

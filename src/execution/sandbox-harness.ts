@@ -14,6 +14,24 @@ import { WorkerEntrypoint } from "cloudflare:workers";
 
 // Captured before the task module can patch the globals the harness relies on.
 const stringify = JSON.stringify;
+const rawFetch = globalThis.fetch.bind(globalThis);
+
+// workerd drops userinfo from a URL before it reaches the egress gateway; mark the
+// request instead, so the gateway denies it and the attempt is recorded.
+globalThis.fetch = (input, init) => {
+  let target;
+  try {
+    target = new URL(typeof input === "string" || input instanceof URL ? String(input) : input.url);
+  } catch {
+    return rawFetch(input, init);
+  }
+  if (!target.username && !target.password) return rawFetch(input, init);
+  target.username = "";
+  target.password = "";
+  const headers = new Headers(init?.headers ?? (input instanceof Request ? input.headers : undefined));
+  headers.set("x-agent-exec-userinfo", "present");
+  return rawFetch(target, { ...init, headers });
+};
 const encoder = new TextEncoder();
 const byteLength = (text) => encoder.encode(text).byteLength;
 const levels = ["log", "info", "warn", "error", "debug"];

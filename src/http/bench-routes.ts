@@ -37,7 +37,7 @@ export async function serveBench(request: Request, route: string, deps: SubmitDe
   const body = BodySchema.safeParse(await request.json().catch(() => null));
   if (!body.success) return errorResponse(new PlatformError("bad_request", "Send {code, input, session?}."));
   if (route === BENCH_ROUTES.baseline) {
-    const worker = deps.loader.load({
+    const worker = deps.host.loader.load({
       compatibilityDate: SANDBOX_COMPATIBILITY_DATE,
       mainModule: "main.js",
       modules: { "main.js": BARE_MAIN, "task.js": body.data.code },

@@ -5,6 +5,7 @@ import { Validator } from "@cfworker/json-schema";
 import type { Contract } from "../contracts/index.ts";
 import { PlatformError } from "../errors/index.ts";
 import { canonicalJson, sha256Hex, utf8Bytes } from "../evidence/index.ts";
+import { type Destination, parseDestination } from "../execution/index.ts";
 import type { Identity } from "../identity/index.ts";
 import { type CallDigests, type Task, ToolArgumentsSchema } from "./task.ts";
 
@@ -71,7 +72,19 @@ export async function buildTask(
       "Read the tool's input schema (tools/list) and send matching data.",
     );
   }
-  return { ok: true, task: { ...meta, lane: "interactive", code: args.data.code, input, dataClass: args.data.dataClass ?? null, ...digests } };
+  let plan: Task["plan"] = null;
+  if (args.data.plan) {
+    const destinations = args.data.plan.destinations.map(parseDestination);
+    const bad = destinations.indexOf(null);
+    if (bad >= 0) {
+      return reject(
+        `Argument plan.destinations.${bad} is not a destination.`,
+        'Write "host", "host:port" or "scheme://host[:port]", e.g. "https://api.example.com".',
+      );
+    }
+    plan = { text: args.data.plan.destinations, destinations: destinations as Destination[] };
+  }
+  return { ok: true, task: { ...meta, lane: "interactive", code: args.data.code, input, dataClass: args.data.dataClass ?? null, plan, ...digests } };
 }
 
 function tryCanonical(value: unknown): string | undefined {

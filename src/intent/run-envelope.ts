@@ -11,12 +11,14 @@ export type RunEnvelope = {
   decision: { outcome: string; reasons: string[]; dataClass: string } | null;
   logs: LogLine[];
   logsTruncated: boolean;
+  /** Outbound attempts as the ledger recorded them; absent when none were made. */
+  egress?: { attempts: number; denied: number; drift: number };
   result?: unknown;
   error?: ErrorBody;
   stack?: string;
 };
 
-export function runEnvelope({ runId, outcome, policyHash, decision }: RunReport): RunEnvelope {
+export function runEnvelope({ runId, outcome, policyHash, decision, activity }: RunReport): RunEnvelope {
   const envelope: RunEnvelope = {
     runId,
     termination: outcome.termination,
@@ -24,6 +26,9 @@ export function runEnvelope({ runId, outcome, policyHash, decision }: RunReport)
     decision: decision && { outcome: decision.outcome, reasons: decision.reasons, dataClass: decision.dataClass },
     logs: outcome.logs.lines,
     logsTruncated: outcome.logs.truncated,
+    ...(activity && activity.egress.total > 0
+      ? { egress: { attempts: activity.egress.total, denied: activity.egress.denied, drift: activity.egress.drift } }
+      : {}),
   };
   if (outcome.termination === "completed" && !outcome.error) return { ...envelope, result: outcome.result ?? null };
   return {

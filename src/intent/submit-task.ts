@@ -4,12 +4,25 @@
 // The start is recorded before any task code runs; if it cannot be, nothing runs.
 import type { Contract } from "../contracts/index.ts";
 import { PlatformError } from "../errors/index.ts";
-import { type EvidenceEntry, type IntentSource, ledgerFor, type RunStarted, type SessionLedger, sha256Hex, type TaskId } from "../evidence/index.ts";
+import {
+  type ActivitySummary,
+  type EvidenceEntry,
+  type IntentSource,
+  ledgerFor,
+  type RunStarted,
+  type SessionLedger,
+  sha256Hex,
+  type TaskId,
+  type TerminationReason,
+} from "../evidence/index.ts";
 import {
   admitTask,
   POLICY_ISSUER,
   type PolicyTaskClaims,
   PolicyTaskClaimsSchema,
+  type RuntimeProfile,
+  runtimeProfile,
+  type SandboxHost,
   type SandboxOutcome,
   startSandbox,
   TASK_AUDIENCE,
@@ -23,7 +36,7 @@ import { buildTask } from "./build-task.ts";
 import { newRunId, type Task } from "./task.ts";
 
 export type SubmitDeps = {
-  loader: WorkerLoader;
+  host: SandboxHost;
   ledgers: DurableObjectNamespace<SessionLedger>;
   policy: PolicyInForce;
   tasks: {
@@ -47,7 +60,15 @@ export type Submission = {
   refusal?: PlatformError;
 };
 
-export type RunReport = { runId: string; contract: Contract; policyHash: string; decision: Decision | null; outcome: SandboxOutcome };
+export type RunReport = {
+  runId: string;
+  contract: Contract;
+  policyHash: string;
+  decision: Decision | null;
+  outcome: SandboxOutcome;
+  /** What the run did beyond its isolate, as the ledger recorded it (absent when it was never finished there). */
+  activity?: ActivitySummary;
+};
 
 const NOT_RUN = { resultBytes: null, logs: { lines: [], bytes: 0, truncated: false }, latencyMs: { start: null, exec: null } };
 
@@ -86,6 +107,11 @@ async function runPipeline(deps: SubmitDeps, submission: Submission, progress: P
       : null;
   const policyHash = policy.hashed.hash;
 
+  const profile: RuntimeProfile = runtimeProfile(
+    contract,
+    decision?.outcome === "allow" ? decision.scope : [],
+    built.ok ? (built.task.plan?.destinations ?? null) : null,
+  );
   // What policy allowed is signed, and the runtime admits only what verifies.
   const issued = built.ok && decision?.outcome === "allow" ? await issueAndAdmit(deps, built.task, decision, policyHash) : null;
 
@@ -109,13 +135,18 @@ async function runPipeline(deps: SubmitDeps, submission: Submission, progress: P
     inputBytes: digests.inputBytes,
     intent: submission.intent,
     task: issued?.record ?? null,
+    plan: built.ok && built.task.plan ? { destinations: built.task.plan.text } : null,
+    profile: { capabilities: profile.capabilities, egressRules: profile.rules.length },
+    deadlineAt: deadlineOf(receivedAt, contract),
   };
 
   const ledger = ledgerFor(deps.ledgers, identity.tenant, identity.session);
   const admitted = issued?.task;
   // An admitted task's isolate boots while its start is recorded. Booting evaluates only
   // the harness; the task's code is imported by run(), after the record is durable.
-  const sandbox = admitted ? startSandbox(deps.loader, { runId, contract, task: admitted }) : undefined;
+  const sandbox = admitted
+    ? startSandbox(deps.host, { runId, tenant: identity.tenant, session: identity.session, contract, profile, task: admitted })
+    : undefined;
   const spend = [
     ...(submission.spend ?? []),
     ...(admitted && issued?.record ? [{ jti: `policy:${issued.record.jti}`, exp: issued.record.expiresAt, role: "task" as const }] : []),
@@ -157,8 +188,18 @@ async function runPipeline(deps: SubmitDeps, submission: Submission, progress: P
     resultBytes: outcome.resultBytes,
     logs: { lines: outcome.logs.lines.length, bytes: outcome.logs.bytes, truncated: outcome.logs.truncated },
   };
-  await appendWithRetry(ledger, finished);
-  return { runId, contract, policyHash, decision, outcome };
+  const recorded = await appendWithRetry(ledger, finished);
+  // The ledger has the last word on termination (e.g. egress_denied) and on the run's activity.
+  const final: SandboxOutcome = recorded ? { ...outcome, termination: recorded.termination } : outcome;
+  return { runId, contract, policyHash, decision, outcome: final, ...(recorded ? { activity: recorded.activity } : {}) };
+}
+
+/**
+ * When a run must have ended: its isolate may take the contract's wall-clock time to boot
+ * and as long again to run, plus a second for the records around it.
+ */
+export function deadlineOf(receivedAt: number, contract: Contract): number {
+  return receivedAt + 2 * contract.limits.wallMs + 1_000;
 }
 
 /** An MCP tool call: the task comes straight from the agent's arguments. */
@@ -253,6 +294,9 @@ async function recordCrash(deps: SubmitDeps, submission: Submission, progress: P
       inputBytes: 0,
       intent: submission.intent,
       task: null,
+      plan: null,
+      profile: { capabilities: [], egressRules: 0 },
+      deadlineAt: progress.receivedAt,
     });
     progress.startSeq = started.ok ? started.seq : null;
   }
@@ -297,11 +341,13 @@ async function appendEntry(
   ledger: DurableObjectStub<SessionLedger>,
   entry: EvidenceEntry,
   spend: readonly TaskId[] = [],
-): Promise<{ ok: true; seq: number; replayed: boolean } | { ok: false; detail: string }> {
+): Promise<
+  { ok: true; seq: number; replayed: boolean; finished?: { termination: TerminationReason; activity: ActivitySummary } } | { ok: false; detail: string }
+> {
   let detail: string;
   try {
     const result = await ledger.append(entry, spend);
-    if (result.ok) return { ok: true, seq: result.seq, replayed: result.replayed };
+    if (result.ok) return { ok: true, seq: result.seq, replayed: result.replayed, ...(result.finished ? { finished: result.finished } : {}) };
     detail = `${result.reason}: ${result.detail}`;
   } catch (error) {
     detail = String(error);
@@ -311,7 +357,13 @@ async function appendEntry(
 }
 
 /** The run already happened: try twice, then leave the start record as the trace of an unfinished run. */
-async function appendWithRetry(ledger: DurableObjectStub<SessionLedger>, entry: EvidenceEntry): Promise<void> {
-  if ((await appendEntry(ledger, entry)).ok) return;
-  await appendEntry(ledger, entry);
+async function appendWithRetry(
+  ledger: DurableObjectStub<SessionLedger>,
+  entry: EvidenceEntry,
+): Promise<{ termination: TerminationReason; activity: ActivitySummary } | undefined> {
+  for (let attempt = 0; attempt < 2; attempt++) {
+    const result = await appendEntry(ledger, entry);
+    if (result.ok) return result.finished;
+  }
+  return undefined;
 }

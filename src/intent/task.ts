@@ -2,6 +2,7 @@
 // policy and execution layers need, digests included.
 import { z } from "zod";
 import { type Contract, type DataClass, DataClassSchema } from "../contracts/index.ts";
+import type { Destination } from "../execution/index.ts";
 import type { Identity } from "../identity/index.ts";
 
 /** The arguments every contract tool takes. `input` is further checked against the contract's inputSchema. */
@@ -10,6 +11,10 @@ export const ToolArgumentsSchema = z
     code: z.string().min(1, "code must not be empty"),
     input: z.unknown().optional(),
     dataClass: DataClassSchema.optional(),
+    plan: z
+      .object({ destinations: z.array(z.string().min(1).max(300)).max(64) })
+      .strict()
+      .optional(),
   })
   .strict();
 export type ToolArguments = z.infer<typeof ToolArgumentsSchema>;
@@ -24,6 +29,8 @@ export type Task = {
   input: unknown;
   /** The class the caller declared its input to be; null when it declared none. */
   dataClass: DataClass | null;
+  /** The destinations the caller declared it will reach; null when it declared none (no drift check). */
+  plan: { text: string[]; destinations: Destination[] } | null;
   codeSha256: string;
   codeBytes: number;
   inputSha256: string;

@@ -36,7 +36,12 @@ export const RUN_RESULT_SCHEMA = {
   type: "object",
   properties: {
     runId: { type: "string", description: "Identifies the run in the session's evidence." },
-    termination: { type: "string", enum: ["completed", "failed", "denied", "timed_out", "output_too_large"] },
+    termination: { type: "string", enum: ["completed", "failed", "denied", "timed_out", "output_too_large", "egress_denied", "cancelled"] },
+    egress: {
+      type: "object",
+      description: "Outbound attempts of the run (the session's evidence lists each one).",
+      properties: { attempts: { type: "integer" }, denied: { type: "integer" }, drift: { type: "integer" } },
+    },
     policyHash: { type: "string", description: "The policy snapshot that decided (GET /v1/policy/{hash})." },
     decision: {
       type: ["object", "null"],

@@ -23,6 +23,9 @@ const started = (n: number, tenant?: string, session?: string): RunStarted => ({
   inputBytes: 2,
   intent: { source: "mcp" },
   task: null,
+  plan: null,
+  profile: { capabilities: [], egressRules: 0 },
+  deadlineAt: 2_000_000_000_000,
 });
 const finished = (n: number, startSeq: number): EvidenceEntry => ({
   kind: "run.finished",

@@ -1,14 +1,20 @@
-import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { bundledCatalog } from "../../src/catalog/index.ts";
 import type { Contract } from "../../src/contracts/index.ts";
-import { runInSandbox } from "../../src/execution/index.ts";
-import { admitted, RUN_ID } from "./tasks.ts";
+import { runInSandbox, runtimeProfile } from "../../src/execution/index.ts";
+import { admitted, RUN_ID, testHost } from "./tasks.ts";
 
 const readOnly = bundledCatalog().contracts.find((c) => c.id === "read-only-analysis") as Contract;
 const withLimits = (limits: Partial<Contract["limits"]>): Contract => ({ ...readOnly, limits: { ...readOnly.limits, ...limits } });
-const run = async (code: string, input: unknown = {}, contract: Contract = readOnly) =>
-  runInSandbox(env.LOADER, { runId: RUN_ID, contract, task: await admitted(contract, code, input) });
+const run = async (code: string, input: unknown = {}, contract: Contract = readOnly, scope: string[] = []) =>
+  runInSandbox(testHost(), {
+    runId: RUN_ID,
+    tenant: "acme",
+    session: "s-exec",
+    contract,
+    profile: runtimeProfile(contract, scope, null),
+    task: await admitted(contract, code, input),
+  });
 
 describe("sandbox executor", () => {
   it("completes with the result, console output and both latencies", async () => {
@@ -33,12 +39,15 @@ describe("sandbox executor", () => {
     expect(results).toEqual([1, 1, 1]);
   });
 
-  it("grants no bindings and no network", async () => {
-    const outcome = await run("export default async (input, ctx) => ({ bindings: Object.keys(ctx.env) })");
-    expect(outcome.result).toEqual({ bindings: [] });
-    const fetched = await run("export default async () => (await fetch('http://127.0.0.1:1/')).status");
-    expect(fetched).toMatchObject({ termination: "failed", error: { code: "code_threw" } });
-    expect(fetched.error?.message).toMatch(/not permitted to access the internet/);
+  it("grants only the capabilities the scope covers, and no network the contract does not allow", async () => {
+    const none = await run("export default async (input, ctx) => ({ bindings: Object.keys(ctx.env) })");
+    expect(none.result).toEqual({ bindings: [] });
+    const withRead = await run("export default async (input, ctx) => ({ bindings: Object.keys(ctx.env) })", {}, readOnly, ["read"]);
+    expect(withRead.result).toEqual({ bindings: ["DOCS"] });
+    const fetched = await run(
+      "export default async () => { const r = await fetch('http://127.0.0.1:1/'); return [r.status, r.headers.get('x-egress-denied')]; }",
+    );
+    expect(fetched.result).toEqual([403, "address_not_allowed"]);
   });
 
   it("returns null for code that returns nothing", async () => {

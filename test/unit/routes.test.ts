@@ -4,6 +4,7 @@ import { bundledCatalog } from "../../src/catalog/index.ts";
 import { ledgerFor } from "../../src/evidence/index.ts";
 import { submitToolCall } from "../../src/intent/index.ts";
 import { policyInForce } from "../../src/policy/index.ts";
+import { testHost } from "./tasks.ts";
 import { bearer, signToken } from "./tokens.ts";
 
 const BASE = "http://127.0.0.1:8787";
@@ -146,7 +147,7 @@ describe("fail closed", () => {
     if (!contract) throw new Error("no read-only contract");
     const report = await submitToolCall(
       {
-        loader: env.LOADER,
+        host: testHost(),
         ledgers: env.SESSION_LEDGER,
         policy: policyInForce(catalog.policy, catalog.contracts, env.POLICY_ARCHIVE),
         tasks: { signer: null, trust: null, clockToleranceS: 5 },
@@ -168,7 +169,7 @@ describe("hardening: the pipeline records what it refuses", () => {
   const deps = () => {
     const catalog = bundledCatalog();
     return {
-      loader: env.LOADER,
+      host: testHost(),
       ledgers: env.SESSION_LEDGER,
       policy: policyInForce(catalog.policy, catalog.contracts, env.POLICY_ARCHIVE),
       tasks: { signer: null, trust: null, clockToleranceS: 5 },

@@ -1,6 +1,6 @@
 // Signed tasks for unit tests: policy-signed (as the policy layer would) and
 // planner-signed, with the run's throwaway keys (see vitest.config.mts).
-import { env } from "cloudflare:workers";
+import { env, exports } from "cloudflare:workers";
 import { importJWK, type JWK, type JWTPayload, SignJWT } from "jose";
 import { inject } from "vitest";
 import { readConfig } from "../../src/config/index.ts";
@@ -12,6 +12,7 @@ import {
   PolicyTaskClaimsSchema,
   plannerTrust,
   policyTrust,
+  type SandboxHost,
   TASK_AUDIENCE,
   TASK_TYPE,
   type VerifiedTask,
@@ -82,4 +83,13 @@ export async function admitted(contract: Contract, code: string, input: unknown 
   );
   if (!admission.ok) throw new Error(`test task not admitted: ${admission.reason} ${admission.detail}`);
   return admission.task;
+}
+
+/** The sandbox host the Worker builds, from the real entrypoints (gateway, capabilities). */
+export function testHost(): SandboxHost {
+  return {
+    loader: env.LOADER,
+    gateway: (props) => exports.EgressGateway({ props }),
+    capability: (name, props) => (name === "docs" ? exports.DocsCapability({ props }) : exports.TrackerCapability({ props })),
+  };
 }

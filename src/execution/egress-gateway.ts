@@ -1,0 +1,239 @@
+// The egress gateway: every dynamic worker's globalOutbound, and the way out for
+// capability bindings. It sees each fetch() and connect(), decides it against the
+// contract's rules (egress-policy.ts), strips hop-by-hop and credential headers the
+// code set, injects the rule's secret (and redacts it from what comes back), lets
+// redirects come back to the sandbox so every hop is checked again, and records every
+// attempt (destination, decision, status, bytes, duration, drift) in the run's ledger.
+import { connect } from "cloudflare:sockets";
+import { WorkerEntrypoint } from "cloudflare:workers";
+import { readConfig } from "../config/index.ts";
+import type { EgressActivity } from "../evidence/index.ts";
+import { recordActivity } from "./activity-recorder.ts";
+import { withinPlan } from "./destination.ts";
+import { decideEgress, type EgressDenial } from "./egress-policy.ts";
+import type { GatewayProps } from "./runtime-profile.ts";
+import { countingStream, redactingStream } from "./streams.ts";
+
+/** Set by the sandbox harness when the code's URL carried userinfo (workerd drops it before egress). */
+export const USERINFO_MARKER = "x-agent-exec-userinfo";
+
+const HOP_BY_HOP = [
+  "connection",
+  "keep-alive",
+  "proxy-authenticate",
+  "proxy-authorization",
+  "proxy-connection",
+  "te",
+  "trailer",
+  "transfer-encoding",
+  "upgrade",
+];
+/** Credentials the code may not send itself; a rule's injection is the only way to authenticate. */
+const CREDENTIAL_HEADERS = ["authorization", "cookie", "x-api-key", "x-auth-token", "api-key"];
+
+const DEFAULT_PORTS: Record<string, number> = { "https:": 443, "http:": 80 };
+
+export class EgressGateway extends WorkerEntrypoint<Env, GatewayProps> {
+  override async fetch(request: Request): Promise<Response> {
+    const started = Date.now();
+    const props = this.ctx.props;
+    let url: URL;
+    try {
+      url = new URL(request.url);
+    } catch {
+      return this.deny({ destination: "(malformed)", protocol: "?", method: request.method, path: null }, "malformed_destination", started, null);
+    }
+    const protocol = url.protocol.replace(/:$/, "");
+    const port = url.port ? Number(url.port) : (DEFAULT_PORTS[url.protocol] ?? 0);
+    const destination = `${protocol}://${url.hostname}:${port}`;
+    const where = { destination, protocol, method: request.method, path: url.pathname };
+    const drift = props.plan ? !withinPlan(props.plan, { protocol, host: url.hostname, port }) : null;
+    const verdict = decideEgress(
+      {
+        protocol,
+        host: url.hostname,
+        port,
+        method: request.method,
+        path: url.pathname,
+        via: props.via,
+        userinfo: request.headers.has(USERINFO_MARKER) || url.username !== "" || url.password !== "",
+      },
+      props.rules,
+    );
+    if (!verdict.allowed) return this.deny(where, verdict.reason, started, drift);
+
+    let secret: string | undefined;
+    if (verdict.inject) {
+      const value = (this.env as unknown as Record<string, unknown>)[verdict.inject.secret];
+      if (typeof value !== "string" || value === "") return this.deny(where, "secret_unavailable", started, drift);
+      secret = value;
+    }
+
+    const headers = outboundHeaders(request.headers);
+    if (verdict.inject && secret) headers.set(verdict.inject.header, verdict.inject.format.replace("{secret}", secret));
+    const target = this.target(url);
+    const sent = countingStream();
+    const hasBody = request.body !== null && request.method !== "GET" && request.method !== "HEAD";
+    let upstream: Response;
+    try {
+      upstream = await fetch(target, {
+        method: request.method,
+        headers,
+        body: hasBody ? request.body?.pipeThrough(sent.stream) : null,
+        redirect: "manual", // the sandbox follows redirects itself, through this gateway again
+      });
+    } catch (error) {
+      this.ctx.waitUntil(
+        this.record(where, {
+          decision: "allowed",
+          reason: "upstream_unreachable",
+          status: null,
+          bytesOut: sent.bytes(),
+          bytesIn: 0,
+          started,
+          drift,
+          injected: injectedNames(verdict.inject),
+        }),
+      );
+      return new Response(JSON.stringify({ error: "upstream_unreachable", destination, detail: String(error).slice(0, 200) }), {
+        status: 502,
+        headers: { "content-type": "application/json", "x-egress-error": "upstream_unreachable" },
+      });
+    }
+
+    const responseHeaders = new Headers(upstream.headers);
+    if (secret) for (const [name, value] of responseHeaders) if (value.includes(secret)) responseHeaders.set(name, value.split(secret).join("[REDACTED]"));
+    const received = countingStream();
+    let body = upstream.body;
+    if (body && secret) body = body.pipeThrough(redactingStream(secret));
+    if (body) body = body.pipeThrough(received.stream);
+    if (secret) responseHeaders.delete("content-length"); // redaction may change the length
+    const record = () =>
+      this.record(where, {
+        decision: "allowed",
+        reason: null,
+        status: upstream.status,
+        bytesOut: sent.bytes(),
+        bytesIn: received.bytes(),
+        started,
+        drift,
+        injected: injectedNames(verdict.inject),
+      });
+    if (body) this.ctx.waitUntil(received.done.then(record));
+    else this.ctx.waitUntil(record());
+    return new Response(body, { status: upstream.status, statusText: upstream.statusText, headers: responseHeaders });
+  }
+
+  override async connect(socket: Socket): Promise<void> {
+    const started = Date.now();
+    const props = this.ctx.props;
+    const { host, port } = splitAddress((await socket.opened).localAddress ?? "");
+    const destination = `tcp://${host}:${port}`;
+    const where = { destination, protocol: "tcp", method: null, path: null };
+    const drift = props.plan ? !withinPlan(props.plan, { protocol: "tcp", host, port }) : null;
+    const verdict = decideEgress({ protocol: "tcp", host, port, via: props.via }, props.rules);
+    if (!verdict.allowed) {
+      // A socket cannot carry a status: a denied connection is closed at once.
+      await this.record(where, { decision: "denied", reason: verdict.reason, status: null, bytesOut: 0, bytesIn: 0, started, drift, injected: [] });
+      await socket.close();
+      return;
+    }
+    const override = readConfig(this.env).egress.resolve.get(host.toLowerCase());
+    const upstream = connect({ hostname: override?.hostname ?? host, port: override ? Number(override.port || 80) : port });
+    const sent = countingStream();
+    const received = countingStream();
+    await Promise.allSettled([
+      socket.readable.pipeThrough(sent.stream).pipeTo(upstream.writable),
+      upstream.readable.pipeThrough(received.stream).pipeTo(socket.writable),
+    ]);
+    await this.record(where, {
+      decision: "allowed",
+      reason: null,
+      status: null,
+      bytesOut: sent.bytes(),
+      bytesIn: received.bytes(),
+      started,
+      drift,
+      injected: [],
+    });
+  }
+
+  private async deny(where: Where, reason: EgressDenial, started: number, drift: boolean | null): Promise<Response> {
+    await this.record(where, { decision: "denied", reason, status: 403, bytesOut: 0, bytesIn: 0, started, drift, injected: [] });
+    return new Response(
+      JSON.stringify({
+        error: "egress_denied",
+        reason,
+        destination: where.destination,
+        hint: "This contract's egress rules do not allow it; the attempt is recorded.",
+      }),
+      {
+        status: 403,
+        headers: { "content-type": "application/json", "x-egress-denied": reason },
+      },
+    );
+  }
+
+  /** Where the request really goes: the URL itself, or its EGRESS_RESOLVE override (rules matched the URL). */
+  private target(url: URL): URL {
+    const override = readConfig(this.env).egress.resolve.get(url.hostname.toLowerCase());
+    const target = new URL(url.pathname + url.search, override ?? url);
+    target.username = "";
+    target.password = "";
+    return target;
+  }
+
+  private record(
+    where: Where,
+    outcome: {
+      decision: "allowed" | "denied";
+      reason: string | null;
+      status: number | null;
+      bytesOut: number;
+      bytesIn: number;
+      started: number;
+      drift: boolean | null;
+      injected: string[];
+    },
+  ): Promise<void> {
+    const activity: EgressActivity = {
+      kind: "egress",
+      at: new Date(outcome.started).toISOString(),
+      via: this.ctx.props.via,
+      protocol: where.protocol,
+      method: where.method,
+      destination: where.destination.slice(0, 300),
+      path: where.path?.slice(0, 300) ?? null,
+      decision: outcome.decision,
+      reason: outcome.reason,
+      status: outcome.status,
+      bytesOut: outcome.bytesOut,
+      bytesIn: outcome.bytesIn,
+      durationMs: Math.max(0, Date.now() - outcome.started),
+      drift: outcome.drift,
+      injected: outcome.injected,
+    };
+    return recordActivity(this.env.SESSION_LEDGER, this.ctx.props, activity);
+  }
+}
+
+type Where = { destination: string; protocol: string; method: string | null; path: string | null };
+
+/** The code's headers minus hop-by-hop ones (and those Connection names), credentials and our own markers. */
+function outboundHeaders(incoming: Headers): Headers {
+  const headers = new Headers(incoming);
+  const named = (incoming.get("connection") ?? "").split(",").map((name) => name.trim().toLowerCase());
+  for (const name of [...HOP_BY_HOP, ...CREDENTIAL_HEADERS, ...named, USERINFO_MARKER]) if (name) headers.delete(name);
+  for (const [name] of incoming) if (name.startsWith("cf-") || name.startsWith("x-agent-exec-")) headers.delete(name);
+  return headers;
+}
+
+function injectedNames(inject: { header: string } | undefined): string[] {
+  return inject ? [inject.header] : [];
+}
+
+/** "host:port" or "[v6]:port" as a socket's address reports it. */
+function splitAddress(address: string): { host: string; port: number } {
+  const match = /^(\[[^\]]+\]|[^:]+):(\d+)$/.exec(address);
+  return match?.[1] && match[2] ? { host: match[1], port: Number(match[2]) } : { host: address, port: 0 };
+}

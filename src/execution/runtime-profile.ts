@@ -1,0 +1,40 @@
+// A contract's runtime profile for one run: the capability bindings its env gets (those
+// the contract lists whose actions the granted scope covers), the egress rules its gateway
+// enforces, and the destinations the call declared.
+import type { CapabilityName, Contract, EgressRule } from "../contracts/index.ts";
+import type { Destination } from "./destination.ts";
+
+/** The actions each capability performs; a capability is bound only if the scope grants one of them. */
+export const CAPABILITY_ACTIONS: Record<CapabilityName, readonly string[]> = {
+  docs: ["read"],
+  tracker: ["tracker.comment", "tracker.label"],
+};
+
+export type RuntimeProfile = {
+  capabilities: CapabilityName[];
+  rules: EgressRule[];
+  scope: string[];
+  plan: Destination[] | null;
+};
+
+export function runtimeProfile(contract: Contract, scope: readonly string[], plan: Destination[] | null): RuntimeProfile {
+  return {
+    capabilities: contract.capabilities.filter((name) => CAPABILITY_ACTIONS[name].some((action) => scope.includes(action))),
+    rules: contract.egress,
+    scope: [...scope],
+    plan,
+  };
+}
+
+/** Who a run is, for the gateway and the capabilities to record against. */
+export type RunContext = { runId: string; tenant: string; session: string };
+
+export type GatewayProps = RunContext & { via: "code" | CapabilityName; rules: EgressRule[]; plan: Destination[] | null };
+export type CapabilityProps = RunContext & { scope: string[]; rules: EgressRule[]; plan: Destination[] | null };
+
+/** How the runtime reaches its own entrypoints (ctx.exports in the Worker). */
+export type SandboxHost = {
+  loader: WorkerLoader;
+  gateway(props: GatewayProps): Fetcher;
+  capability(name: CapabilityName, props: CapabilityProps): Fetcher;
+};
