@@ -12,10 +12,12 @@ import {
   JWKS_ROUTE,
   jsonResponse,
   POLICY_ROUTE,
+  STORE_ROUTE,
   serveBench,
   serveEvidence,
   serveJwks,
   servePolicySnapshot,
+  serveStoreItems,
   serveTasks,
   TASKS_ROUTE,
   unexpectedErrorResponse,
@@ -110,6 +112,11 @@ export default {
       if (policy?.[1]) {
         if (!auth.identity) return errorResponse(new PlatformError("unauthorized", "Policy snapshots need a bearer token."));
         return await servePolicySnapshot(request, policy[1], auth.identity, env.POLICY_ARCHIVE);
+      }
+
+      if (url.pathname === STORE_ROUTE) {
+        if (!auth.identity) return errorResponse(new PlatformError("unauthorized", "Loading the store needs a bearer token."));
+        return await serveStoreItems(request, auth.identity, env.TENANT_STORE);
       }
 
       if (url.pathname === TASKS_ROUTE) {

@@ -17,7 +17,7 @@ export function summarizeActivity(activities: readonly Activity[]): ActivitySumm
       denied: egress.filter((a) => a.decision === "denied").length,
       drift: egress.filter((a) => a.drift === true).length,
       bytesOut: egress.reduce((sum, a) => sum + a.bytesOut, 0),
-      bytesIn: egress.reduce((sum, a) => sum + a.bytesIn, 0),
+      bytesIn: egress.reduce((sum, a) => sum + (a.bytesIn ?? 0), 0),
       truncated: egress.length > ACTIVITY_KEPT,
     },
     capabilities: {

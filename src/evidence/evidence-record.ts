@@ -68,7 +68,8 @@ export const EgressActivitySchema = z.object({
   reason: z.string().max(64).nullable(),
   status: z.int().nullable(),
   bytesOut: z.int().min(0),
-  bytesIn: z.int().min(0),
+  /** As the upstream declared it (Content-Length); null when it declared none. */
+  bytesIn: z.int().min(0).nullable(),
   durationMs: z.number().min(0),
   /** Outside the destinations the call declared; null when it declared none. */
   drift: z.boolean().nullable(),

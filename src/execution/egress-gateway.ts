@@ -17,7 +17,9 @@ import { countingStream, redactingStream } from "./streams.ts";
 /** Set by the sandbox harness when the code's URL carried userinfo (workerd drops it before egress). */
 export const USERINFO_MARKER = "x-agent-exec-userinfo";
 
+/** Headers that describe one connection, never forwarded (Host is set from the target URL). */
 const HOP_BY_HOP = [
+  "host",
   "connection",
   "keep-alive",
   "proxy-authenticate",
@@ -101,26 +103,26 @@ export class EgressGateway extends WorkerEntrypoint<Env, GatewayProps> {
       });
     }
 
+    // Recorded before the code sees the response: nothing it does afterwards (or fails to do,
+    // like reading the body) can keep an attempt out of the evidence. Bytes in are as declared.
+    const declared = Number(upstream.headers.get("content-length") ?? 0);
+    await this.record(where, {
+      decision: "allowed",
+      reason: null,
+      status: upstream.status,
+      bytesOut: sent.bytes(),
+      bytesIn: upstream.headers.has("content-length") && Number.isSafeInteger(declared) ? declared : null,
+      started,
+      drift,
+      injected: injectedNames(verdict.inject),
+    });
     const responseHeaders = new Headers(upstream.headers);
-    if (secret) for (const [name, value] of responseHeaders) if (value.includes(secret)) responseHeaders.set(name, value.split(secret).join("[REDACTED]"));
-    const received = countingStream();
     let body = upstream.body;
-    if (body && secret) body = body.pipeThrough(redactingStream(secret));
-    if (body) body = body.pipeThrough(received.stream);
-    if (secret) responseHeaders.delete("content-length"); // redaction may change the length
-    const record = () =>
-      this.record(where, {
-        decision: "allowed",
-        reason: null,
-        status: upstream.status,
-        bytesOut: sent.bytes(),
-        bytesIn: received.bytes(),
-        started,
-        drift,
-        injected: injectedNames(verdict.inject),
-      });
-    if (body) this.ctx.waitUntil(received.done.then(record));
-    else this.ctx.waitUntil(record());
+    if (secret) {
+      for (const [name, value] of responseHeaders) if (value.includes(secret)) responseHeaders.set(name, value.split(secret).join("[REDACTED]"));
+      if (body) body = body.pipeThrough(redactingStream(secret));
+      responseHeaders.delete("content-length"); // redaction may change the length
+    }
     return new Response(body, { status: upstream.status, statusText: upstream.statusText, headers: responseHeaders });
   }
 
@@ -190,7 +192,7 @@ export class EgressGateway extends WorkerEntrypoint<Env, GatewayProps> {
       reason: string | null;
       status: number | null;
       bytesOut: number;
-      bytesIn: number;
+      bytesIn: number | null;
       started: number;
       drift: boolean | null;
       injected: string[];

@@ -1,25 +1,16 @@
 // Byte-level stream helpers for the egress gateway: counting what passes, and removing
 // an injected secret from a response body even when it spans chunk boundaries.
 
-export function countingStream(): { stream: TransformStream<Uint8Array, Uint8Array>; bytes: () => number; done: Promise<void> } {
+/** Counts the bytes that pass (request bodies, TCP streams). */
+export function countingStream(): { stream: TransformStream<Uint8Array, Uint8Array>; bytes: () => number } {
   let bytes = 0;
-  let finish: () => void = () => {};
-  const done = new Promise<void>((resolve) => {
-    finish = resolve;
-  });
   const stream = new TransformStream<Uint8Array, Uint8Array>({
     transform(chunk, controller) {
       bytes += chunk.byteLength;
       controller.enqueue(chunk);
     },
-    flush() {
-      finish();
-    },
-    cancel() {
-      finish();
-    },
   });
-  return { stream, bytes: () => bytes, done };
+  return { stream, bytes: () => bytes };
 }
 
 const REDACTED = new TextEncoder().encode("[REDACTED]");

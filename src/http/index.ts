@@ -5,4 +5,5 @@ export { errorResponse, jsonResponse, unexpectedErrorResponse } from "./error-re
 export { AUDITOR_ROLE, EVIDENCE_ROUTE, mayReadSession, serveEvidence } from "./evidence-route.ts";
 export { JWKS_ROUTE, serveJwks } from "./jwks-route.ts";
 export { POLICY_ROUTE, servePolicySnapshot } from "./policy-route.ts";
+export { STORE_ADMIN_ROLE, STORE_ROUTE, serveStoreItems } from "./store-route.ts";
 export { serveTasks, TASKS_ROUTE } from "./tasks-route.ts";

@@ -7,7 +7,7 @@ import { buildCatalog } from "./build-catalog.ts";
 import { ensureKey, ROOT, stateDir } from "./dev-keys.ts";
 
 /** Configuration variables an operator may set in the shell; forwarded to the Worker as-is. */
-const FORWARDED_VARS = /^(AUTH_|MCP_|TASK_|LOCAL_BENCH$)/;
+const FORWARDED_VARS = /^(AUTH_|MCP_|TASK_|EGRESS_|TRACKER_|LOCAL_BENCH$)/;
 
 function fail(message: string): never {
   process.stderr.write(`${message}\n`);

@@ -1,0 +1,413 @@
+// The egress gateway and capability bindings end to end, against real upstreams on
+// 127.0.0.1: what is allowed arrives, everything else is denied and recorded, secrets
+// are injected but never visible to the code, and capabilities stay within their scope.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { dataDirs } from "../helpers/data-dirs.ts";
+import { type LocalServer, startLocalServer } from "../helpers/local-server.ts";
+import { CLIENT_KINDS, connectClient, type McpSession } from "../helpers/mcp-clients.ts";
+import { type HttpUpstream, startHttpUpstream, startTcpEcho, type TcpEcho } from "../helpers/upstreams.ts";
+
+const PROBE_TOKEN = "probe-secret-7d1f0c";
+const TRACKER_TOKEN = "tracker-secret-55ab9e";
+
+let upstream: HttpUpstream;
+let echo: TcpEcho;
+let server: LocalServer;
+let session: McpSession;
+let scopedSession: McpSession;
+
+const probeContract = (port: number) => ({
+  id: "egress-probe",
+  version: "1.0.0",
+  tool: "probe_egress",
+  title: "Egress probe",
+  description: "Test contract: reaches the local upstream under explicit rules.",
+  class: "read-only",
+  phase: 1,
+  inputSchema: { type: "object" },
+  limits: { wallMs: 5000 },
+  dataClass: { max: "confidential", default: "internal" },
+  actions: ["read"],
+  egress: [
+    { host: "127.0.0.1", protocol: "http", ports: [port], methods: ["GET", "POST"], paths: ["/allowed/"] },
+    {
+      host: "secrets.example.test",
+      protocol: "http",
+      ports: [port],
+      paths: ["/allowed/"],
+      inject: { header: "authorization", secret: "EGRESS_PROBE_TOKEN", format: "Bearer {secret}" },
+    },
+    { host: "*.wild.example.test", protocol: "http", ports: [port], paths: ["/allowed/"] },
+  ],
+});
+const tcpContract = (port: number) => ({
+  id: "tcp-probe",
+  version: "1.0.0",
+  tool: "probe_tcp",
+  title: "TCP probe",
+  description: "Test contract: may open one TCP port on 127.0.0.1.",
+  class: "read-only",
+  phase: 1,
+  inputSchema: { type: "object" },
+  actions: ["read"],
+  egress: [{ host: "127.0.0.1", protocol: "tcp", ports: [port] }],
+});
+const grant = (contract: string, actions: string[] = ["*"], maxDataClass = "confidential") => ({ contract, maxDataClass, actions });
+
+beforeAll(async () => {
+  upstream = await startHttpUpstream(TRACKER_TOKEN);
+  echo = await startTcpEcho();
+  const origin = `http://127.0.0.1:${upstream.port}`;
+  const dirs = dataDirs(
+    { "egress-probe": probeContract(upstream.port), "tcp-probe": tcpContract(echo.port) },
+    {
+      tenants: {
+        acme: {
+          roles: ["store_admin"],
+          phases: [1, 2, 3],
+          teams: {
+            everyone: {
+              members: ["*"],
+              grants: [grant("read-only-analysis", ["read"]), grant("egress-probe"), grant("tcp-probe"), grant("controlled-mutation", ["*"], "internal")],
+            },
+          },
+        },
+        globex: {
+          roles: ["store_admin"],
+          phases: [1, 2],
+          teams: {
+            commenters: { members: ["*"], grants: [grant("controlled-mutation", ["tracker.comment"], "internal"), grant("read-only-analysis", ["read"])] },
+          },
+        },
+      },
+    },
+  );
+  server = await startLocalServer({
+    env: {
+      ...dirs,
+      EGRESS_PROBE_TOKEN: PROBE_TOKEN,
+      EGRESS_TRACKER_TOKEN: TRACKER_TOKEN,
+      EGRESS_RESOLVE: JSON.stringify({ "secrets.example.test": origin, "a.wild.example.test": origin, "tracker.example.com": origin }),
+    },
+  });
+  session = await connectClient(CLIENT_KINDS[1], server.mcpUrl, await server.token({ tenant: "acme", actor: "alice", session: "s-egress" }));
+  scopedSession = await connectClient(CLIENT_KINDS[0], server.mcpUrl, await server.token({ tenant: "globex", actor: "gina", session: "s-scoped" }));
+});
+afterAll(async () => {
+  await session?.close();
+  await scopedSession?.close();
+  await server?.stop();
+  await upstream?.close();
+  await echo?.close();
+});
+
+type Activity = {
+  kind: string;
+  decision: string;
+  reason: string | null;
+  destination?: string;
+  status?: number | null;
+  drift?: boolean | null;
+  injected?: string[];
+  bytesIn?: number;
+  capability?: string;
+  method?: string;
+};
+
+async function finishOf(runId: string, tenant = "acme", sid = "s-egress"): Promise<Record<string, unknown>> {
+  const token = await server.token({ tenant, actor: "auditor", session: sid });
+  const records = (
+    (await (await fetch(`${server.url}/v1/sessions/${sid}/evidence?limit=500`, { headers: { authorization: `Bearer ${token}` } })).json()) as {
+      records: Array<Record<string, unknown>>;
+    }
+  ).records;
+  const finish = records.find((r) => r.runId === runId && r.kind === "run.finished");
+  if (!finish) throw new Error(`no finish record for ${runId}`);
+  return finish;
+}
+const egressOf = (finish: Record<string, unknown>) => (finish.activity as { egress: { attempts: Activity[] } }).egress.attempts;
+
+async function probe(code: string, args: Record<string, unknown> = {}, tool = "probe_egress", on = session) {
+  const result = await on.callTool(tool, { code, ...args });
+  const structured = result.structuredContent as { runId: string; termination: string; result?: unknown; error?: { code: string; message: string } };
+  return { ...structured, finish: await finishOf(structured.runId, on === session ? "acme" : "globex", on === session ? "s-egress" : "s-scoped") };
+}
+
+const U = () => `http://127.0.0.1:${upstream.port}`;
+
+describe("egress gateway", () => {
+  it("lets an allowed request through and records destination, status, bytes and duration", async () => {
+    const run = await probe(
+      `export default async () => { const r = await fetch("${U()}/allowed/echo", { method: "POST", body: "hello" }); return { status: r.status, body: await r.json() }; }`,
+    );
+    expect(run).toMatchObject({ termination: "completed", result: { status: 200, body: { method: "POST", body: "hello" } } });
+    const [attempt] = egressOf(run.finish);
+    expect(attempt).toMatchObject({ kind: "egress", decision: "allowed", destination: `http://127.0.0.1:${upstream.port}`, status: 200, drift: null });
+    expect(attempt?.bytesIn).toBeGreaterThan(0);
+  });
+
+  it.each([
+    "http://0x7f000002:PORT/allowed/echo",
+    "http://2130706434:PORT/allowed/echo",
+    "http://127.0.0.2:PORT/allowed/echo",
+    "http://0177.0.0.2:PORT/allowed/echo",
+    "http://10.0.0.1/allowed/echo",
+    "http://192.168.1.10:PORT/allowed/echo",
+    "http://169.254.169.254/latest/meta-data/",
+    "http://0xa9fea9fe/latest/meta-data/",
+    "http://[::1]:PORT/allowed/echo",
+    "http://[::ffff:127.0.0.1]:PORT/allowed/echo",
+    "http://[fd00::1]:PORT/allowed/echo",
+    "http://[fe80::1]:PORT/allowed/echo",
+    "http://localhost:PORT/allowed/echo",
+    "http://localhost.:PORT/allowed/echo",
+    "http://app.localhost:PORT/allowed/echo",
+  ])("denies %s (address_not_allowed) before anything leaves", async (template) => {
+    const before = upstream.seen.length;
+    const url = template.replace("PORT", String(upstream.port));
+    const run = await probe(`export default async () => { const r = await fetch("${url}"); return [r.status, r.headers.get("x-egress-denied")]; }`);
+    expect(run.result).toEqual([403, "address_not_allowed"]);
+    expect(egressOf(run.finish)).toMatchObject([{ decision: "denied", reason: "address_not_allowed" }]);
+    expect(upstream.seen.length).toBe(before);
+  });
+
+  it.each<[string, string, string]>([
+    ["another path on the allowed host", "/private", "path_not_allowed"],
+    ["an encoded traversal", "/allowed/%2e%2e/private", "path_not_allowed"],
+    ["an unlisted host", "http://evil.example.test/allowed/echo", "host_not_allowed"],
+    ["another port", "http://127.0.0.1:1/allowed/echo", "port_not_allowed"],
+    ["https where only http is allowed", "https://secrets.example.test/allowed/echo", "host_not_allowed"],
+  ])("denies %s", async (_case, target, reason) => {
+    const url = target.startsWith("/") ? `${U()}${target}` : target;
+    const run = await probe(`export default async () => { const r = await fetch("${url}"); return [r.status, r.headers.get("x-egress-denied")]; }`);
+    expect(run.result).toEqual([403, reason]);
+  });
+
+  it("denies a method the rule does not list", async () => {
+    const run = await probe(`export default async () => (await fetch("${U()}/allowed/echo", { method: "DELETE" })).headers.get("x-egress-denied")`);
+    expect(run.result).toBe("method_not_allowed");
+  });
+
+  it("matches a wildcard rule for a subdomain", async () => {
+    const run = await probe(`export default async () => (await fetch("http://a.wild.example.test:${upstream.port}/allowed/echo")).status`);
+    expect(run.result).toBe(200);
+  });
+
+  it("denies credentials in the URL, which never reach the upstream", async () => {
+    const before = upstream.seen.length;
+    const run = await probe(
+      `export default async () => { const r = await fetch("http://user:pw@127.0.0.1:${upstream.port}/allowed/echo"); return r.headers.get("x-egress-denied"); }`,
+    );
+    expect(run.result).toBe("userinfo_in_url");
+    expect(upstream.seen.length).toBe(before);
+  });
+
+  it("checks every redirect hop again: a redirect to a private address or another path is denied", async () => {
+    for (const [to, reason] of [
+      ["http://10.0.0.1/", "address_not_allowed"],
+      [`${U()}/private`, "path_not_allowed"],
+      ["http://169.254.169.254/latest/meta-data/", "address_not_allowed"],
+    ] as const) {
+      const run = await probe(
+        `export default async () => { const r = await fetch("${U()}/allowed/redirect?to=${encodeURIComponent(to)}"); return [r.status, r.headers.get("x-egress-denied")]; }`,
+      );
+      expect(run.result).toEqual([403, reason]);
+      expect(egressOf(run.finish)).toMatchObject([
+        { decision: "allowed", status: 302 },
+        { decision: "denied", reason },
+      ]);
+    }
+  });
+
+  it("strips hop-by-hop and credential headers the code tried to smuggle", async () => {
+    const run = await probe(`export default async () => {
+      const r = await fetch("${U()}/allowed/echo", { headers: {
+        authorization: "Bearer stolen", cookie: "session=stolen", "proxy-authorization": "Basic eA==", "x-api-key": "stolen",
+        connection: "x-smuggle", "x-smuggle": "1", "cf-connecting-ip": "1.2.3.4", "x-agent-exec-run": "forged", "x-kept": "yes" } });
+      return (await r.json()).headers;
+    }`);
+    const headers = run.result as Record<string, string>;
+    for (const name of ["authorization", "cookie", "proxy-authorization", "x-api-key", "x-smuggle", "cf-connecting-ip", "x-agent-exec-userinfo"])
+      expect(headers).not.toHaveProperty(name);
+    expect(headers["x-kept"]).toBe("yes");
+  });
+
+  it("injects a rule's secret the code cannot read back, and evidence never stores it", async () => {
+    const run = await probe(
+      `export default async () => { const r = await fetch("http://secrets.example.test:${upstream.port}/allowed/echo"); const text = await r.text(); return { text, header: [...r.headers].join(";") }; }`,
+    );
+    const seen = upstream.seen.at(-1);
+    expect(seen?.headers.authorization).toBe(`Bearer ${PROBE_TOKEN}`);
+    const { text, header } = run.result as { text: string; header: string };
+    expect(text).not.toContain(PROBE_TOKEN);
+    expect(text).toContain("Bearer [REDACTED]");
+    expect(header).not.toContain(PROBE_TOKEN);
+    expect(egressOf(run.finish)).toMatchObject([{ decision: "allowed", injected: ["authorization"] }]);
+    expect(JSON.stringify(run.finish)).not.toContain(PROBE_TOKEN);
+  });
+
+  it("flags attempts outside the declared plan as drift, allowed or not", async () => {
+    const run = await probe(
+      `export default async () => {
+        await fetch("${U()}/allowed/echo");
+        await fetch("http://secrets.example.test:${upstream.port}/allowed/echo");
+        await fetch("http://10.0.0.1/");
+        return "done";
+      }`,
+      { plan: { destinations: [`http://127.0.0.1:${upstream.port}`] } },
+    );
+    expect(egressOf(run.finish).map((a) => [a.decision, a.drift])).toEqual([
+      ["allowed", false],
+      ["allowed", true],
+      ["denied", true],
+    ]);
+    expect(run.finish).toMatchObject({ activity: { egress: { drift: 2, denied: 1, allowed: 2 } } });
+  });
+
+  it("refuses a malformed plan as invalid_arguments", async () => {
+    const result = await session.callTool("probe_egress", { code: "export default () => 1", plan: { destinations: ["not a destination!"] } });
+    expect(result.structuredContent).toMatchObject({ termination: "denied", error: { code: "invalid_arguments" } });
+  });
+
+  it("ends a run that gave up after a denial as egress_denied", async () => {
+    const run = await probe(
+      `export default async () => { const r = await fetch("http://10.0.0.1/"); if (!r.ok) throw new Error("upstream refused: " + r.headers.get("x-egress-denied")); }`,
+    );
+    expect(run.termination).toBe("egress_denied");
+    expect(run.finish).toMatchObject({ termination: "egress_denied" });
+  });
+
+  it("closes a connect() without a tcp rule before it reaches anything, and records it", async () => {
+    const before = echo.connections();
+    const run = await probe(`import { connect } from "cloudflare:sockets";
+      export default async () => {
+        const socket = connect({ hostname: "127.0.0.1", port: ${echo.port} });
+        try { const w = socket.writable.getWriter(); await w.write(new TextEncoder().encode("hi")); const r = await socket.readable.getReader().read(); return r.done ? "closed" : "open"; }
+        catch (error) { return "closed: " + error.message; }
+      }`);
+    expect(String(run.result)).toMatch(/^closed/);
+    // no tcp rule names 127.0.0.1, so the loopback address is refused outright
+    expect(egressOf(run.finish)).toMatchObject([{ decision: "denied", reason: "address_not_allowed", destination: `tcp://127.0.0.1:${echo.port}` }]);
+    expect(echo.connections()).toBe(before);
+  });
+
+  it("passes a connect() that a tcp rule allows", async () => {
+    const run = await probe(
+      `import { connect } from "cloudflare:sockets";
+      export default async () => {
+        const socket = connect({ hostname: "127.0.0.1", port: ${echo.port} });
+        const w = socket.writable.getWriter(); await w.write(new TextEncoder().encode("ping"));
+        const { value } = await socket.readable.getReader().read();
+        await socket.close();
+        return new TextDecoder().decode(value);
+      }`,
+      {},
+      "probe_tcp",
+    );
+    expect(run.result).toBe("ping");
+  });
+});
+
+describe("capability bindings", () => {
+  it("lets the tracker capability comment and label through the gateway, with the token the code never sees", async () => {
+    const run = await probe(
+      `export default async (input, ctx) => {
+        const comment = await ctx.env.TRACKER.comment("ISSUE-7", "Investigated: a timeout");
+        const labels = await ctx.env.TRACKER.label("ISSUE-7", ["triaged"]);
+        return { comment, labels, bindings: Object.keys(ctx.env), fetchedDirectly: (await fetch("https://tracker.example.com/issues/ISSUE-7")).headers.get("x-egress-denied") };
+      }`,
+      {},
+      "mutate_controlled",
+    );
+    expect(run).toMatchObject({
+      termination: "completed",
+      result: { comment: { id: 1 }, labels: { labels: ["triaged"] }, bindings: ["TRACKER"], fetchedDirectly: "host_not_allowed" },
+    });
+    const posts = upstream.seen.filter((r) => r.url.startsWith("/issues/ISSUE-7/"));
+    expect(posts.map((r) => [r.method, r.url, r.headers.authorization])).toEqual([
+      ["POST", "/issues/ISSUE-7/comments", `Bearer ${TRACKER_TOKEN}`],
+      ["POST", "/issues/ISSUE-7/labels", `Bearer ${TRACKER_TOKEN}`],
+    ]);
+    const activity = run.finish.activity as { capabilities: { calls: Activity[] }; egress: { attempts: Activity[] } };
+    expect(activity.capabilities.calls.map((c) => [c.capability, c.method, c.decision])).toEqual([
+      ["tracker", "comment", "allowed"],
+      ["tracker", "label", "allowed"],
+    ]);
+    expect(activity.egress.attempts.map((a) => [a.decision, a.injected])).toEqual([
+      ["allowed", ["authorization"]],
+      ["allowed", ["authorization"]],
+      ["denied", []],
+    ]);
+    expect(JSON.stringify(run.finish)).not.toContain(TRACKER_TOKEN);
+  });
+
+  it("refuses an action outside the granted scope with a typed error, and records it", async () => {
+    const run = await probe(
+      `export default async (input, ctx) => {
+        await ctx.env.TRACKER.comment("ISSUE-8", "fine");
+        try { await ctx.env.TRACKER.label("ISSUE-8", ["p1"]); return "labelled"; } catch (error) { return error.message; }
+      }`,
+      {},
+      "mutate_controlled",
+      scopedSession,
+    );
+    expect(run.result).toMatch(/^\[action_not_in_scope\] tracker.label needs tracker.label/);
+    expect((run.finish.activity as { capabilities: { calls: Activity[] } }).capabilities.calls.map((c) => [c.method, c.decision, c.reason])).toEqual([
+      ["comment", "allowed", null],
+      ["label", "denied", "action_not_in_scope"],
+    ]);
+  });
+
+  it("serves the tenant's own store read-only and refuses writes and other tenants, recording each call", async () => {
+    const seed = (tenant: string, items: unknown) =>
+      server
+        .token({ tenant, actor: "seed", roles: ["store_admin"] })
+        .then((token) =>
+          fetch(`${server.url}/v1/store/items`, { method: "POST", headers: { authorization: `Bearer ${token}` }, body: JSON.stringify({ items }) }),
+        );
+    expect(
+      (
+        await seed("acme", [
+          { kind: "doc", key: "runbooks/deploy", body: { text: "Deploys on Tuesday" } },
+          { kind: "metric", key: "errors/1", ts: 1000, body: { value: 3 } },
+        ])
+      ).status,
+    ).toBe(200);
+    expect((await seed("globex", [{ kind: "doc", key: "runbooks/deploy", body: { text: "globex secret plan" } }])).status).toBe(200);
+
+    const run = await probe(
+      `export default async (input, ctx) => {
+        const doc = await ctx.env.DOCS.get("doc", "runbooks/deploy");
+        const found = await ctx.env.DOCS.search("Tuesday");
+        const points = await ctx.env.DOCS.metrics("errors");
+        const refusals = [];
+        for (const attempt of [() => ctx.env.DOCS.put("doc", "x", {}), () => ctx.env.DOCS.list("doc", { tenant: "globex" })]) {
+          try { await attempt(); refusals.push("allowed"); } catch (error) { refusals.push(error.message.split("]")[0] + "]"); }
+        }
+        return { text: doc.body.text, found: found.length, points: points.map((p) => p.body.value), refusals, globexVisible: (await ctx.env.DOCS.search("globex")).length };
+      }`,
+      {},
+      "analyze_readonly",
+    );
+    expect(run.result).toEqual({ text: "Deploys on Tuesday", found: 1, points: [3], refusals: ["[capability_denied]", "[scope_violation]"], globexVisible: 0 });
+    const calls = (run.finish.activity as { capabilities: { calls: Activity[] } }).capabilities.calls;
+    expect(calls.map((c) => [c.method, c.decision, c.reason])).toEqual([
+      ["get", "allowed", null],
+      ["search", "allowed", null],
+      ["metrics", "allowed", null],
+      ["put", "denied", "capability_denied"],
+      ["list", "denied", "scope_violation"],
+      ["search", "allowed", null],
+    ]);
+  });
+
+  it("refuses loading the store without the store_admin role", async () => {
+    const token = await server.token({ tenant: "acme", actor: "alice" });
+    const response = await fetch(`${server.url}/v1/store/items`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}` },
+      body: JSON.stringify({ items: [{ kind: "doc", key: "k", body: 1 }] }),
+    });
+    expect(response.status).toBe(404);
+  });
+});

@@ -1,0 +1,19 @@
+// Writes a contracts folder and a policy folder for a test server: the shipped files
+// plus (or instead of) contracts the test defines with the real ports it listens on.
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ROOT } from "./local-server.ts";
+
+export function dataDirs(extraContracts: Record<string, unknown>, policy: unknown): { CONTRACTS_DIR: string; POLICY_DIR: string } {
+  const root = mkdtempSync(join(tmpdir(), "agent-exec-data-"));
+  const contracts = join(root, "contracts");
+  const policyDir = join(root, "policy");
+  mkdirSync(contracts);
+  mkdirSync(policyDir);
+  for (const name of readdirSync(join(ROOT, "contracts")))
+    if (name.endsWith(".json") && !name.endsWith(".schema.json")) copyFileSync(join(ROOT, "contracts", name), join(contracts, name));
+  for (const [name, contract] of Object.entries(extraContracts)) writeFileSync(join(contracts, `${name}.json`), JSON.stringify(contract, null, 2));
+  writeFileSync(join(policyDir, "tenants.json"), JSON.stringify(policy, null, 2));
+  return { CONTRACTS_DIR: contracts, POLICY_DIR: policyDir };
+}
