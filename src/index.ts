@@ -1,5 +1,5 @@
 // The Worker: routes requests to the layers and exports the Durable Object classes.
-import { bundledCatalog, type Catalog } from "./catalog/index.ts";
+import { type Catalog, catalogFor } from "./catalog/index.ts";
 import { type Config, readConfig } from "./config/index.ts";
 import type { CapabilityName } from "./contracts/index.ts";
 import { PlatformError } from "./errors/index.ts";
@@ -12,11 +12,14 @@ import {
   JWKS_ROUTE,
   jsonResponse,
   POLICY_ROUTE,
+  RECONCILE_ROUTE,
+  RESPONSE_MARKER,
   STORE_ROUTE,
   serveBench,
   serveEvidence,
   serveJwks,
   servePolicySnapshot,
+  serveReconcile,
   serveStoreItems,
   serveTasks,
   TASKS_ROUTE,
@@ -49,7 +52,7 @@ function sandboxHost(env: Env, exports: Cloudflare.Exports): SandboxHost {
 function platformFor(env: Env, config: Config, exports: Cloudflare.Exports): Platform {
   let platform = platforms.get(env);
   if (!platform) {
-    const catalog = bundledCatalog();
+    const catalog = catalogFor(config.catalogOverride);
     const deps: SubmitDeps = {
       host: sandboxHost(env, exports),
       ledgers: env.SESSION_LEDGER,
@@ -73,64 +76,75 @@ function platformFor(env: Env, config: Config, exports: Cloudflare.Exports): Pla
 
 export default {
   async fetch(request: Request, env: Env, ctx: ExecutionContext): Promise<Response> {
-    const url = new URL(request.url);
-    try {
-      const config = readConfig(env);
-      const platform = platformFor(env, config, ctx.exports);
-
-      if (url.pathname === "/" && request.method === "GET") {
-        return jsonResponse({
-          ...SERVER_INFO,
-          mcp: MCP_ROUTE,
-          evidence: "/v1/sessions/{sid}/evidence",
-          policy: "/v1/policy/{hash}",
-          tasks: TASKS_ROUTE,
-          jwks: JWKS_ROUTE,
-          contracts: platform.catalog.contracts.map((c) => c.tool),
-        });
-      }
-
-      if (url.pathname === JWKS_ROUTE && request.method === "GET") return serveJwks(publishedKeys(config.tasks));
-
-      const auth = await authenticate(request, config);
-      if (!auth.ok) return errorResponse(auth.error);
-
-      if (url.pathname === MCP_ROUTE) {
-        if (!auth.identity && !(config.mcp.anonymousDiscovery && (await isDiscoveryRequest(request)))) {
-          return errorResponse(new PlatformError("unauthorized", "This MCP request needs a bearer token."));
-        }
-        return await serveMcp(platform.mcp, request, auth.identity);
-      }
-
-      const evidence = EVIDENCE_ROUTE.exec(url.pathname);
-      if (evidence?.[1]) {
-        if (!auth.identity) return errorResponse(new PlatformError("unauthorized", "Evidence needs a bearer token."));
-        return await serveEvidence(request, evidence[1], auth.identity, env.SESSION_LEDGER);
-      }
-
-      const policy = POLICY_ROUTE.exec(url.pathname);
-      if (policy?.[1]) {
-        if (!auth.identity) return errorResponse(new PlatformError("unauthorized", "Policy snapshots need a bearer token."));
-        return await servePolicySnapshot(request, policy[1], auth.identity, env.POLICY_ARCHIVE);
-      }
-
-      if (url.pathname === STORE_ROUTE) {
-        if (!auth.identity) return errorResponse(new PlatformError("unauthorized", "Loading the store needs a bearer token."));
-        return await serveStoreItems(request, auth.identity, env.TENANT_STORE);
-      }
-
-      if (url.pathname === TASKS_ROUTE) {
-        if (!auth.identity) return errorResponse(new PlatformError("unauthorized", "Submitting tasks needs a bearer token."));
-        return await serveTasks(request, auth.identity, platform.deps, platform.catalog.contracts, platform.planners);
-      }
-
-      const benchContract = platform.catalog.contracts.find((c) => c.class === "read-only");
-      if (config.benchRoutes && request.method === "POST" && benchContract && Object.values<string>(BENCH_ROUTES).includes(url.pathname)) {
-        return await serveBench(request, url.pathname, platform.deps, benchContract);
-      }
-      return errorResponse(new PlatformError("not_found", `No route for ${request.method} ${url.pathname}.`));
-    } catch (error) {
-      return unexpectedErrorResponse(error, { method: request.method, path: url.pathname });
-    }
+    const response = await route(request, env, ctx);
+    const marked = new Response(response.body, response);
+    marked.headers.set(RESPONSE_MARKER, "1");
+    return marked;
   },
 } satisfies ExportedHandler<Env>;
+
+async function route(request: Request, env: Env, ctx: ExecutionContext): Promise<Response> {
+  const url = new URL(request.url);
+  try {
+    const config = readConfig(env);
+    const platform = platformFor(env, config, ctx.exports);
+
+    if (url.pathname === "/" && request.method === "GET") {
+      return jsonResponse({
+        ...SERVER_INFO,
+        mcp: MCP_ROUTE,
+        evidence: "/v1/sessions/{sid}/evidence",
+        policy: "/v1/policy/{hash}",
+        tasks: TASKS_ROUTE,
+        jwks: JWKS_ROUTE,
+        contracts: platform.catalog.contracts.map((c) => c.tool),
+      });
+    }
+
+    if (url.pathname === JWKS_ROUTE && request.method === "GET") return serveJwks(publishedKeys(config.tasks));
+
+    const auth = await authenticate(request, config);
+    if (!auth.ok) return errorResponse(auth.error);
+
+    if (url.pathname === MCP_ROUTE) {
+      if (!auth.identity && !(config.mcp.anonymousDiscovery && (await isDiscoveryRequest(request)))) {
+        return errorResponse(new PlatformError("unauthorized", "This MCP request needs a bearer token."));
+      }
+      return await serveMcp(platform.mcp, request, auth.identity);
+    }
+
+    const evidence = EVIDENCE_ROUTE.exec(url.pathname);
+    if (evidence?.[1]) {
+      if (!auth.identity) return errorResponse(new PlatformError("unauthorized", "Evidence needs a bearer token."));
+      return await serveEvidence(request, evidence[1], auth.identity, env.SESSION_LEDGER);
+    }
+
+    const policy = POLICY_ROUTE.exec(url.pathname);
+    if (policy?.[1]) {
+      if (!auth.identity) return errorResponse(new PlatformError("unauthorized", "Policy snapshots need a bearer token."));
+      return await servePolicySnapshot(request, policy[1], auth.identity, env.POLICY_ARCHIVE);
+    }
+
+    if (url.pathname === STORE_ROUTE) {
+      if (!auth.identity) return errorResponse(new PlatformError("unauthorized", "Loading the store needs a bearer token."));
+      return await serveStoreItems(request, auth.identity, env.TENANT_STORE);
+    }
+
+    if (url.pathname === TASKS_ROUTE) {
+      if (!auth.identity) return errorResponse(new PlatformError("unauthorized", "Submitting tasks needs a bearer token."));
+      return await serveTasks(request, auth.identity, platform.deps, platform.catalog.contracts, platform.planners);
+    }
+
+    if (url.pathname === RECONCILE_ROUTE && config.supervisorToken) {
+      return await serveReconcile(request, config.supervisorToken, env.SESSION_LEDGER);
+    }
+
+    const benchContract = platform.catalog.contracts.find((c) => c.class === "read-only");
+    if (config.benchRoutes && request.method === "POST" && benchContract && Object.values<string>(BENCH_ROUTES).includes(url.pathname)) {
+      return await serveBench(request, url.pathname, platform.deps, benchContract);
+    }
+    return errorResponse(new PlatformError("not_found", `No route for ${request.method} ${url.pathname}.`));
+  } catch (error) {
+    return unexpectedErrorResponse(error, { method: request.method, path: url.pathname });
+  }
+}

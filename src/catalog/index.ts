@@ -1,1 +1,1 @@
-export { bundledCatalog, type Catalog } from "./bundled-catalog.ts";
+export { bundledCatalog, type Catalog, catalogFor } from "./bundled-catalog.ts";

@@ -42,6 +42,10 @@ const RawConfigSchema = z.object({
   TASK_CLOCK_TOLERANCE_S: z.coerce.number().int().min(0).max(60).default(5),
   /** Like curl --resolve: {"host": "http://127.0.0.1:9400"} sends requests for host there (rules still match host). */
   EGRESS_RESOLVE: z.string().optional(),
+  /** Set by the local runner only, when it serves other contract/policy folders than the bundled ones. */
+  CATALOG_OVERRIDE: z.string().optional(),
+  /** Set by the local runner only: enables POST /__local/reconcile for the supervisor holding this token. */
+  LOCAL_SUPERVISOR_TOKEN: z.string().min(32).optional(),
   /** Where the tracker capability's API lives; reached through the egress gateway. */
   TRACKER_BASE_URL: z.url({ protocol: /^https?$/ }).default("https://tracker.example.com"),
 });
@@ -81,6 +85,10 @@ export type Config = {
   egress: { resolve: ReadonlyMap<string, URL> };
   trackerBaseUrl: URL;
   benchRoutes: boolean;
+  /** The local supervisor's token, when running under `npm start`. */
+  supervisorToken: string | null;
+  /** The contracts and policy to serve instead of the bundled ones (local runner only). */
+  catalogOverride: string | null;
 };
 
 const cache = new WeakMap<object, Config>();
@@ -129,6 +137,8 @@ export function readConfig(env: object): Config {
     },
     trackerBaseUrl: new URL(raw.TRACKER_BASE_URL),
     benchRoutes: raw.LOCAL_BENCH === "1",
+    supervisorToken: raw.LOCAL_SUPERVISOR_TOKEN ?? null,
+    catalogOverride: raw.CATALOG_OVERRIDE ?? null,
   };
   // A kid must name exactly one key, or one planner could sign as another (jose picks by kid and alg).
   const kids = [config.tasks.signingKey, ...config.tasks.previousKeys, ...config.tasks.planners.map((p) => p.jwk)].flatMap((key) => (key ? [key.kid] : []));

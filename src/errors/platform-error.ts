@@ -24,6 +24,11 @@ const ERRORS = {
   },
   output_too_large: { status: 413, hint: "Return less data (summarise, paginate), or use a contract with a larger output cap." },
   timed_out: { status: 504, hint: "The run exceeded its wall-clock deadline; make it do less work per call." },
+  runtime_restarted: { status: 503, hint: "The local runtime was restarted while this ran (another run overran it); nothing of this run continued. Retry." },
+  runtime_crashed: {
+    status: 503,
+    hint: "The local runtime crashed while this ran (e.g. a run exhausted memory); nothing of this run continued. Retry; if it was this run, make it use less memory.",
+  },
   sandbox_unavailable: { status: 503, hint: "The sandbox could not be started; retry shortly." },
   sandbox_protocol_error: { status: 502, hint: "The sandbox answered in an unexpected shape; the run is recorded as failed." },
   evidence_unavailable: { status: 503, hint: "Evidence could not be recorded, so nothing ran; retry shortly." },

@@ -23,3 +23,4 @@ export { ledgerFor } from "./ledger-stub.ts";
 // so this index stays importable from Node (tests, the local tools).
 export { PAGE_LIMIT_MAX } from "./page-limit.ts";
 export type { AppendResult, EvidencePage, PageResult, SessionLedger, TaskId } from "./session-ledger.ts";
+export { type ClosedRun, closingRecord, type LossCause } from "./unfinished-runs.ts";

@@ -10,9 +10,11 @@ import {
   type EvidenceEntry,
   EvidenceEntrySchema,
   type EvidenceRecord,
+  type RunStarted,
   type TerminationReason,
 } from "./evidence-record.ts";
 import { PAGE_LIMIT_MAX } from "./page-limit.ts";
+import { type ClosedRun, closingRecord, type LossCause } from "./unfinished-runs.ts";
 
 const PageRequestSchema = z.object({ after: z.int().min(0), limit: z.int().min(1).max(PAGE_LIMIT_MAX) });
 
@@ -129,6 +131,36 @@ export class SessionLedger extends DurableObject<Env> {
     const finishedAlready = sql.exec("SELECT 1 FROM records WHERE run_id = ? AND kind = 'run.finished'", runId).toArray().length > 0;
     sql.exec("INSERT INTO activity (run_id, body) VALUES (?, ?)", runId, JSON.stringify(finishedAlready ? { ...checked.data, late: true } : checked.data));
     return { ok: true };
+  }
+
+  /**
+   * Closes every run of this session that started before `before` and never finished
+   * (the runtime lost it), with a finish record saying how it ended. Idempotent.
+   */
+  async reconcile(before: number, cause: LossCause): Promise<ClosedRun[]> {
+    const now = Date.now();
+    const open = this.ctx.storage.sql
+      .exec<{ seq: number; at: string; body: string }>(
+        "SELECT s.seq, s.at, s.body FROM records s WHERE s.kind = 'run.started' AND NOT EXISTS (SELECT 1 FROM records f WHERE f.run_id = s.run_id AND f.kind = 'run.finished') ORDER BY s.seq",
+      )
+      .toArray()
+      .filter((row) => Date.parse(row.at) < before);
+    const closed: ClosedRun[] = [];
+    for (const row of open) {
+      const started = { ...(JSON.parse(row.body) as RunStarted), seq: row.seq, at: row.at };
+      const record = closingRecord(started, cause, now);
+      const appended = await this.append(record);
+      if (!appended.ok || !record.error) continue;
+      closed.push({
+        runId: started.runId,
+        contractId: started.contract.id,
+        termination: appended.finished?.termination ?? record.termination,
+        error: record.error,
+        policyHash: started.policyHash,
+        decision: started.decision,
+      });
+    }
+    return closed;
   }
 
   /** Every recorded activity of a run, in order (late ones included). */

@@ -4,6 +4,7 @@ export { BENCH_ROUTES, serveBench } from "./bench-routes.ts";
 export { errorResponse, jsonResponse, unexpectedErrorResponse } from "./error-response.ts";
 export { AUDITOR_ROLE, EVIDENCE_ROUTE, mayReadSession, serveEvidence } from "./evidence-route.ts";
 export { JWKS_ROUTE, serveJwks } from "./jwks-route.ts";
+export { RECONCILE_ROUTE, RESPONSE_MARKER, SUPERVISOR_HEADER, serveReconcile } from "./local-supervisor-route.ts";
 export { POLICY_ROUTE, servePolicySnapshot } from "./policy-route.ts";
 export { STORE_ADMIN_ROLE, STORE_ROUTE, serveStoreItems } from "./store-route.ts";
 export { serveTasks, TASKS_ROUTE } from "./tasks-route.ts";

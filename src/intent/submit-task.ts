@@ -195,12 +195,15 @@ async function runPipeline(deps: SubmitDeps, submission: Submission, progress: P
 }
 
 /**
- * When a run must have ended: its isolate may take the contract's wall-clock time to boot
- * and as long again to run, plus a second for the records around it.
+ * When a run must have ended: the contract's wall-clock limit, plus a grace for booting
+ * the isolate and writing the records around it. The local watchdog uses the same rule.
  */
 export function deadlineOf(receivedAt: number, contract: Contract): number {
-  return receivedAt + 2 * contract.limits.wallMs + 1_000;
+  return receivedAt + contract.limits.wallMs + DEADLINE_GRACE_MS;
 }
+
+/** Time beyond a contract's wall clock for booting the isolate and writing the records around it. */
+export const DEADLINE_GRACE_MS = 2_000;
 
 /** An MCP tool call: the task comes straight from the agent's arguments. */
 export function submitToolCall(deps: SubmitDeps, contract: Contract, identity: Identity, rawArguments: unknown): Promise<RunReport> {

@@ -2,7 +2,7 @@
 // contracts it names), and bundles them into generated JSON modules for the Worker.
 // Exits non-zero naming the file and field of every problem. Run by `npm start`,
 // `npm test` and wrangler's [build] step.
-import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 // The pure modules, imported directly: the layer indexes also pull Worker-only generated files.
@@ -55,9 +55,32 @@ export function buildCatalog(): { ok: true } | { ok: false; message: string } {
     ...(policy && !policy.ok ? policy.problems : []),
   ];
   if (problems.length > 0) return { ok: false, message: formatProblems(problems) };
-  writeFileSync(OUTPUTS.contracts, `${JSON.stringify({ files: contractFiles.files }, null, 2)}\n`);
-  writeFileSync(OUTPUTS.policy, `${JSON.stringify({ files: policyFiles.files }, null, 2)}\n`);
+  // Only the default folders are bundled: another folder (a test's, an operator's trial) must
+  // never overwrite what every other build and test run bundles. `npm start` passes those as
+  // CATALOG_OVERRIDE instead (see catalogOverride()).
+  if (!process.env.CONTRACTS_DIR && !process.env.POLICY_DIR) {
+    writeIfChanged(OUTPUTS.contracts, `${JSON.stringify({ files: contractFiles.files }, null, 2)}\n`);
+    writeIfChanged(OUTPUTS.policy, `${JSON.stringify({ files: policyFiles.files }, null, 2)}\n`);
+  }
   return { ok: true };
+}
+
+/** The catalog of the folders in CONTRACTS_DIR/POLICY_DIR as one JSON value, or null for the defaults. */
+export function catalogOverride(): string | null {
+  if (!process.env.CONTRACTS_DIR && !process.env.POLICY_DIR) return null;
+  return JSON.stringify({ contracts: readDataFiles(CONTRACTS_DIR).files, policy: readDataFiles(POLICY_DIR).files });
+}
+
+/** Atomic (write, then rename) and only when the content differs, so concurrent builds never read half a file. */
+function writeIfChanged(file: string, content: string): void {
+  try {
+    if (readFileSync(file, "utf8") === content) return;
+  } catch {
+    // not there yet
+  }
+  const temporary = `${file}.${process.pid}.tmp`;
+  writeFileSync(temporary, content);
+  renameSync(temporary, file);
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

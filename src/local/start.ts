@@ -1,10 +1,15 @@
-// `npm start`: the local embedded default. Validates the contracts, makes sure the
-// development key exists, then runs the Worker on workerd (wrangler dev) with
-// Durable Object storage persisted under the state folder.
+// `npm start`: the local embedded default. Validates the contracts and policy, makes sure
+// the local keys exist, runs the Worker on workerd (wrangler dev, on an internal port) with
+// Durable Object storage persisted under the state folder, and serves PORT through the
+// supervisor (supervisor.ts), which restarts the runtime when a run wedges or crashes it.
 import { type ChildProcess, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { createServer } from "node:net";
 import { delimiter, dirname, join } from "node:path";
-import { buildCatalog } from "./build-catalog.ts";
+import { loadContracts } from "../contracts/load-contracts.ts";
+import { buildCatalog, CONTRACTS_DIR, catalogOverride, readDataFiles } from "./build-catalog.ts";
 import { ensureKey, ROOT, stateDir } from "./dev-keys.ts";
+import { Supervisor } from "./supervisor.ts";
 
 /** Configuration variables an operator may set in the shell; forwarded to the Worker as-is. */
 const FORWARDED_VARS = /^(AUTH_|MCP_|TASK_|EGRESS_|TRACKER_|LOCAL_BENCH$)/;
@@ -45,7 +50,17 @@ async function main(): Promise<void> {
     TASK_PLANNERS: JSON.stringify([{ id: "local-planner", tenants: ["*"], jwk: planner.publicJwk }]),
   };
   const forwarded = Object.entries(process.env).filter((entry): entry is [string, string] => FORWARDED_VARS.test(entry[0]) && entry[1] !== undefined);
-  const vars = Object.entries({ ...local, ...Object.fromEntries(forwarded) }).map(([name, value]) => `${name}:${value}`);
+  // A fresh token per start: only this supervisor may ask the Worker to close lost runs.
+  const supervisorToken = randomBytes(32).toString("base64url");
+  // Other folders than the bundled ones reach the Worker as one variable (the bundle is shared).
+  const override = catalogOverride();
+  const vars = Object.entries({
+    ...local,
+    ...Object.fromEntries(forwarded),
+    LOCAL_SUPERVISOR_TOKEN: supervisorToken,
+    ...(override ? { CATALOG_OVERRIDE: override } : {}),
+  }).map(([name, value]) => `${name}:${value}`);
+  const internalPort = await freePort();
   const args = [
     join(ROOT, "node_modules/wrangler/bin/wrangler.js"),
     "dev",
@@ -54,7 +69,7 @@ async function main(): Promise<void> {
     "--ip",
     "127.0.0.1",
     "--port",
-    String(port),
+    String(internalPort),
     "--persist-to",
     join(dir, "wrangler"),
     "--show-interactive-dev-session=false",
@@ -62,7 +77,7 @@ async function main(): Promise<void> {
   ];
   const child = spawn(process.execPath, args, {
     cwd: ROOT,
-    stdio: "inherit",
+    stdio: ["ignore", "pipe", "pipe"],
     // wrangler's [build] command runs `node`: make it this Node (22), not whatever else is on PATH.
     env: { ...process.env, PATH: `${dirname(process.execPath)}${delimiter}${process.env.PATH ?? ""}`, WRANGLER_SEND_METRICS: "false" },
   });
@@ -74,6 +89,29 @@ async function main(): Promise<void> {
   }
   child.on("exit", (code, signal) => process.exit(code ?? (signal ? 0 : 1)));
 
+  const contracts = loadContracts(readDataFiles(CONTRACTS_DIR).files);
+  if (!contracts.ok) fail("Contracts changed while starting; start again.");
+  const supervisor = new Supervisor({
+    port,
+    upstreamPort: internalPort,
+    wranglerPid: child.pid ?? 0,
+    tools: new Map(contracts.contracts.map((c) => [c.tool, { contractId: c.id, wallMs: c.limits.wallMs }])),
+    token: supervisorToken,
+    tenantClaim: process.env.AUTH_TENANT_CLAIM ?? "tenant",
+    log: (line) => process.stderr.write(`[supervisor] ${line}\n`),
+  });
+  // The runtime's output passes through; an out-of-memory abort is noted so lost runs say so.
+  for (const [stream, sink] of [
+    [child.stdout, process.stdout],
+    [child.stderr, process.stderr],
+  ] as const) {
+    stream?.on("data", (chunk: Buffer) => {
+      if (/heap out of memory|Reached heap limit/.test(chunk.toString())) supervisor.noteOutOfMemory();
+      sink.write(chunk);
+    });
+  }
+  await supervisor.listen();
+
   const base = `http://127.0.0.1:${port}`;
   if (await waitUntilServing(`${base}/`, child, 60_000)) {
     process.stdout.write(`\nagent-exec is serving MCP at ${base}/mcp (state: ${dir})\n`);
@@ -81,3 +119,14 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => fail(error instanceof Error ? (error.stack ?? error.message) : String(error)));
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      server.close(() => (typeof address === "object" && address ? resolve(address.port) : reject(new Error("no free port"))));
+    });
+  });
+}
