@@ -4,7 +4,9 @@
 import { Client as ClientV2, StreamableHTTPClientTransport as TransportV2 } from "@modelcontextprotocol/client";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { dataDirs } from "../test/helpers/data-dirs.ts";
 import { startLocalServer } from "../test/helpers/local-server.ts";
+import { startHttpUpstream } from "../test/helpers/upstreams.ts";
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 10);
 const PER_ROUND = Number(process.env.BENCH_PER_ROUND ?? 50);
@@ -140,4 +142,110 @@ async function main(): Promise<void> {
   }
 }
 
+/**
+ * Runtime profiles: the egress gateway's cost per outbound request against the host Worker
+ * fetching the same local upstream directly, and how long the local watchdog takes to stop a
+ * busy loop and have the runtime serving again. A second server, with bench contracts.
+ */
+async function runtimeProfiles(): Promise<void> {
+  const upstream = await startHttpUpstream("unused");
+  const url = `http://127.0.0.1:${upstream.port}/allowed/echo`;
+  const contract = (id: string, tool: string, extra: object) => ({
+    id,
+    version: "1.0.0",
+    tool,
+    title: id,
+    description: `Bench contract ${id}.`,
+    class: "read-only",
+    phase: 1,
+    inputSchema: { type: "object" },
+    actions: ["read"],
+    ...extra,
+  });
+  const dirs = dataDirs(
+    {
+      "bench-egress": contract("bench-egress", "bench_egress", {
+        limits: { wallMs: 30_000 },
+        egress: [{ host: "127.0.0.1", protocol: "http", ports: [upstream.port], paths: ["/allowed/"] }],
+      }),
+      "bench-quick": contract("bench-quick", "bench_quick", { limits: { wallMs: 1_000 } }),
+    },
+    {
+      tenants: {
+        acme: {
+          phases: [1],
+          teams: {
+            all: {
+              members: ["*"],
+              grants: [
+                { contract: "bench-egress", maxDataClass: "internal" },
+                { contract: "bench-quick", maxDataClass: "internal" },
+              ],
+            },
+          },
+        },
+      },
+    },
+  );
+  const server = await startLocalServer({ env: { ...dirs, LOCAL_BENCH: "1" } });
+  try {
+    const token = await server.token({ tenant: "acme", actor: "bench", session: `bench-profiles-${Date.now()}`, ttlSeconds: 3600 });
+    const client = new Client({ name: "agent-exec-bench", version: "1.0.0" });
+    await client.connect(new StreamableHTTPClientTransport(server.mcpUrl, { requestInit: { headers: { authorization: `Bearer ${token}` } } }));
+    const PER_ROUND = 25;
+    const loop = `export default async (input) => { const t0 = Date.now(); for (let i = 0; i < input.n; i++) await (await fetch(input.url)).text(); return Date.now() - t0; }`;
+    const direct = async () =>
+      ((await (await fetch(`${server.url}/__bench/fetch`, { method: "POST", body: JSON.stringify({ url, n: PER_ROUND }) })).json()) as { totalMs: number })
+        .totalMs / PER_ROUND;
+    const viaGateway = async () => {
+      const result = await client.callTool({ name: "bench_egress", arguments: { code: loop, input: { url, n: PER_ROUND } } });
+      return ((result.structuredContent as { result: number }).result ?? Number.NaN) / PER_ROUND;
+    };
+    for (let i = 0; i < 3; i++) {
+      await direct();
+      await viaGateway();
+    }
+    const directMs: number[] = [];
+    const gatewayMs: number[] = [];
+    for (let round = 0; round < 20; round++) {
+      directMs.push(await direct());
+      gatewayMs.push(await viaGateway());
+    }
+    const d = stats(directMs);
+    const g = stats(gatewayMs);
+
+    const recoveries: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const started = performance.now();
+      const result = await client.callTool({ name: "bench_quick", arguments: { code: "export default () => { while (true) {} }" } });
+      const answered = performance.now();
+      const termination = (result.structuredContent as { termination?: string }).termination;
+      await client.callTool({ name: "bench_quick", arguments: { code: "export default () => 1" } });
+      const serving = performance.now();
+      recoveries.push(
+        `  busy loop ${i + 1}: answered ${termination} after ${(answered - started).toFixed(0)} ms; the next call completed ${(serving - answered).toFixed(0)} ms later`,
+      );
+    }
+    await client.close();
+    const restarts = [...server.output().matchAll(/runtime serving again (\d+) ms after the restart/g)].map((m) => Number(m[1]));
+
+    const lines = [
+      "",
+      `egress gateway, ${20} rounds x ${PER_ROUND} sequential GETs of a local upstream, mean per request within each round (workerd clock):`,
+      `  direct fetch from the host Worker   p50 ${d.p50.toFixed(2)} ms  p95 ${d.p95.toFixed(2)} ms`,
+      `  through the egress gateway          p50 ${g.p50.toFixed(2)} ms  p95 ${g.p95.toFixed(2)} ms`,
+      `  gateway cost per request at p50: +${(g.p50 - d.p50).toFixed(2)} ms (${(g.p50 / d.p50).toFixed(2)}x)  [rule check, header filtering, evidence write of the attempt]`,
+      "",
+      "local watchdog (contract wall clock 1000 ms; deadline = wall clock + 2000 ms; health probe 1500 ms):",
+      ...recoveries,
+      `  runtime restart to serving again (supervisor log): ${restarts.map((ms) => `${ms} ms`).join(", ") || "not logged"}`,
+    ];
+    process.stdout.write(`${lines.join("\n")}\n`);
+  } finally {
+    await server.stop();
+    await upstream.close();
+  }
+}
+
 await main();
+if (process.env.BENCH_PROFILES !== "0") await runtimeProfiles();

@@ -2,7 +2,8 @@
 //   POST /__bench/baseline  the same code through a bare LOADER.load() and one RPC call,
 //                           with no identity, policy, evidence or caps;
 //   POST /__bench/pipeline  the full run pipeline (intake, policy, signing and admission,
-//                           evidence, sandbox) without MCP and token verification.
+//                           evidence, sandbox) without MCP and token verification;
+//   POST /__bench/fetch     the host Worker fetching a URL n times directly, no gateway.
 // Together with the MCP path they split the platform's overhead into its parts.
 import { z } from "zod";
 import type { Contract } from "../contracts/index.ts";
@@ -11,7 +12,7 @@ import { SANDBOX_COMPATIBILITY_DATE } from "../execution/index.ts";
 import { type SubmitDeps, submitToolCall } from "../intent/index.ts";
 import { errorResponse, jsonResponse } from "./error-response.ts";
 
-export const BENCH_ROUTES = { baseline: "/__bench/baseline", pipeline: "/__bench/pipeline" } as const;
+export const BENCH_ROUTES = { baseline: "/__bench/baseline", pipeline: "/__bench/pipeline", fetch: "/__bench/fetch" } as const;
 
 const BARE_MAIN = `
 import { WorkerEntrypoint } from "cloudflare:workers";
@@ -33,7 +34,17 @@ const BodySchema = z.object({
     .default("bench-pipeline"),
 });
 
+/** The host Worker fetching a URL n times in a row, directly (no gateway): the egress baseline. */
+const FetchSchema = z.object({ url: z.url(), n: z.int().min(1).max(1_000) });
+
 export async function serveBench(request: Request, route: string, deps: SubmitDeps, contract: Contract): Promise<Response> {
+  if (route === BENCH_ROUTES.fetch) {
+    const parsed = FetchSchema.safeParse(await request.json().catch(() => null));
+    if (!parsed.success) return errorResponse(new PlatformError("bad_request", "Send {url, n}."));
+    const started = Date.now();
+    for (let i = 0; i < parsed.data.n; i++) await (await fetch(parsed.data.url)).text();
+    return jsonResponse({ totalMs: Date.now() - started, n: parsed.data.n });
+  }
   const body = BodySchema.safeParse(await request.json().catch(() => null));
   if (!body.success) return errorResponse(new PlatformError("bad_request", "Send {code, input, session?}."));
   if (route === BENCH_ROUTES.baseline) {
