@@ -2,7 +2,7 @@ import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type LocalServer, ROOT, startLocalServer } from "../helpers/local-server.ts";
+import { freePort, type LocalServer, ROOT, startLocalServer } from "../helpers/local-server.ts";
 
 let server: LocalServer;
 beforeAll(async () => {
@@ -38,6 +38,30 @@ describe("examples", () => {
     expect(result.status, result.stderr).toBe(0);
     expect(result.stdout).toMatch(/^HTTP 200 completed result=\{"openIncidents":2\} policy=[0-9a-f]{64}$/m);
     expect(result.stdout).toMatch(/^replay: HTTP 403 .*task_replayed/m);
+  });
+
+  it("tracker.ts comments and labels through env.TRACKER against a local tracker, and shows the evidence", async () => {
+    const trackerPort = await freePort();
+    const withTracker = await startLocalServer({
+      env: { EGRESS_TRACKER_TOKEN: "example-token", EGRESS_RESOLVE: JSON.stringify({ "tracker.example.com": `http://127.0.0.1:${trackerPort}` }) },
+    });
+    try {
+      const result = spawnSync(
+        process.execPath,
+        [join(ROOT, "examples/tracker.ts"), "--url", withTracker.url, "--tracker-port", String(trackerPort), "--tracker-token", "example-token"],
+        { cwd: ROOT, env: { ...process.env, STATE_DIR: withTracker.stateDir }, encoding: "utf8", timeout: 60_000 },
+      );
+      expect(result.status, result.stderr).toBe(0);
+      expect(result.stdout).toMatch(/^run run_\S+: completed .*"labels":\["triaged","inventory"\]/m);
+      expect(result.stdout).toContain(
+        'tracker received: {"id":"OPS-42","comments":["Triaged: inventory timeouts since 09:10, see runbook."],"labels":["triaged","inventory"]}',
+      );
+      expect(result.stdout).toMatch(/^evidence: egress POST https:\/\/tracker\.example\.com:443 allowed 201 injected=authorization drift=false$/m);
+      expect(result.stdout).toContain("evidence: capability tracker.label allowed");
+      expect(result.stdout).not.toContain("example-token");
+    } finally {
+      await withTracker.stop();
+    }
   });
 
   it.each(["claude-code.mcp.json", "claude-desktop-config.json"])("%s is valid JSON pointing at the local /mcp endpoint", (file) => {

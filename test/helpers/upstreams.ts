@@ -3,15 +3,16 @@
 // echo server that counts its connections.
 import { createServer as createHttpServer, type IncomingHttpHeaders } from "node:http";
 import { createServer as createTcpServer } from "node:net";
+import { handleTrackerRequest, type Issue } from "../../examples/local-tracker.ts";
 
 export type SeenRequest = { method: string; url: string; headers: IncomingHttpHeaders; body: string };
 
 export type HttpUpstream = { port: number; seen: SeenRequest[]; close: () => Promise<void> };
 
-/** Routes: /allowed/echo (echoes headers), /allowed/redirect?to=URL (302), /issues/* (a tracker needing a bearer token). */
+/** Routes: /allowed/echo (echoes headers), /allowed/redirect?to=URL (302), /issues/* (examples/local-tracker.ts). */
 export async function startHttpUpstream(trackerToken: string): Promise<HttpUpstream> {
   const seen: SeenRequest[] = [];
-  const issues = new Map<string, { id: string; comments: string[]; labels: string[] }>();
+  const issues = new Map<string, Issue>();
   const server = createHttpServer((request, response) => {
     let body = "";
     request.on("data", (chunk) => (body += chunk));
@@ -28,22 +29,7 @@ export async function startHttpUpstream(trackerToken: string): Promise<HttpUpstr
         response.writeHead(302, { location: url.searchParams.get("to") ?? "/" });
         return response.end();
       }
-      const issue = /^\/issues\/([^/]+)(?:\/(comments|labels))?$/.exec(url.pathname);
-      if (issue?.[1]) {
-        if (request.headers.authorization !== `Bearer ${trackerToken}`) return json(401, { error: "unauthorized" });
-        const record = issues.get(issue[1]) ?? { id: issue[1], comments: [], labels: [] };
-        issues.set(issue[1], record);
-        if (!issue[2] && request.method === "GET") return json(200, record);
-        const payload = JSON.parse(body || "{}") as { body?: string; labels?: string[] };
-        if (issue[2] === "comments" && request.method === "POST") {
-          record.comments.push(String(payload.body));
-          return json(201, { id: record.comments.length });
-        }
-        if (issue[2] === "labels" && request.method === "POST") {
-          record.labels.push(...(payload.labels ?? []));
-          return json(200, { labels: record.labels });
-        }
-      }
+      if (handleTrackerRequest(issues, trackerToken, request, body, response)) return;
       return json(404, { error: "not found" });
     });
   });

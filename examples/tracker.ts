@@ -1,0 +1,59 @@
+// The tracker capability end to end: starts a local issue tracker on 127.0.0.1, has an
+// agent comment on and label an issue through env.TRACKER (mutate_controlled), then shows
+// what the tracker received and what the run's evidence recorded. Start the server with
+// the tracker's token and address first:
+//
+//   EGRESS_TRACKER_TOKEN=demo-token EGRESS_RESOLVE='{"tracker.example.com":"http://127.0.0.1:9400"}' npm start
+//   npm run example:tracker
+import { parseArgs } from "node:util";
+import { Client, StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
+import { ensureDevKey } from "../src/local/dev-keys.ts";
+import { localAuthSettings, mintToken } from "../src/local/mint-token.ts";
+import { startLocalTracker } from "./local-tracker.ts";
+
+const { values } = parseArgs({
+  options: {
+    url: { type: "string", default: `http://127.0.0.1:${process.env.PORT ?? 8787}` },
+    "tracker-port": { type: "string", default: "9400" },
+    "tracker-token": { type: "string", default: process.env.EGRESS_TRACKER_TOKEN ?? "demo-token" },
+  },
+});
+
+const tracker = await startLocalTracker(Number(values["tracker-port"]), values["tracker-token"]);
+try {
+  const { token, session } = await mintToken({ key: await ensureDevKey(), ...(await localAuthSettings()), tenant: "acme", actor: "triage-bot" });
+  const client = new Client({ name: "agent-exec-tracker-example", version: "1.0.0" });
+  await client.connect(new StreamableHTTPClientTransport(new URL("/mcp", values.url), { requestInit: { headers: { authorization: `Bearer ${token}` } } }));
+  const result = await client.callTool({
+    name: "mutate_controlled",
+    arguments: {
+      code: `export default async (input, ctx) => {
+        await ctx.env.TRACKER.comment(input.issue, "Triaged: inventory timeouts since 09:10, see runbook.");
+        await ctx.env.TRACKER.label(input.issue, ["triaged", "inventory"]);
+        return ctx.env.TRACKER.getIssue(input.issue);
+      }`,
+      input: { issue: "OPS-42", target: "OPS-42" },
+      plan: { destinations: ["https://tracker.example.com"] },
+    },
+  });
+  await client.close();
+  const run = result.structuredContent as { runId: string; termination: string; result?: unknown; error?: { code: string; message: string } };
+  console.log(`run ${run.runId}: ${run.termination} ${JSON.stringify(run.result ?? run.error)}`);
+  console.log(`tracker received: ${JSON.stringify(tracker.issues.get("OPS-42"))}`);
+
+  const evidence = (await (await fetch(`${values.url}/v1/sessions/${session}/evidence`, { headers: { authorization: `Bearer ${token}` } })).json()) as {
+    records: Array<{
+      kind: string;
+      activity?: {
+        egress: { attempts: Array<{ destination: string; method: string; decision: string; status: number; injected: string[]; drift: boolean }> };
+        capabilities: { calls: Array<{ method: string; decision: string }> };
+      };
+    }>;
+  };
+  const finish = evidence.records.find((r) => r.kind === "run.finished");
+  for (const call of finish?.activity?.capabilities.calls ?? []) console.log(`evidence: capability tracker.${call.method} ${call.decision}`);
+  for (const a of finish?.activity?.egress.attempts ?? [])
+    console.log(`evidence: egress ${a.method} ${a.destination} ${a.decision} ${a.status} injected=${a.injected.join(",")} drift=${a.drift}`);
+} finally {
+  await tracker.close();
+}
