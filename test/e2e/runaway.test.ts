@@ -25,11 +25,32 @@ beforeAll(async () => {
     limits: { wallMs: 1000, outputBytes: 65536 },
     actions: ["read"],
   };
+  // the memory bomb gets a long wall clock so that the heap limit, not the watchdog, ends it
+  // even on a slow machine: this test is about the crash path
+  const roomy = {
+    ...quick,
+    id: "roomy-probe",
+    tool: "probe_roomy",
+    title: "Roomy probe",
+    description: "Test contract with a 20-second wall clock.",
+    limits: { wallMs: 20_000, outputBytes: 65536 },
+  };
   const dirs = dataDirs(
-    { "quick-probe": quick },
+    { "quick-probe": quick, "roomy-probe": roomy },
     {
       tenants: {
-        acme: { phases: [1], teams: { all: { members: ["*"], grants: [{ contract: "quick-probe", maxDataClass: "internal" }] } } },
+        acme: {
+          phases: [1],
+          teams: {
+            all: {
+              members: ["*"],
+              grants: [
+                { contract: "quick-probe", maxDataClass: "internal" },
+                { contract: "roomy-probe", maxDataClass: "internal" },
+              ],
+            },
+          },
+        },
         globex: { phases: [1], teams: { all: { members: ["*"], grants: [{ contract: "read-only-analysis", maxDataClass: "public", actions: ["read"] }] } } },
       },
     },
@@ -111,9 +132,11 @@ describe("runaway code", () => {
   });
 
   it("survives a memory bomb: the run ends cancelled (runtime_crashed), its evidence is closed, the server serves again", async () => {
-    const result = await runaway.callTool("probe_quick", {
+    const startedAt = Date.now();
+    const result = await runaway.callTool("probe_roomy", {
       code: "export default () => { const hoard = []; for (;;) hoard.push(new Array(1_000_000).fill(hoard.length)); }",
     });
+    console.log(`memory bomb: answered after ${Date.now() - startedAt} ms`);
     expect(result.isError).toBe(true);
     const bomb = envelope(result);
     expect(bomb).toMatchObject({ termination: "cancelled", error: { code: "runtime_crashed", message: expect.stringMatching(/out of memory/) } });
