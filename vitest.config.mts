@@ -5,11 +5,13 @@ import { defineConfig } from "vitest/config";
 import { newKeyPair } from "./src/local/dev-keys.ts";
 
 // Throwaway keys per test run, as `npm start` makes them locally: the identity key
-// (tokens), the policy layer's task-signing key, and two planners (one for acme only).
+// (tokens), the policy layer's task-signing key, two planners (one for acme only) and
+// the evidence-export key.
 const identity = await newKeyPair("ES256");
 const taskSigning = await newKeyPair("EdDSA");
 const acmePlanner = await newKeyPair("EdDSA");
 const anyPlanner = await newKeyPair("ES256");
+const evidenceSigning = await newKeyPair("EdDSA");
 
 export default defineConfig({
   test: {
@@ -22,6 +24,7 @@ export default defineConfig({
               bindings: {
                 AUTH_DEV_PUBLIC_JWK: JSON.stringify(identity.publicJwk),
                 TASK_SIGNING_KEY: JSON.stringify(taskSigning.privateJwk),
+                EVIDENCE_SIGNING_KEY: JSON.stringify(evidenceSigning.privateJwk),
                 TASK_PLANNERS: JSON.stringify([
                   { id: "acme-planner", tenants: ["acme"], jwk: acmePlanner.publicJwk },
                   { id: "any-planner", tenants: ["*"], jwk: anyPlanner.publicJwk },
@@ -36,6 +39,7 @@ export default defineConfig({
           provide: {
             devPrivateJwk: identity.privateJwk,
             taskSigningJwk: taskSigning.privateJwk,
+            evidenceSigningJwk: evidenceSigning.privateJwk,
             plannerJwks: { "acme-planner": acmePlanner.privateJwk, "any-planner": anyPlanner.privateJwk },
           },
         },

@@ -1,13 +1,17 @@
 // The Worker: routes requests to the layers and exports the Durable Object classes.
+import type { JWK } from "jose";
 import { type Catalog, catalogFor } from "./catalog/index.ts";
 import { type Config, readConfig } from "./config/index.ts";
 import type { CapabilityName } from "./contracts/index.ts";
 import { PlatformError } from "./errors/index.ts";
+import { EXPORT_TYPE, type ExportClaims, jwtSigner } from "./evidence/index.ts";
 import { type CapabilityProps, POLICY_ISSUER, plannerTrust, policyTrust, publishedKeys, type SandboxHost, type TaskTrust } from "./execution/index.ts";
 import {
   authenticate,
   BENCH_ROUTES,
   EVIDENCE_ROUTE,
+  EXPORT_ROUTE,
+  type ExportDeps,
   errorResponse,
   JWKS_ROUTE,
   jsonResponse,
@@ -17,6 +21,7 @@ import {
   STORE_ROUTE,
   serveBench,
   serveEvidence,
+  serveExport,
   serveJwks,
   servePolicySnapshot,
   serveReconcile,
@@ -36,8 +41,8 @@ export { EgressGateway } from "./execution/egress-gateway.ts";
 export { TenantStore } from "./execution/tenant-store.ts";
 export { PolicyArchive } from "./policy/policy-archive.ts";
 
-/** What one isolate builds once: the bundled catalog, the policy in force, task keys and the MCP handler. */
-type Platform = { catalog: Catalog; deps: SubmitDeps; planners: TaskTrust; mcp: ReturnType<typeof mcpHandler> };
+/** What one isolate builds once: the bundled catalog, the policy in force, task and evidence keys, the MCP handler. */
+type Platform = { catalog: Catalog; deps: SubmitDeps; planners: TaskTrust; exports: ExportDeps; keys: JWK[]; mcp: ReturnType<typeof mcpHandler> };
 const platforms = new WeakMap<Env, Platform>();
 
 /** How the runtime reaches its own entrypoints: the egress gateway and the capability bindings, with props. */
@@ -62,11 +67,20 @@ function platformFor(env: Env, config: Config, exports: Cloudflare.Exports): Pla
         trust: policyTrust(config.tasks, POLICY_ISSUER),
         clockToleranceS: config.tasks.clockToleranceS,
       },
+      reconcileGraceMs: config.evidence.reconcileGraceMs,
     };
+    const keys = [...publishedKeys(config.tasks), ...publishedKeys(config.evidence)];
     platform = {
       catalog,
       deps,
       planners: plannerTrust(config.tasks.planners),
+      keys,
+      exports: {
+        ledgers: env.SESSION_LEDGER,
+        archive: env.POLICY_ARCHIVE,
+        signer: config.evidence.signingKey ? jwtSigner<ExportClaims>(config.evidence.signingKey, EXPORT_TYPE) : null,
+        keys,
+      },
       mcp: mcpHandler({ contracts: catalog.contracts, deps, allowedHostnames: config.mcp.allowedHostnames }),
     };
     platforms.set(env, platform);
@@ -94,6 +108,7 @@ async function route(request: Request, env: Env, ctx: ExecutionContext): Promise
         ...SERVER_INFO,
         mcp: MCP_ROUTE,
         evidence: "/v1/sessions/{sid}/evidence",
+        export: "/v1/sessions/{sid}/export",
         policy: "/v1/policy/{hash}",
         tasks: TASKS_ROUTE,
         jwks: JWKS_ROUTE,
@@ -101,7 +116,7 @@ async function route(request: Request, env: Env, ctx: ExecutionContext): Promise
       });
     }
 
-    if (url.pathname === JWKS_ROUTE && request.method === "GET") return serveJwks(publishedKeys(config.tasks));
+    if (url.pathname === JWKS_ROUTE && request.method === "GET") return serveJwks(platform.keys);
 
     const auth = await authenticate(request, config);
     if (!auth.ok) return errorResponse(auth.error);
@@ -117,6 +132,12 @@ async function route(request: Request, env: Env, ctx: ExecutionContext): Promise
     if (evidence?.[1]) {
       if (!auth.identity) return errorResponse(new PlatformError("unauthorized", "Evidence needs a bearer token."));
       return await serveEvidence(request, evidence[1], auth.identity, env.SESSION_LEDGER);
+    }
+
+    const exported = EXPORT_ROUTE.exec(url.pathname);
+    if (exported?.[1]) {
+      if (!auth.identity) return errorResponse(new PlatformError("unauthorized", "Exporting evidence needs a bearer token."));
+      return await serveExport(request, exported[1], auth.identity, platform.exports);
     }
 
     const policy = POLICY_ROUTE.exec(url.pathname);

@@ -46,6 +46,12 @@ const RawConfigSchema = z.object({
   CATALOG_OVERRIDE: z.string().optional(),
   /** Set by the local runner only: enables POST /__local/reconcile for the supervisor holding this token. */
   LOCAL_SUPERVISOR_TOKEN: z.string().min(32).optional(),
+  /** Signs evidence exports (GET /v1/sessions/{sid}/export): one private JWK (Ed25519 or P-256) with a kid. A secret. */
+  EVIDENCE_SIGNING_KEY: z.string().optional(),
+  /** Public JWKs of retired evidence keys, still published so bundles they signed keep verifying. */
+  EVIDENCE_SIGNING_PREVIOUS_KEYS: z.string().optional(),
+  /** How long past its deadline a run left open (its runtime was lost) waits before the ledger's alarm closes it. */
+  EVIDENCE_RECONCILE_GRACE_MS: z.coerce.number().int().min(0).max(86_400_000).default(30_000),
   /** Where the tracker capability's API lives; reached through the egress gateway. */
   TRACKER_BASE_URL: z.url({ protocol: /^https?$/ }).default("https://tracker.example.com"),
 });
@@ -83,6 +89,12 @@ export type Config = {
     clockToleranceS: number;
   };
   egress: { resolve: ReadonlyMap<string, URL> };
+  evidence: {
+    /** Null when unset: sessions can then be read but not exported. */
+    signingKey: SigningJwk | null;
+    previousKeys: SigningJwk[];
+    reconcileGraceMs: number;
+  };
   trackerBaseUrl: URL;
   benchRoutes: boolean;
   /** The local supervisor's token, when running under `npm start`. */
@@ -115,13 +127,7 @@ export function readConfig(env: object): Config {
     },
     mcp: { allowedHostnames: raw.MCP_ALLOWED_HOSTNAMES, anonymousDiscovery: raw.MCP_ANONYMOUS_DISCOVERY === "on" },
     tasks: {
-      signingKey: raw.TASK_SIGNING_KEY
-        ? jsonVar(
-            "TASK_SIGNING_KEY",
-            raw.TASK_SIGNING_KEY,
-            SigningJwkSchema.refine((k) => "d" in k, "must be a private key"),
-          )
-        : null,
+      signingKey: raw.TASK_SIGNING_KEY ? jsonVar("TASK_SIGNING_KEY", raw.TASK_SIGNING_KEY, privateOnly(SigningJwkSchema)) : null,
       previousKeys: raw.TASK_SIGNING_PREVIOUS_KEYS
         ? jsonVar("TASK_SIGNING_PREVIOUS_KEYS", raw.TASK_SIGNING_PREVIOUS_KEYS, z.array(publicOnly(SigningJwkSchema)))
         : [],
@@ -135,24 +141,41 @@ export function readConfig(env: object): Config {
         ).map(([host, origin]) => [host.toLowerCase(), new URL(origin)]),
       ),
     },
+    evidence: {
+      signingKey: raw.EVIDENCE_SIGNING_KEY ? jsonVar("EVIDENCE_SIGNING_KEY", raw.EVIDENCE_SIGNING_KEY, privateOnly(SigningJwkSchema)) : null,
+      previousKeys: raw.EVIDENCE_SIGNING_PREVIOUS_KEYS
+        ? jsonVar("EVIDENCE_SIGNING_PREVIOUS_KEYS", raw.EVIDENCE_SIGNING_PREVIOUS_KEYS, z.array(publicOnly(SigningJwkSchema)))
+        : [],
+      reconcileGraceMs: raw.EVIDENCE_RECONCILE_GRACE_MS,
+    },
     trackerBaseUrl: new URL(raw.TRACKER_BASE_URL),
     benchRoutes: raw.LOCAL_BENCH === "1",
     supervisorToken: raw.LOCAL_SUPERVISOR_TOKEN ?? null,
     catalogOverride: raw.CATALOG_OVERRIDE ?? null,
   };
   // A kid must name exactly one key, or one planner could sign as another (jose picks by kid and alg).
-  const kids = [config.tasks.signingKey, ...config.tasks.previousKeys, ...config.tasks.planners.map((p) => p.jwk)].flatMap((key) => (key ? [key.kid] : []));
+  const kids = [
+    config.tasks.signingKey,
+    ...config.tasks.previousKeys,
+    ...config.tasks.planners.map((p) => p.jwk),
+    config.evidence.signingKey,
+    ...config.evidence.previousKeys,
+  ].flatMap((key) => (key ? [key.kid] : []));
   const duplicate = kids.find((kid, index) => kids.indexOf(kid) !== index);
   if (duplicate !== undefined)
     throw new PlatformError(
       "misconfigured",
-      `Task keys must have distinct kids; ${duplicate} is used twice (TASK_SIGNING_KEY, TASK_SIGNING_PREVIOUS_KEYS, TASK_PLANNERS).`,
+      `Signing keys must have distinct kids; ${duplicate} is used twice (TASK_SIGNING_KEY, TASK_SIGNING_PREVIOUS_KEYS, TASK_PLANNERS, EVIDENCE_SIGNING_KEY, EVIDENCE_SIGNING_PREVIOUS_KEYS).`,
     );
   // The bench routes skip authentication: never beside a production identity provider.
   if (config.benchRoutes && config.auth.keys.kind === "jwks")
     throw new PlatformError("misconfigured", "LOCAL_BENCH=1 is refused when AUTH_JWKS_URL is set: the bench routes are local only.");
   cache.set(env, config);
   return config;
+}
+
+function privateOnly<T extends z.ZodType<object>>(schema: T) {
+  return schema.refine((key) => "d" in key, "must be a private key");
 }
 
 function publicOnly<T extends z.ZodType<object>>(schema: T) {

@@ -31,6 +31,10 @@ const ERRORS = {
   },
   sandbox_unavailable: { status: 503, hint: "The sandbox could not be started; retry shortly." },
   sandbox_protocol_error: { status: 502, hint: "The sandbox answered in an unexpected shape; the run is recorded as failed." },
+  export_too_large: {
+    status: 413,
+    hint: "The session holds more records than one export carries; read it by page with GET /v1/sessions/{sid}/evidence?cursor=…",
+  },
   evidence_unavailable: { status: 503, hint: "Evidence could not be recorded, so nothing ran; retry shortly." },
   internal_error: { status: 500, hint: "An unexpected server error; the run id identifies it in the evidence." },
 } as const satisfies Record<string, { status: number; hint: string }>;

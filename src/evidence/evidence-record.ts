@@ -150,6 +150,10 @@ export const RunFinishedSchema = z.object({
   logs: z.object({ lines: z.int().min(0), bytes: z.int().min(0), truncated: z.boolean() }),
   /** Filled in by the ledger from what it recorded while the run ran. */
   activity: ActivitySummarySchema.optional(),
+  /** Set when the platform, not the run, closed it: the local supervisor after a restart, or the ledger's alarm past the deadline. */
+  reconciledBy: z.enum(["local_supervisor", "ledger_alarm"]).optional(),
+  /** Set by the ledger on a finish that arrived after the run had already been closed (reconciled): the run outlived its deadline. */
+  late: z.boolean().optional(),
 });
 
 export const EvidenceEntrySchema = z.discriminatedUnion("kind", [RunStartedSchema, RunFinishedSchema]);
@@ -158,5 +162,9 @@ export type EvidenceEntry = z.infer<typeof EvidenceEntrySchema>;
 export type RunStarted = z.infer<typeof RunStartedSchema>;
 export type RunFinished = z.infer<typeof RunFinishedSchema>;
 
-/** What the ledger returns: the entry plus its position and the ledger's time. */
-export type EvidenceRecord = EvidenceEntry & { seq: number; at: string };
+/**
+ * What the ledger returns: the entry plus its position, the ledger's time and its links in
+ * the session's hash chain (see chain.ts): `prevHash` is the previous record's `hash`, or
+ * the session's genesis for the first.
+ */
+export type EvidenceRecord = EvidenceEntry & { seq: number; at: string; prevHash: string; hash: string };

@@ -1,5 +1,17 @@
 // Evidence: what happened, per session, append-only. The lowest layer.
+export { genesisHash, LEDGER_FORMAT, recordHash, sha256HexSync } from "./chain.ts";
 export { canonicalJson, sha256Hex, utf8Bytes } from "./digest.ts";
+export {
+  BUNDLE_FORMAT,
+  type BundleRecord,
+  type EvidenceBundle,
+  EvidenceBundleSchema,
+  EXPORT_ISSUER,
+  EXPORT_TYPE,
+  type ExportClaims,
+  type Jwks,
+  NO_POLICY_HASH,
+} from "./evidence-bundle.ts";
 export {
   type Activity,
   ActivitySchema,
@@ -18,9 +30,11 @@ export {
   type TerminationReason,
   TerminationReasonSchema,
 } from "./evidence-record.ts";
+export { type JwtSigner, jwtSigner, type SigningKey } from "./jwt-signer.ts";
 export { ledgerFor } from "./ledger-stub.ts";
 // The Durable Object class is exported by the Worker's root (src/index.ts); layers see its type only,
 // so this index stays importable from Node (tests, the local tools).
 export { PAGE_LIMIT_MAX } from "./page-limit.ts";
-export type { AppendResult, EvidencePage, PageResult, SessionLedger, TaskId } from "./session-ledger.ts";
+export type { AppendOptions, AppendResult, ChainHead, EvidencePage, PageResult, SessionLedger, TaskId } from "./session-ledger.ts";
 export { type ClosedRun, closingRecord, type LossCause } from "./unfinished-runs.ts";
+export { type Problem, type ProblemCode, type VerifyOptions, type VerifyReport, verifyBundle } from "./verify-bundle.ts";

@@ -1,8 +1,10 @@
 // The per-session evidence ledger: a SQLite-backed Durable Object, one per
-// (tenant, session). Append-only; records come back oldest first, by page.
+// (tenant, session). Append-only and hash-chained (chain.ts); records come back oldest
+// first, by page. An alarm closes the runs that never finished (unfinished-runs.ts).
 import { DurableObject } from "cloudflare:workers";
 import { z } from "zod";
 import { finalTermination, summarizeActivity } from "./activity-summary.ts";
+import { genesisHash, recordHash } from "./chain.ts";
 import {
   type Activity,
   ActivitySchema,
@@ -42,10 +44,27 @@ export type TaskId = { jti: string; exp: number; role: "intent" | "task" };
 const TASK_ID_RETENTION_S = 300;
 export type PageResult = { ok: true; page: EvidencePage } | { ok: false; reason: "bad_page_request"; detail: string };
 
+/** How long past its deadline an unfinished run waits before the ledger's alarm closes it, unless the caller says otherwise. */
+export const RECONCILE_GRACE_MS_DEFAULT = 30_000;
+
+export type AppendOptions = {
+  /** Signed-task ids to spend with a start record (see TaskId). */
+  consume?: readonly TaskId[];
+  /** For a start record: how long past its deadline the alarm waits before closing it as lost. */
+  reconcileGraceMs?: number;
+};
+
+/** The ledger's chain as it stands: its genesis, and the seq and hash of its newest record. */
+export type ChainHead = { tenant: string; session: string; genesis: string; seq: number; hash: string };
+
 export class SessionLedger extends DurableObject<Env> {
+  /** When the alarm is set for, as far as this instance knows (undefined: not read yet). */
+  private alarmAt: number | null | undefined;
+
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
-    ctx.storage.sql.exec(`
+    const sql = ctx.storage.sql;
+    sql.exec(`
       CREATE TABLE IF NOT EXISTS ledger (
         id INTEGER PRIMARY KEY CHECK (id = 1),
         tenant TEXT NOT NULL,
@@ -57,9 +76,23 @@ export class SessionLedger extends DurableObject<Env> {
         run_id TEXT NOT NULL,
         kind TEXT NOT NULL,
         at TEXT NOT NULL,
-        body TEXT NOT NULL
+        body TEXT NOT NULL,
+        prev_hash TEXT,
+        hash TEXT
       );
       CREATE INDEX IF NOT EXISTS records_by_run ON records (run_id);
+      CREATE TABLE IF NOT EXISTS chain (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        genesis TEXT NOT NULL,
+        head_seq INTEGER NOT NULL,
+        head_hash TEXT NOT NULL
+      );
+      CREATE TABLE IF NOT EXISTS open_runs (
+        run_id TEXT PRIMARY KEY,
+        start_seq INTEGER NOT NULL,
+        reconcile_at INTEGER NOT NULL
+      );
+      CREATE INDEX IF NOT EXISTS open_runs_by_due ON open_runs (reconcile_at);
       CREATE TABLE IF NOT EXISTS task_ids (
         jti TEXT PRIMARY KEY,
         exp INTEGER NOT NULL
@@ -72,27 +105,84 @@ export class SessionLedger extends DurableObject<Env> {
       );
       CREATE INDEX IF NOT EXISTS activity_by_run ON activity (run_id, seq);
     `);
+    if (this.chainLegacyRecords()) void ctx.blockConcurrencyWhile(() => this.scheduleNextAlarm());
+    // Records are append-only: storage itself refuses to change or remove one.
+    sql.exec(`
+      CREATE TRIGGER IF NOT EXISTS records_no_update BEFORE UPDATE ON records
+        BEGIN SELECT RAISE(ABORT, 'evidence records are append-only'); END;
+      CREATE TRIGGER IF NOT EXISTS records_no_delete BEFORE DELETE ON records
+        BEGIN SELECT RAISE(ABORT, 'evidence records are append-only'); END;
+    `);
   }
 
   /**
-   * Appends one record; refuses a malformed one or one that belongs to another tenant or
-   * session. With `consume`, it also spends those signed-task ids in the same step: if any
-   * was spent before, nothing is spent, the record is kept with its verdict set to
-   * `task_replayed`, and the caller is told (so a replayed task never runs). A task names
-   * its tenant and session under its signature, so any replay reaches this same ledger.
+   * A ledger written before records were chained gets its chain now, oldest first, and its
+   * unfinished runs are listed for the alarm. Returns whether it did anything.
    */
-  async append(entry: EvidenceEntry, consume: readonly TaskId[] = []): Promise<AppendResult> {
+  private chainLegacyRecords(): boolean {
+    const sql = this.ctx.storage.sql;
+    const columns = sql
+      .exec<{ name: string }>("SELECT name FROM pragma_table_info('records')")
+      .toArray()
+      .map((c) => c.name);
+    if (!columns.includes("hash")) sql.exec("ALTER TABLE records ADD COLUMN prev_hash TEXT; ALTER TABLE records ADD COLUMN hash TEXT;");
+    const owner = sql.exec<{ tenant: string; session: string }>("SELECT tenant, session FROM ledger WHERE id = 1").toArray()[0];
+    if (!owner || sql.exec("SELECT 1 FROM chain WHERE id = 1").toArray().length > 0) return false;
+    const genesis = genesisHash(owner.tenant, owner.session);
+    let head = { seq: 0, hash: genesis };
+    const rows = sql.exec<{ seq: number; at: string; body: string }>("SELECT seq, at, body FROM records ORDER BY seq").toArray();
+    for (const row of rows) {
+      const hash = recordHash({ ...JSON.parse(row.body), seq: row.seq, at: row.at, prevHash: head.hash });
+      sql.exec("UPDATE records SET prev_hash = ?, hash = ? WHERE seq = ?", head.hash, hash, row.seq);
+      head = { seq: row.seq, hash };
+    }
+    sql.exec("INSERT INTO chain (id, genesis, head_seq, head_hash) VALUES (1, ?, ?, ?)", genesis, head.seq, head.hash);
+    for (const row of rows) {
+      const entry = JSON.parse(row.body) as EvidenceEntry;
+      if (entry.kind === "run.started" && !rows.some((other) => other.seq > row.seq && (JSON.parse(other.body) as EvidenceEntry).runId === entry.runId)) {
+        sql.exec(
+          "INSERT OR IGNORE INTO open_runs (run_id, start_seq, reconcile_at) VALUES (?, ?, ?)",
+          entry.runId,
+          row.seq,
+          entry.deadlineAt + RECONCILE_GRACE_MS_DEFAULT,
+        );
+      }
+    }
+    return true;
+  }
+
+  /**
+   * Appends one record, chained to the one before it; refuses a malformed one or one that
+   * belongs to another tenant or session. With `consume`, it also spends those signed-task
+   * ids in the same step: if any was spent before, nothing is spent, the record is kept
+   * with its verdict set to `task_replayed`, and the caller is told (so a replayed task never
+   * runs). A task names its tenant and session under its signature, so any replay reaches
+   * this same ledger. A start record arms the alarm that closes the run if it never finishes.
+   */
+  async append(entry: EvidenceEntry, options: AppendOptions = {}): Promise<AppendResult> {
     const checked = EvidenceEntrySchema.safeParse(entry);
     if (!checked.success) return { ok: false, reason: "malformed_entry", detail: checked.error.message.slice(0, 500) };
-    const parsed = checked.data;
+    // One transaction: the record, its link, the head, the spent ids and the open-run entry
+    // are written together or not at all (a failed write leaves no half-spent task).
+    const result = this.ctx.storage.transactionSync(() => this.write(checked.data, options));
+    if (result.ok && result.reconcileAt !== null) await this.armAlarm(result.reconcileAt);
+    if (!result.ok) return result;
+    const { reconcileAt: _armed, ...appended } = result;
+    return appended;
+  }
+
+  private write(parsed: EvidenceEntry, options: AppendOptions): (AppendResult & { ok: false }) | (AppendResult & { ok: true; reconcileAt: number | null }) {
     const sql = this.ctx.storage.sql;
     const at = new Date().toISOString();
     const owner = sql.exec<{ tenant: string; session: string }>("SELECT tenant, session FROM ledger WHERE id = 1").toArray()[0];
     if (!owner) {
       sql.exec("INSERT INTO ledger (id, tenant, session, created_at) VALUES (1, ?, ?, ?)", parsed.tenant, parsed.session, at);
+      const genesis = genesisHash(parsed.tenant, parsed.session);
+      sql.exec("INSERT INTO chain (id, genesis, head_seq, head_hash) VALUES (1, ?, 0, ?)", genesis, genesis);
     } else if (owner.tenant !== parsed.tenant || owner.session !== parsed.session) {
       return { ok: false, reason: "foreign_ledger", detail: "the entry belongs to another tenant or session" };
     }
+    const consume = options.consume ?? [];
     const spent = consume.length > 0 ? this.spend(consume) : [];
     const replayed = spent.length > 0;
     if (replayed && parsed.kind === "run.started") {
@@ -105,18 +195,72 @@ export class SessionLedger extends DurableObject<Env> {
       // The ledger, not the caller, says what the run did beyond its isolate.
       parsed.activity = summarizeActivity(this.activityOf(parsed.runId));
       parsed.termination = finalTermination(parsed.termination, parsed.activity);
+      if (sql.exec("SELECT 1 FROM records WHERE run_id = ? AND kind = 'run.finished'", parsed.runId).toArray().length > 0) parsed.late = true;
       finished = { termination: parsed.termination, activity: parsed.activity };
     }
-    const { seq } = sql
-      .exec<{ seq: number }>(
-        "INSERT INTO records (run_id, kind, at, body) VALUES (?, ?, ?, ?) RETURNING seq",
-        parsed.runId,
-        parsed.kind,
-        at,
-        JSON.stringify(parsed),
+    // Link and write in one synchronous step: nothing else runs in this object in between.
+    const head = sql.exec<{ head_seq: number; head_hash: string }>("SELECT head_seq, head_hash FROM chain WHERE id = 1").one();
+    const seq = head.head_seq + 1;
+    const body = JSON.stringify(parsed);
+    const hash = recordHash({ ...JSON.parse(body), seq, at, prevHash: head.head_hash });
+    sql.exec(
+      "INSERT INTO records (seq, run_id, kind, at, body, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?)",
+      seq,
+      parsed.runId,
+      parsed.kind,
+      at,
+      body,
+      head.head_hash,
+      hash,
+    );
+    sql.exec("UPDATE chain SET head_seq = ?, head_hash = ? WHERE id = 1", seq, hash);
+    let reconcileAt: number | null = null;
+    if (parsed.kind === "run.started") {
+      reconcileAt = parsed.deadlineAt + (options.reconcileGraceMs ?? RECONCILE_GRACE_MS_DEFAULT);
+      sql.exec("INSERT OR IGNORE INTO open_runs (run_id, start_seq, reconcile_at) VALUES (?, ?, ?)", parsed.runId, seq, reconcileAt);
+    } else {
+      sql.exec("DELETE FROM open_runs WHERE run_id = ?", parsed.runId);
+    }
+    return { ok: true, seq, at, replayed, reconcileAt, ...(finished ? { finished } : {}) };
+  }
+
+  /** The chain's head, or null for a session never written. */
+  async head(): Promise<ChainHead | null> {
+    const row = this.ctx.storage.sql
+      .exec<{ tenant: string; session: string; genesis: string; head_seq: number; head_hash: string }>(
+        "SELECT l.tenant, l.session, c.genesis, c.head_seq, c.head_hash FROM ledger l JOIN chain c ON c.id = l.id",
       )
-      .one();
-    return { ok: true, seq, at, replayed, ...(finished ? { finished } : {}) };
+      .toArray()[0];
+    return row ? { tenant: row.tenant, session: row.session, genesis: row.genesis, seq: row.head_seq, hash: row.head_hash } : null;
+  }
+
+  /** Sets the alarm for `at` unless it already fires sooner. */
+  private async armAlarm(at: number): Promise<void> {
+    this.alarmAt ??= await this.ctx.storage.getAlarm();
+    if (this.alarmAt !== null && this.alarmAt <= at) return;
+    await this.ctx.storage.setAlarm(at);
+    this.alarmAt = at;
+  }
+
+  /** Arms the alarm for the next open run, or clears it when none is left. */
+  private async scheduleNextAlarm(): Promise<void> {
+    const next = this.ctx.storage.sql.exec<{ due: number | null }>("SELECT MIN(reconcile_at) AS due FROM open_runs").one().due;
+    this.alarmAt = null;
+    if (next === null) {
+      await this.ctx.storage.deleteAlarm();
+      return;
+    }
+    await this.ctx.storage.setAlarm(next);
+    this.alarmAt = next;
+  }
+
+  /** Closes every run still open past its deadline plus grace: the runtime lost it. */
+  override async alarm(): Promise<void> {
+    const now = Date.now();
+    const due = this.openRuns("SELECT start_seq FROM open_runs WHERE reconcile_at <= ?", now);
+    const closed = await this.close(due, "deadline_passed", now);
+    for (const run of closed) console.warn(JSON.stringify({ event: "run_reconciled", by: "ledger_alarm", ...run }));
+    await this.scheduleNextAlarm();
   }
 
   /**
@@ -138,15 +282,22 @@ export class SessionLedger extends DurableObject<Env> {
    * (the runtime lost it), with a finish record saying how it ended. Idempotent.
    */
   async reconcile(before: number, cause: LossCause): Promise<ClosedRun[]> {
-    const now = Date.now();
-    const open = this.ctx.storage.sql
-      .exec<{ seq: number; at: string; body: string }>(
-        "SELECT s.seq, s.at, s.body FROM records s WHERE s.kind = 'run.started' AND NOT EXISTS (SELECT 1 FROM records f WHERE f.run_id = s.run_id AND f.kind = 'run.finished') ORDER BY s.seq",
-      )
-      .toArray()
-      .filter((row) => Date.parse(row.at) < before);
+    const open = this.openRuns("SELECT start_seq FROM open_runs").filter((row) => Date.parse(row.at) < before);
+    const closed = await this.close(open, cause, Date.now());
+    await this.scheduleNextAlarm();
+    return closed;
+  }
+
+  /** The start records of the open runs that `startSeqQuery` selects (by start_seq), oldest first. */
+  private openRuns(startSeqQuery: string, ...bindings: number[]): Array<{ seq: number; at: string; body: string }> {
+    return this.ctx.storage.sql
+      .exec<{ seq: number; at: string; body: string }>(`SELECT seq, at, body FROM records WHERE seq IN (${startSeqQuery}) ORDER BY seq`, ...bindings)
+      .toArray();
+  }
+
+  private async close(rows: ReadonlyArray<{ seq: number; at: string; body: string }>, cause: LossCause, now: number): Promise<ClosedRun[]> {
     const closed: ClosedRun[] = [];
-    for (const row of open) {
+    for (const row of rows) {
       const started = { ...(JSON.parse(row.body) as RunStarted), seq: row.seq, at: row.at };
       const record = closingRecord(started, cause, now);
       const appended = await this.append(record);
@@ -191,10 +342,16 @@ export class SessionLedger extends DurableObject<Env> {
     if (!checked.success) return { ok: false, reason: "bad_page_request", detail: checked.error.message.slice(0, 500) };
     const request = checked.data;
     const rows = this.ctx.storage.sql
-      .exec<{ seq: number; at: string; body: string }>("SELECT seq, at, body FROM records WHERE seq > ? ORDER BY seq LIMIT ?", request.after, request.limit + 1)
+      .exec<{ seq: number; at: string; body: string; prev_hash: string; hash: string }>(
+        "SELECT seq, at, body, prev_hash, hash FROM records WHERE seq > ? ORDER BY seq LIMIT ?",
+        request.after,
+        request.limit + 1,
+      )
       .toArray();
     const more = rows.length > request.limit;
-    const records = rows.slice(0, request.limit).map((row) => ({ ...(JSON.parse(row.body) as EvidenceEntry), seq: row.seq, at: row.at }));
+    const records = rows
+      .slice(0, request.limit)
+      .map((row): EvidenceRecord => ({ ...(JSON.parse(row.body) as EvidenceEntry), seq: row.seq, at: row.at, prevHash: row.prev_hash, hash: row.hash }));
     return { ok: true, page: { records, nextCursor: more ? (records.at(-1)?.seq ?? null) : null } };
   }
 

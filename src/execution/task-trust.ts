@@ -54,7 +54,7 @@ export function plannerTrust(planners: readonly Planner[]): TaskTrust {
   };
 }
 
-/** Public keys the Worker publishes at /.well-known/jwks.json. */
-export function publishedKeys(tasks: Config["tasks"]): JWK[] {
-  return tasks.signingKey ? [publicJwk(tasks.signingKey), ...tasks.previousKeys.map(publicJwk)].map((key) => ({ ...key, use: "sig" })) : [];
+/** Public keys the Worker publishes at /.well-known/jwks.json: a signing key (tasks', evidence's) and its retired ones. */
+export function publishedKeys(keys: Pick<Config["tasks"], "signingKey" | "previousKeys">): JWK[] {
+  return [...(keys.signingKey ? [keys.signingKey] : []), ...keys.previousKeys].map((key) => ({ ...publicJwk(key), use: "sig" }));
 }

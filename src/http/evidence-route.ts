@@ -29,9 +29,8 @@ export async function serveEvidence(
   if (request.method !== "GET" && request.method !== "HEAD") {
     return errorResponse(new PlatformError("method_not_allowed", "Evidence is read with GET."), { allow: "GET, HEAD" });
   }
-  const session = IdentifierSchema.safeParse(safeDecode(rawSession));
-  const notFound = () => errorResponse(new PlatformError("not_found", "No evidence for this session."));
-  if (!session.success || !mayReadSession(identity, session.data)) return notFound();
+  const session = readableSession(rawSession, identity);
+  if (session === null) return noEvidence();
 
   const url = new URL(request.url);
   const query = QuerySchema.safeParse(Object.fromEntries(url.searchParams));
@@ -43,11 +42,21 @@ export async function serveEvidence(
       }),
     );
   }
-  const result = await ledgerFor(ledgers, identity.tenant, session.data).page(query.data.cursor, query.data.limit);
+  const result = await ledgerFor(ledgers, identity.tenant, session).page(query.data.cursor, query.data.limit);
   if (!result.ok) return errorResponse(new PlatformError("bad_request", result.detail));
   const { page } = result;
-  if (page.records.length === 0 && query.data.cursor === 0) return notFound();
-  return jsonResponse({ tenant: identity.tenant, session: session.data, records: page.records, nextCursor: page.nextCursor });
+  if (page.records.length === 0 && query.data.cursor === 0) return noEvidence();
+  return jsonResponse({ tenant: identity.tenant, session, records: page.records, nextCursor: page.nextCursor });
+}
+
+/** The session named by a path segment, if this identity may read it; null otherwise (answer 404 either way). */
+export function readableSession(rawSession: string, identity: Identity): string | null {
+  const session = IdentifierSchema.safeParse(safeDecode(rawSession));
+  return session.success && mayReadSession(identity, session.data) ? session.data : null;
+}
+
+export function noEvidence(): Response {
+  return errorResponse(new PlatformError("not_found", "No evidence for this session."));
 }
 
 function safeDecode(segment: string): string | undefined {

@@ -9,6 +9,7 @@ import {
   type EvidenceEntry,
   type IntentSource,
   ledgerFor,
+  NO_POLICY_HASH,
   type RunStarted,
   type SessionLedger,
   sha256Hex,
@@ -46,6 +47,8 @@ export type SubmitDeps = {
     trust: TaskTrust | null;
     clockToleranceS: number;
   };
+  /** How long past its deadline a run left open waits before the ledger's alarm closes it as lost. */
+  reconcileGraceMs: number;
 };
 
 /** One task to run: from an MCP call, or from a planner whose signed task was already checked. */
@@ -151,7 +154,7 @@ async function runPipeline(deps: SubmitDeps, submission: Submission, progress: P
     ...(submission.spend ?? []),
     ...(admitted && issued?.record ? [{ jti: `policy:${issued.record.jti}`, exp: issued.record.expiresAt, role: "task" as const }] : []),
   ];
-  const [appended] = await Promise.all([appendEntry(ledger, started, spend), sandbox?.booted]);
+  const [appended] = await Promise.all([appendEntry(ledger, started, spend, deps.reconcileGraceMs), sandbox?.booted]);
   if (!appended.ok) {
     const outcome: SandboxOutcome = {
       termination: "failed",
@@ -273,7 +276,7 @@ async function recordCrash(deps: SubmitDeps, submission: Submission, progress: P
   const policyHash = await deps.policy
     .computeSnapshot(identity.tenant)
     .then((hashed) => hashed.hash)
-    .catch(() => UNKNOWN_POLICY_HASH);
+    .catch(() => NO_POLICY_HASH);
   const header = {
     runId: progress.runId,
     tenant: identity.tenant,
@@ -286,21 +289,26 @@ async function recordCrash(deps: SubmitDeps, submission: Submission, progress: P
   const ledger = ledgerFor(deps.ledgers, identity.tenant, identity.session);
   if (progress.startSeq === null) {
     const empty = await sha256Hex("");
-    const started = await appendEntry(ledger, {
-      kind: "run.started",
-      ...header,
-      roles: identity.roles,
-      lane: "interactive",
-      codeSha256: empty,
-      codeBytes: 0,
-      inputSha256: empty,
-      inputBytes: 0,
-      intent: submission.intent,
-      task: null,
-      plan: null,
-      profile: { capabilities: [], egressRules: 0 },
-      deadlineAt: progress.receivedAt,
-    });
+    const started = await appendEntry(
+      ledger,
+      {
+        kind: "run.started",
+        ...header,
+        roles: identity.roles,
+        lane: "interactive",
+        codeSha256: empty,
+        codeBytes: 0,
+        inputSha256: empty,
+        inputBytes: 0,
+        intent: submission.intent,
+        task: null,
+        plan: null,
+        profile: { capabilities: [], egressRules: 0 },
+        deadlineAt: progress.receivedAt,
+      },
+      [],
+      deps.reconcileGraceMs,
+    );
     progress.startSeq = started.ok ? started.seq : null;
   }
   const outcome: SandboxOutcome = { termination: "failed", ...NOT_RUN, error: failure };
@@ -318,9 +326,6 @@ async function recordCrash(deps: SubmitDeps, submission: Submission, progress: P
   }
   return { runId: progress.runId, contract, policyHash, decision: null, outcome };
 }
-
-/** Names "no snapshot could be computed" in a crash record: the SHA-256 of the empty string. */
-const UNKNOWN_POLICY_HASH = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
 /** The tenant's snapshot, archived before any record points at it. The hash is known even when archiving fails. */
 async function archivedSnapshot(
@@ -344,12 +349,13 @@ async function appendEntry(
   ledger: DurableObjectStub<SessionLedger>,
   entry: EvidenceEntry,
   spend: readonly TaskId[] = [],
+  reconcileGraceMs?: number,
 ): Promise<
   { ok: true; seq: number; replayed: boolean; finished?: { termination: TerminationReason; activity: ActivitySummary } } | { ok: false; detail: string }
 > {
   let detail: string;
   try {
-    const result = await ledger.append(entry, spend);
+    const result = await ledger.append(entry, { consume: spend, ...(reconcileGraceMs === undefined ? {} : { reconcileGraceMs }) });
     if (result.ok) return { ok: true, seq: result.seq, replayed: result.replayed, ...(result.finished ? { finished: result.finished } : {}) };
     detail = `${result.reason}: ${result.detail}`;
   } catch (error) {

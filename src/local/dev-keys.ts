@@ -1,6 +1,6 @@
 // Local development keys, created on first use under the state folder (never
-// committed): the bearer-token identity key, the policy layer's task-signing key, and
-// a local planner's key. `npm start` hands the Worker what it needs of each.
+// committed): the bearer-token identity key, the policy layer's task-signing key, a
+// local planner's key and the evidence-export key. `npm start` hands the Worker what it needs of each.
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -23,6 +23,8 @@ export const LOCAL_KEYS = {
   taskSigning: { file: "task-signing.jwk.json", alg: "EdDSA" },
   /** A planner trusted for every tenant, locally only (TASK_PLANNERS). */
   planner: { file: "planner-dev.jwk.json", alg: "EdDSA" },
+  /** Signs evidence exports (EVIDENCE_SIGNING_KEY). */
+  evidenceSigning: { file: "evidence-signing.jwk.json", alg: "EdDSA" },
 } as const;
 
 export type LocalKeyName = keyof typeof LOCAL_KEYS;

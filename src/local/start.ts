@@ -12,7 +12,7 @@ import { ensureKey, ROOT, stateDir } from "./dev-keys.ts";
 import { Supervisor } from "./supervisor.ts";
 
 /** Configuration variables an operator may set in the shell; forwarded to the Worker as-is. */
-const FORWARDED_VARS = /^(AUTH_|MCP_|TASK_|EGRESS_|TRACKER_|LOCAL_BENCH$)/;
+const FORWARDED_VARS = /^(AUTH_|MCP_|TASK_|EVIDENCE_|EGRESS_|TRACKER_|LOCAL_BENCH$)/;
 
 function fail(message: string): never {
   process.stderr.write(`${message}\n`);
@@ -42,12 +42,14 @@ async function main(): Promise<void> {
   const identity = await ensureKey("identity", dir);
   const taskSigning = await ensureKey("taskSigning", dir);
   const planner = await ensureKey("planner", dir);
+  const evidenceSigning = await ensureKey("evidenceSigning", dir);
 
   // The local keys, unless the shell sets the same variable (then the shell wins).
   const local: Record<string, string> = {
     AUTH_DEV_PUBLIC_JWK: JSON.stringify(identity.publicJwk),
     TASK_SIGNING_KEY: JSON.stringify(taskSigning.privateJwk),
     TASK_PLANNERS: JSON.stringify([{ id: "local-planner", tenants: ["*"], jwk: planner.publicJwk }]),
+    EVIDENCE_SIGNING_KEY: JSON.stringify(evidenceSigning.privateJwk),
   };
   const forwarded = Object.entries(process.env).filter((entry): entry is [string, string] => FORWARDED_VARS.test(entry[0]) && entry[1] !== undefined);
   // A fresh token per start: only this supervisor may ask the Worker to close lost runs.

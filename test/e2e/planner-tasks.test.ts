@@ -187,12 +187,15 @@ describe("hardening: signed-task attacks over POST /v1/tasks", () => {
 });
 
 describe("GET /.well-known/jwks.json", () => {
-  it("publishes the public key that signs tasks, and nothing private", async () => {
+  it("publishes the public keys that sign tasks and evidence exports, and nothing private", async () => {
     const response = await fetch(`${server.url}/.well-known/jwks.json`);
     expect(response.status).toBe(200);
     const { keys } = (await response.json()) as { keys: Array<Record<string, unknown>> };
-    expect(keys).toHaveLength(1);
-    expect(keys[0]).toMatchObject({ kty: "OKP", crv: "Ed25519", alg: "EdDSA", use: "sig", kid: expect.any(String) });
-    expect(keys[0]).not.toHaveProperty("d");
+    expect(keys).toHaveLength(2);
+    for (const key of keys) {
+      expect(key).toMatchObject({ kty: "OKP", crv: "Ed25519", alg: "EdDSA", use: "sig", kid: expect.any(String) });
+      expect(key).not.toHaveProperty("d");
+    }
+    expect(new Set(keys.map((k) => k.kid)).size).toBe(2);
   });
 });

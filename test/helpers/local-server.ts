@@ -34,6 +34,8 @@ export type LocalServer = {
   output: () => string;
   token: (request: Omit<TokenRequest, "key" | "issuer" | "audience"> & Partial<Pick<TokenRequest, "issuer" | "audience">>) => Promise<string>;
   stop: () => Promise<void>;
+  /** Kills the whole local stack at once (supervisor, wrangler, workerd) with SIGKILL: nothing gets to clean up. */
+  kill: () => Promise<void>;
 };
 
 /** Waits on a condition with a deadline; no fixed sleeps. */
@@ -60,6 +62,8 @@ export async function startLocalServer(options: { stateDir?: string; env?: Recor
     cwd: ROOT,
     env: { ...process.env, PORT: String(port), STATE_DIR: stateDir, ...options.env },
     stdio: ["ignore", "pipe", "pipe"],
+    // its own process group, so kill() reaches every process of the stack
+    detached: true,
   });
   child.stdout?.on("data", (chunk) => (output += chunk));
   child.stderr?.on("data", (chunk) => (output += chunk));
@@ -91,6 +95,10 @@ export async function startLocalServer(options: { stateDir?: string; env?: Recor
         await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
         if (child.exitCode === null) child.kill("SIGKILL");
       }
+      await exited;
+    },
+    kill: async () => {
+      if (child.pid !== undefined && child.exitCode === null) process.kill(-child.pid, "SIGKILL");
       await exited;
     },
   };

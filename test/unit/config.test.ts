@@ -55,6 +55,15 @@ describe("configuration", () => {
       expect(message).not.toContain(String((plannerJwk("acme-planner") as Record<string, unknown>).d));
     });
 
+    it("refuses an evidence key that is public only, or that shares a kid with a task key", () => {
+      expect(misconfigured({ EVIDENCE_SIGNING_KEY: JSON.stringify(publicOf(policySigningJwk() as Record<string, unknown>)) })).toMatch(
+        /EVIDENCE_SIGNING_KEY .*private key/,
+      );
+      expect(misconfigured({ TASK_SIGNING_KEY: JSON.stringify(policySigningJwk()), EVIDENCE_SIGNING_KEY: JSON.stringify(policySigningJwk()) })).toMatch(
+        /distinct kids.*EVIDENCE_SIGNING_KEY/,
+      );
+    });
+
     it("refuses the local bench routes beside a production identity provider", () => {
       expect(misconfigured({ AUTH_JWKS_URL: "https://idp.example.com/jwks", LOCAL_BENCH: "1" })).toMatch(/LOCAL_BENCH/);
     });

@@ -1,6 +1,8 @@
+import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { canonicalJson, type EvidenceEntry, ledgerFor, type RunStarted, sha256Hex } from "../../src/evidence/index.ts";
+import { canonicalJson, type EvidenceEntry, genesisHash, ledgerFor, type RunStarted, recordHash, sha256Hex } from "../../src/evidence/index.ts";
+import { SessionLedger } from "../../src/evidence/session-ledger.ts";
 
 const header = (runId: string, tenant = "acme", session = "s-1") => ({
   runId,
@@ -90,9 +92,13 @@ describe("session ledger", () => {
 
     it("spends a task id with the record that starts its run, once", async () => {
       const ledger = ledgerFor(env.SESSION_LEDGER, "acme", "s-tasks");
-      const first = await ledger.append(withTask(1, "jti-once-aaaaaaaaaaaa"), [{ jti: "jti-once-aaaaaaaaaaaa", exp: 2_000_000_000, role: "task" as const }]);
+      const first = await ledger.append(withTask(1, "jti-once-aaaaaaaaaaaa"), {
+        consume: [{ jti: "jti-once-aaaaaaaaaaaa", exp: 2_000_000_000, role: "task" as const }],
+      });
       expect(first).toMatchObject({ ok: true, replayed: false });
-      const again = await ledger.append(withTask(2, "jti-once-aaaaaaaaaaaa"), [{ jti: "jti-once-aaaaaaaaaaaa", exp: 2_000_000_000, role: "task" as const }]);
+      const again = await ledger.append(withTask(2, "jti-once-aaaaaaaaaaaa"), {
+        consume: [{ jti: "jti-once-aaaaaaaaaaaa", exp: 2_000_000_000, role: "task" as const }],
+      });
       expect(again).toMatchObject({ ok: true, replayed: true });
       // the replay is on record, with the ledger's verdict
       const page = await pageOk(ledger, 0, 10);
@@ -106,14 +112,18 @@ describe("session ledger", () => {
           ...withTask(n, taskJti),
           intent: { source: "planner", planner: "p", kid: "k", jti: "plan-1", verdict: "accepted" },
         }) as RunStarted;
-      await ledger.append(planned(8, "fresh-one-eeeeeeeeeeeee"), [
-        { jti: "planner:p:plan-1", exp: 2_000_000_000, role: "intent" },
-        { jti: "policy:fresh-one-eeeeeeeeeeeee", exp: 2_000_000_000, role: "task" },
-      ]);
-      await ledger.append(planned(9, "fresh-two-ffffffffffff"), [
-        { jti: "planner:p:plan-1", exp: 2_000_000_000, role: "intent" },
-        { jti: "policy:fresh-two-ffffffffffff", exp: 2_000_000_000, role: "task" },
-      ]);
+      await ledger.append(planned(8, "fresh-one-eeeeeeeeeeeee"), {
+        consume: [
+          { jti: "planner:p:plan-1", exp: 2_000_000_000, role: "intent" },
+          { jti: "policy:fresh-one-eeeeeeeeeeeee", exp: 2_000_000_000, role: "task" },
+        ],
+      });
+      await ledger.append(planned(9, "fresh-two-ffffffffffff"), {
+        consume: [
+          { jti: "planner:p:plan-1", exp: 2_000_000_000, role: "intent" },
+          { jti: "policy:fresh-two-ffffffffffff", exp: 2_000_000_000, role: "task" },
+        ],
+      });
       const page = await pageOk(ledger, 0, 100);
       const last = page.records.at(-1);
       expect(last?.kind === "run.started" && [last.intent.source === "planner" && last.intent.verdict, last.task?.verdict]).toEqual([
@@ -124,15 +134,17 @@ describe("session ledger", () => {
 
     it("spends all of a run's ids or none", async () => {
       const ledger = ledgerFor(env.SESSION_LEDGER, "acme", "s-tasks");
-      await ledger.append(withTask(3, "jti-planner-bbbbbbbbbb"), [{ jti: "jti-planner-bbbbbbbbbb", exp: 2_000_000_000, role: "task" as const }]);
-      const mixed = await ledger.append(withTask(4, "jti-fresh-cccccccccccc"), [
-        { jti: "jti-fresh-cccccccccccc", exp: 2_000_000_000, role: "task" as const },
-        { jti: "jti-planner-bbbbbbbbbb", exp: 2_000_000_000, role: "task" as const },
-      ]);
+      await ledger.append(withTask(3, "jti-planner-bbbbbbbbbb"), { consume: [{ jti: "jti-planner-bbbbbbbbbb", exp: 2_000_000_000, role: "task" as const }] });
+      const mixed = await ledger.append(withTask(4, "jti-fresh-cccccccccccc"), {
+        consume: [
+          { jti: "jti-fresh-cccccccccccc", exp: 2_000_000_000, role: "task" as const },
+          { jti: "jti-planner-bbbbbbbbbb", exp: 2_000_000_000, role: "task" as const },
+        ],
+      });
       expect(mixed).toMatchObject({ replayed: true });
       // the fresh id was not spent by the refused run
       expect(
-        await ledger.append(withTask(5, "jti-fresh-cccccccccccc"), [{ jti: "jti-fresh-cccccccccccc", exp: 2_000_000_000, role: "task" as const }]),
+        await ledger.append(withTask(5, "jti-fresh-cccccccccccc"), { consume: [{ jti: "jti-fresh-cccccccccccc", exp: 2_000_000_000, role: "task" as const }] }),
       ).toMatchObject({
         replayed: false,
       });
@@ -141,9 +153,9 @@ describe("session ledger", () => {
     it("forgets ids long after they expired, when a verifier would refuse the task anyway", async () => {
       const ledger = ledgerFor(env.SESSION_LEDGER, "acme", "s-tasks");
       const longGone = Math.floor(Date.now() / 1000) - 3600;
-      await ledger.append(withTask(6, "jti-expired-dddddddddd"), [{ jti: "jti-expired-dddddddddd", exp: longGone, role: "task" as const }]);
+      await ledger.append(withTask(6, "jti-expired-dddddddddd"), { consume: [{ jti: "jti-expired-dddddddddd", exp: longGone, role: "task" as const }] });
       expect(
-        await ledger.append(withTask(7, "jti-expired-dddddddddd"), [{ jti: "jti-expired-dddddddddd", exp: longGone, role: "task" as const }]),
+        await ledger.append(withTask(7, "jti-expired-dddddddddd"), { consume: [{ jti: "jti-expired-dddddddddd", exp: longGone, role: "task" as const }] }),
       ).toMatchObject({ replayed: false });
     });
   });
@@ -162,6 +174,105 @@ describe("session ledger", () => {
       expect(await ledger.page(0, 100_000)).toMatchObject({ ok: false, reason: "bad_page_request" });
       expect(await ledger.count()).toBe(0);
     });
+  });
+});
+
+describe("hash chain", () => {
+  it("links every record to the one before it, from the session's genesis to the head", async () => {
+    const ledger = ledgerFor(env.SESSION_LEDGER, "acme", "s-chain");
+    const first = await appendOk(ledger, { ...started(1), session: "s-chain" });
+    await appendOk(ledger, { ...finished(1, first.seq), session: "s-chain" });
+    await appendOk(ledger, { ...started(2), session: "s-chain" });
+    const { records } = await pageOk(ledger, 0, 10);
+    expect(records.map((r) => r.seq)).toEqual([1, 2, 3]);
+    expect(records[0]?.prevHash).toBe(genesisHash("acme", "s-chain"));
+    for (const [i, record] of records.entries()) {
+      expect(record.hash).toBe(recordHash(record));
+      if (i > 0) expect(record.prevHash).toBe(records[i - 1]?.hash);
+    }
+    expect(await ledger.head()).toEqual({ tenant: "acme", session: "s-chain", genesis: genesisHash("acme", "s-chain"), seq: 3, hash: records[2]?.hash });
+    // a session's genesis is its own: the same records elsewhere would not link
+    expect(genesisHash("acme", "s-chain")).not.toBe(genesisHash("globex", "s-chain"));
+    expect(await ledgerFor(env.SESSION_LEDGER, "acme", "s-never").head()).toBeNull();
+  });
+
+  it("refuses, in storage itself, to change or remove a record", async () => {
+    const ledger = ledgerFor(env.SESSION_LEDGER, "acme", "s-append-only");
+    await appendOk(ledger, { ...started(1), session: "s-append-only" });
+    await runInDurableObject(ledger, (_instance, state) => {
+      expect(() => state.storage.sql.exec("UPDATE records SET body = '{}'")).toThrow(/append-only/);
+      expect(() => state.storage.sql.exec("DELETE FROM records")).toThrow(/append-only/);
+    });
+    expect(await ledger.count()).toBe(1);
+  });
+
+  it("chains, on first open, a ledger written before records were chained", async () => {
+    const ledger = ledgerFor(env.SESSION_LEDGER, "acme", "s-legacy");
+    const first = await appendOk(ledger, { ...started(1), session: "s-legacy" });
+    await appendOk(ledger, { ...finished(1, first.seq), session: "s-legacy" });
+    await appendOk(ledger, { ...started(2), session: "s-legacy" });
+    const chained = (await pageOk(ledger, 0, 10)).records;
+    const rechained = await runInDurableObject(ledger, async (_instance, state) => {
+      // what an older version left behind: no links, no head, no list of open runs
+      const sql = state.storage.sql;
+      sql.exec("DROP TRIGGER records_no_update; DROP TRIGGER records_no_delete;");
+      sql.exec("ALTER TABLE records DROP COLUMN prev_hash; ALTER TABLE records DROP COLUMN hash; DROP TABLE chain; DROP TABLE open_runs;");
+      const reopened = new SessionLedger(state, env);
+      const page = await reopened.page(0, 10);
+      return { records: page.ok ? page.page.records : [], head: await reopened.head(), alarm: await state.storage.getAlarm() };
+    });
+    expect(rechained.records).toEqual(chained);
+    expect(rechained.head?.hash).toBe(chained.at(-1)?.hash);
+    // run 2 never finished: the rebuilt list of open runs armed the alarm for it
+    expect(rechained.alarm).toBe(started(2).deadlineAt + 30_000);
+  });
+});
+
+describe("reconciling runs that never finish", () => {
+  const session = "s-alarm";
+  const longAgo = Date.now() - 60_000;
+  const past = (n: number): RunStarted => ({ ...started(n), session, deadlineAt: longAgo });
+
+  it("arms an alarm with each start, and the alarm closes a run left open past its deadline as lost", async () => {
+    const ledger = ledgerFor(env.SESSION_LEDGER, "acme", session);
+    const lost = await ledger.append(past(1), { reconcileGraceMs: 1_000 });
+    const done = await appendOk(ledger, { ...started(2), session });
+    await appendOk(ledger, { ...finished(2, done.seq), session });
+    expect(lost.ok).toBe(true);
+    const alarm = await runInDurableObject(ledger, (_instance, state) => state.storage.getAlarm());
+    // due already (workerd sets an alarm in the past for now)
+    expect(alarm).toBeLessThanOrEqual(Date.now());
+
+    expect(await runDurableObjectAlarm(ledger)).toBe(true);
+    const { records } = await pageOk(ledger, 0, 10);
+    const closing = records.at(-1);
+    expect(closing).toMatchObject({
+      kind: "run.finished",
+      runId: runId(1),
+      startSeq: 1,
+      termination: "cancelled",
+      error: { code: "run_lost" },
+      reconciledBy: "ledger_alarm",
+    });
+    expect(records.filter((r) => r.kind === "run.finished" && r.runId === runId(2))).toHaveLength(1);
+    // nothing is left open, so nothing is armed
+    expect(await runInDurableObject(ledger, (_instance, state) => state.storage.getAlarm())).toBeNull();
+  });
+
+  it("keeps a finish that arrives after the ledger closed the run, marked late", async () => {
+    const ledger = ledgerFor(env.SESSION_LEDGER, "acme", "s-late");
+    const start = await appendOk(ledger, { ...past(3), session: "s-late" }).then((r) => r.seq);
+    const later = Date.now() + 3_600_000;
+    await ledger.append({ ...past(4), session: "s-late", deadlineAt: later });
+    expect(await runDurableObjectAlarm(ledger)).toBe(true);
+    await appendOk(ledger, { ...finished(3, start), session: "s-late" });
+    const finishes = (await pageOk(ledger, 0, 10)).records.filter((r) => r.kind === "run.finished");
+    expect(finishes.map((r) => [r.runId, r.kind === "run.finished" && r.termination, r.kind === "run.finished" && r.late])).toEqual([
+      [runId(3), "cancelled", undefined],
+      [runId(3), "completed", true],
+    ]);
+    // run 4 is still within its deadline: the alarm is re-armed for it, not spent
+    expect(await runInDurableObject(ledger, (_instance, state) => state.storage.getAlarm())).toBe(later + 30_000);
   });
 });
 

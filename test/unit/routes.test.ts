@@ -1,3 +1,4 @@
+import { runInDurableObject } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { bundledCatalog } from "../../src/catalog/index.ts";
@@ -6,23 +7,7 @@ import { submitToolCall } from "../../src/intent/index.ts";
 import { policyInForce } from "../../src/policy/index.ts";
 import { testHost } from "./tasks.ts";
 import { bearer, signToken } from "./tokens.ts";
-
-const BASE = "http://127.0.0.1:8787";
-/** Real HTTP always carries Host; a service-binding fetch in workerd does not. */
-const HOST = { host: "127.0.0.1:8787" };
-const worker = () => exports.default;
-
-function rpc(method: string, params: object = {}, id = 1) {
-  return JSON.stringify({ jsonrpc: "2.0", id, method, params });
-}
-
-async function mcp(body: string, headers: HeadersInit = {}): Promise<Response> {
-  return await worker().fetch(`${BASE}/mcp`, {
-    method: "POST",
-    headers: { "content-type": "application/json", accept: "application/json, text/event-stream", "mcp-protocol-version": "2025-06-18", ...HOST, ...headers },
-    body,
-  });
-}
+import { BASE, callTool, mcp, rpc, worker } from "./worker-requests.ts";
 
 async function runOnce(token: string): Promise<void> {
   const response = await mcp(rpc("tools/call", { name: "analyze_readonly", arguments: { code: "export default () => 1" } }), bearer(token));
@@ -151,6 +136,7 @@ describe("fail closed", () => {
         ledgers: env.SESSION_LEDGER,
         policy: policyInForce(catalog.policy, catalog.contracts, env.POLICY_ARCHIVE),
         tasks: { signer: null, trust: null, clockToleranceS: 5 },
+        reconcileGraceMs: 30_000,
       },
       contract,
       { actor: "alice", tenant: "acme", session: "s-unsigned", roles: [], expiresAt: 0 },
@@ -165,6 +151,28 @@ describe("fail closed", () => {
   });
 });
 
+describe("fail closed when evidence cannot be written", () => {
+  const code = "export default async () => { await fetch('https://docs.example.com/'); return 'ran'; }";
+
+  it("runs nothing, and says so, when the ledger refuses the run's start record", async () => {
+    const broken = ledgerFor(env.SESSION_LEDGER, "acme", "s-broken-disk");
+    await runInDurableObject(broken, (_instance, state) => {
+      state.storage.sql.exec("CREATE TRIGGER records_disk_full BEFORE INSERT ON records BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END;");
+    });
+    const result = await callTool(await signToken({ sid: "s-broken-disk" }), "analyze_readonly", { code });
+    expect(result).toMatchObject({ isError: true, structuredContent: { termination: "failed", error: { code: "evidence_unavailable" } } });
+    const runId = String(result.structuredContent?.runId);
+    expect(await broken.count()).toBe(0);
+    expect(await broken.activity(runId)).toEqual([]);
+
+    // the control: the same call in a healthy session runs and its fetch is recorded
+    const control = await callTool(await signToken({ sid: "s-healthy-disk" }), "analyze_readonly", { code });
+    const healthy = ledgerFor(env.SESSION_LEDGER, "acme", "s-healthy-disk");
+    expect(await healthy.count()).toBe(2);
+    expect((await healthy.activity(String(control.structuredContent?.runId))).length).toBeGreaterThan(0);
+  });
+});
+
 describe("hardening: the pipeline records what it refuses", () => {
   const deps = () => {
     const catalog = bundledCatalog();
@@ -173,6 +181,7 @@ describe("hardening: the pipeline records what it refuses", () => {
       ledgers: env.SESSION_LEDGER,
       policy: policyInForce(catalog.policy, catalog.contracts, env.POLICY_ARCHIVE),
       tasks: { signer: null, trust: null, clockToleranceS: 5 },
+      reconcileGraceMs: 30_000,
     };
   };
   const readOnly = () => {
