@@ -13,6 +13,7 @@ import {
   EXPORT_ROUTE,
   type ExportDeps,
   errorResponse,
+  isViewerRequest,
   JWKS_ROUTE,
   jsonResponse,
   POLICY_ROUTE,
@@ -27,6 +28,7 @@ import {
   serveReconcile,
   serveStoreItems,
   serveTasks,
+  serveViewer,
   TASKS_ROUTE,
   unexpectedErrorResponse,
 } from "./http/index.ts";
@@ -109,6 +111,7 @@ async function route(request: Request, env: Env, ctx: ExecutionContext): Promise
         mcp: MCP_ROUTE,
         evidence: "/v1/sessions/{sid}/evidence",
         export: "/v1/sessions/{sid}/export",
+        viewer: "/sessions/{sid}",
         policy: "/v1/policy/{hash}",
         tasks: TASKS_ROUTE,
         jwks: JWKS_ROUTE,
@@ -117,6 +120,8 @@ async function route(request: Request, env: Env, ctx: ExecutionContext): Promise
     }
 
     if (url.pathname === JWKS_ROUTE && request.method === "GET") return serveJwks(platform.keys);
+    // The viewer page and its assets carry no data; the page reads the export with the token it is given.
+    if (isViewerRequest(url.pathname)) return serveViewer(request, url.pathname);
 
     const auth = await authenticate(request, config);
     if (!auth.ok) return errorResponse(auth.error);

@@ -1,7 +1,8 @@
 // The exported form of a session's evidence: every record of its hash chain, the policy
 // snapshots they point at, and a JWS by the evidence key over the chain's head. A bundle
 // is self-contained: `verifyBundle` (and `npm run verify`) checks it with no server.
-import { z } from "zod";
+// zod/mini: the same checks as zod, but tree-shakable, so the viewer page ships a small verifier.
+import * as z from "zod/mini";
 
 export const BUNDLE_FORMAT = "agent-exec/evidence-bundle@1";
 /** The JWS `typ` of a bundle's signature; no other key use of the platform produces it. */
@@ -14,8 +15,8 @@ export const EXPORT_ISSUER = "agent-exec/evidence";
  */
 export const NO_POLICY_HASH = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
-const Sha256 = z.string().regex(/^[0-9a-f]{64}$/);
-const Head = z.object({ seq: z.int().min(0), hash: Sha256 });
+const Sha256 = z.string().check(z.regex(/^[0-9a-f]{64}$/));
+const Head = z.object({ seq: z.int().check(z.minimum(0)), hash: Sha256 });
 
 /** What the signature asserts; the verifier also checks that the bundle says the same. */
 export const ExportClaimsSchema = z.object({
@@ -25,7 +26,7 @@ export const ExportClaimsSchema = z.object({
   genesis: Sha256,
   head: Head,
   /** How many records the chain holds up to the head. */
-  records: z.int().min(0),
+  records: z.int().check(z.minimum(0)),
   /** The policy snapshots the records point at, by hash. */
   policies: z.array(Sha256),
   iat: z.number(),
@@ -36,23 +37,21 @@ export type ExportClaims = z.infer<typeof ExportClaimsSchema>;
  * The fields of a record the verifier reads; the rest is covered by its hash, not by a
  * schema, so a bundle from a newer ledger with more fields still verifies.
  */
-export const BundleRecordSchema = z
-  .object({
-    seq: z.int(),
-    at: z.string(),
-    prevHash: z.string(),
-    hash: z.string(),
-    kind: z.string(),
-    runId: z.string(),
-    tenant: z.string(),
-    session: z.string(),
-    policyHash: z.string(),
-    startSeq: z.int().optional(),
-  })
-  .loose();
+export const BundleRecordSchema = z.looseObject({
+  seq: z.int(),
+  at: z.string(),
+  prevHash: z.string(),
+  hash: z.string(),
+  kind: z.string(),
+  runId: z.string(),
+  tenant: z.string(),
+  session: z.string(),
+  policyHash: z.string(),
+  startSeq: z.optional(z.int()),
+});
 export type BundleRecord = z.infer<typeof BundleRecordSchema>;
 
-const JwksSchema = z.object({ keys: z.array(z.object({ kty: z.string(), kid: z.string().optional() }).loose()) });
+const JwksSchema = z.object({ keys: z.array(z.looseObject({ kty: z.string(), kid: z.optional(z.string()) })) });
 export type Jwks = z.infer<typeof JwksSchema>;
 
 export const EvidenceBundleSchema = z.object({

@@ -59,7 +59,7 @@ export function noEvidence(): Response {
   return errorResponse(new PlatformError("not_found", "No evidence for this session."));
 }
 
-function safeDecode(segment: string): string | undefined {
+export function safeDecode(segment: string): string | undefined {
   try {
     return decodeURIComponent(segment);
   } catch {

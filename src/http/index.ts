@@ -9,3 +9,4 @@ export { RECONCILE_ROUTE, RESPONSE_MARKER, SUPERVISOR_HEADER, serveReconcile } f
 export { POLICY_ROUTE, servePolicySnapshot } from "./policy-route.ts";
 export { STORE_ADMIN_ROLE, STORE_ROUTE, serveStoreItems } from "./store-route.ts";
 export { serveTasks, TASKS_ROUTE } from "./tasks-route.ts";
+export { isViewerRequest, serveViewer, VIEWER_ASSETS } from "./viewer-route.ts";

@@ -8,6 +8,7 @@ import { createServer } from "node:net";
 import { delimiter, dirname, join } from "node:path";
 import { loadContracts } from "../contracts/load-contracts.ts";
 import { buildCatalog, CONTRACTS_DIR, catalogOverride, readDataFiles } from "./build-catalog.ts";
+import { buildViewer } from "./build-viewer.ts";
 import { ensureKey, ROOT, stateDir } from "./dev-keys.ts";
 import { Supervisor } from "./supervisor.ts";
 
@@ -39,6 +40,8 @@ async function main(): Promise<void> {
 
   const catalog = buildCatalog();
   if (!catalog.ok) fail(`Contracts or policy are invalid; the server was not started.\n${catalog.message}`);
+  // wrangler's [build] step builds it too; doing it here first makes a broken viewer fail fast and clearly.
+  await buildViewer().catch((error: unknown) => fail(`The evidence viewer could not be built; the server was not started.\n${String(error)}`));
   const identity = await ensureKey("identity", dir);
   const taskSigning = await ensureKey("taskSigning", dir);
   const planner = await ensureKey("planner", dir);

@@ -1,5 +1,5 @@
 import { runInDurableObject } from "cloudflare:test";
-import { env, exports } from "cloudflare:workers";
+import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { bundledCatalog } from "../../src/catalog/index.ts";
 import { ledgerFor } from "../../src/evidence/index.ts";
