@@ -4,6 +4,8 @@
 import { Client as ClientV2, StreamableHTTPClientTransport as TransportV2 } from "@modelcontextprotocol/client";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { recordHash } from "../src/evidence/chain.ts";
+import { verifyBundle } from "../src/evidence/verify-bundle.ts";
 import { dataDirs } from "../test/helpers/data-dirs.ts";
 import { startLocalServer } from "../test/helpers/local-server.ts";
 import { startHttpUpstream } from "../test/helpers/upstreams.ts";
@@ -137,9 +139,58 @@ async function main(): Promise<void> {
       }),
     ];
     process.stdout.write(`${lines.join("\n")}\n`);
+    await chainCost(server.url, session, token, raw.stats.p50);
   } finally {
     await server.stop();
   }
+}
+
+/**
+ * What the hash chain costs: the CPU of hashing one record (canonical JSON + SHA-256, the
+ * work the ledger adds per append) on the bench session's own records, beside the MCP call
+ * it belongs to (two records per call) from the same run; and what an auditor pays to
+ * export and verify the whole session.
+ */
+async function chainCost(url: string, session: string, token: string, callP50: number): Promise<void> {
+  const exportStarted = performance.now();
+  const response = await fetch(`${url}/v1/sessions/${session}/export`, { headers: { authorization: `Bearer ${token}` } });
+  const body = await response.text();
+  const exportMs = performance.now() - exportStarted;
+  if (!response.ok) throw new Error(`export answered ${response.status}: ${body.slice(0, 300)}`);
+  const bundle = JSON.parse(body) as { records: Array<Record<string, unknown> & { kind: string }> };
+  const jwks = await (await fetch(`${url}/.well-known/jwks.json`)).json();
+
+  const REPEAT = 20;
+  const perRecord = (kind: string) => {
+    const records = bundle.records.filter((r) => r.kind === kind);
+    for (const record of records.slice(0, 200)) recordHash(record); // warm the JIT
+    const samples = records.map((record) => {
+      const started = performance.now();
+      for (let i = 0; i < REPEAT; i++) recordHash(record);
+      return ((performance.now() - started) / REPEAT) * 1000;
+    });
+    const bytes = records.reduce((sum, r) => sum + JSON.stringify(r).length, 0) / Math.max(1, records.length);
+    return { ...stats(samples), n: records.length, bytes };
+  };
+  const start = perRecord("run.started");
+  const finish = perRecord("run.finished");
+  const perCallUs = start.p50 + finish.p50;
+
+  const verifyStarted = performance.now();
+  const report = await verifyBundle(JSON.parse(body), { jwks });
+  const verifyMs = performance.now() - verifyStarted;
+  if (!report.ok) throw new Error(`the bench session's own export does not verify: ${JSON.stringify(report.problems.slice(0, 3))}`);
+
+  const us = (value: number) => `${value.toFixed(1)} µs`;
+  const lines = [
+    "",
+    `hash chain, on the ${bundle.records.length} records of the MCP bench session (Node, same V8 and @noble/hashes as workerd; each record hashed ${REPEAT}x):`,
+    `  run.started  (${start.n}, ~${start.bytes.toFixed(0)} B)  p50 ${us(start.p50)}  p95 ${us(start.p95)}  p99 ${us(start.p99)}`,
+    `  run.finished (${finish.n}, ~${finish.bytes.toFixed(0)} B)  p50 ${us(finish.p50)}  p95 ${us(finish.p95)}  p99 ${us(finish.p99)}`,
+    `  per call (one start + one finish): ${us(perCallUs)} at p50 = ${((perCallUs / 1000 / callP50) * 100).toFixed(2)}% of the raw MCP call's p50 (${callP50.toFixed(2)} ms) in this run`,
+    `export of the session: ${bundle.records.length} records, ${(body.length / 1024).toFixed(0)} KiB in ${exportMs.toFixed(0)} ms; verifying it: ${verifyMs.toFixed(0)} ms (${Math.round(bundle.records.length / (verifyMs / 1000))} records/s)`,
+  ];
+  process.stdout.write(`${lines.join("\n")}\n`);
 }
 
 /**

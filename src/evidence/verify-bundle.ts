@@ -210,7 +210,11 @@ function checkHead(bundle: EvidenceBundle, signed: Signed | null, add: (problem:
     add({
       code: "head_mismatch",
       ...(last ? { record: where(last, bundle.records.length - 1) } : {}),
-      message: `The chain ends at seq ${end.seq} but its ${signed ? "signed " : ""}head is seq ${head.seq}: ${end.seq < head.seq ? "records were removed from the end" : "the last record is not the one the head names"}.`,
+      message: `The chain ends at seq ${end.seq} but its ${signed ? "signed " : ""}head is seq ${head.seq}: ${
+        end.seq < head.seq && bundle.records.every((r) => r.seq <= end.seq)
+          ? "records were removed from the end"
+          : "the last record is not the one the head names"
+      }.`,
     });
   }
 }
