@@ -48,7 +48,7 @@ describe("signed export, verified offline", () => {
     console.log(out);
     expect(status).toBe(0);
     expect(out).toContain("tenant acme, session s-audit");
-    expect(out).toContain("4 records, 2 runs (0 still open), 1 policy snapshots");
+    expect(out).toContain("4 records, 2 runs (0 still open), 1 policy snapshot");
     expect(out).toContain("key from the --jwks you gave");
     expect(out).toMatch(/VERIFIED/);
   });
