@@ -33,7 +33,9 @@ export function formatReport(report: VerifyReport, bundleFile: string): string {
   const subject = report.tenant === null ? bundleFile : `tenant ${report.tenant}, session ${report.session}`;
   lines.push(`evidence bundle ${bundleFile}: ${subject}`);
   if (report.head) {
-    lines.push(`  ${report.records} records, ${report.runs.total} runs (${report.runs.open} still open), ${report.policies} policy snapshot${report.policies === 1 ? "" : "s"}`);
+    lines.push(
+      `  ${report.records} records, ${report.runs.total} runs (${report.runs.open} still open), ${report.policies} policy snapshot${report.policies === 1 ? "" : "s"}`,
+    );
     lines.push(`  head: seq ${report.head.seq}, ${report.head.hash}`);
   }
   if (report.signature) {
