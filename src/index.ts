@@ -36,6 +36,7 @@ import type { SubmitDeps } from "./intent/index.ts";
 import { isDiscoveryRequest, MCP_ROUTE, mcpHandler, SERVER_INFO, serveMcp } from "./mcp/index.ts";
 import { policyInForce, taskSigner } from "./policy/index.ts";
 
+export { TenantBudget } from "./budget/tenant-budget.ts";
 export { SessionLedger } from "./evidence/session-ledger.ts";
 export { DocsCapability } from "./execution/capability-docs.ts";
 export { TrackerCapability } from "./execution/capability-tracker.ts";
@@ -63,6 +64,7 @@ function platformFor(env: Env, config: Config, exports: Cloudflare.Exports): Pla
     const deps: SubmitDeps = {
       host: sandboxHost(env, exports),
       ledgers: env.SESSION_LEDGER,
+      budgets: env.TENANT_BUDGET,
       policy: policyInForce(catalog.policy, catalog.contracts, env.POLICY_ARCHIVE),
       tasks: {
         signer: config.tasks.signingKey ? taskSigner(config.tasks.signingKey) : null,

@@ -79,6 +79,28 @@ const JsonObjectSchemaSchema = z
   .record(z.string(), z.unknown())
   .refine((schema) => schema.type === "object", { message: 'the input schema must describe an object ("type": "object")' });
 
+/**
+ * What happens to a call when its tenant's budget for the lane is full: `reject` at once
+ * (over_budget with retryAfterMs), `delay` in a bounded FIFO queue up to `maxWaitMs` then
+ * reject, or `downgrade` to run under the cheaper contract `downgradeTo` (its own small pool).
+ */
+export const BackpressureSchema = z
+  .object({
+    mode: z.enum(["reject", "delay", "downgrade"]).describe("What a call gets when the tenant's budget for its lane is full."),
+    maxWaitMs: z.int().min(1).max(30_000).default(2_000).describe("delay: the longest a call waits in the queue before it is rejected."),
+    downgradeTo: z
+      .string()
+      .regex(/^[a-z][a-z0-9-]{1,62}$/)
+      .optional()
+      .describe("downgrade: the id of the cheaper contract (tighter limits, a subset of capabilities and egress) the call runs under instead."),
+  })
+  .strict()
+  .refine((b) => (b.mode === "downgrade") === (b.downgradeTo !== undefined), {
+    message: "downgradeTo names the cheaper contract exactly when the mode is downgrade",
+    path: ["downgradeTo"],
+  });
+export type Backpressure = z.infer<typeof BackpressureSchema>;
+
 export const ContractSchema = z
   .object({
     $schema: z.string().optional(),
@@ -106,6 +128,7 @@ export const ContractSchema = z
       .default([])
       .describe("RPC bindings placed in the sandbox's env, if the grant's action scope covers them."),
     egress: z.array(EgressRuleSchema).max(64).default([]).describe("Where the code may connect; everything else is denied and recorded."),
+    backpressure: BackpressureSchema.default({ mode: "reject", maxWaitMs: 2_000 }),
     task: z
       .object({ ttlSeconds: z.int().min(5).max(900).default(60).describe("Validity window of the signed task the policy layer issues.") })
       .strict()

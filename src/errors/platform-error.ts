@@ -35,6 +35,11 @@ const ERRORS = {
     status: 413,
     hint: "The session holds more records than one export carries; read it by page with GET /v1/sessions/{sid}/evidence?cursor=…",
   },
+  over_budget: {
+    status: 429,
+    hint: "The tenant's concurrency budget for this lane is full; retry after retryAfterMs (or ask the operator for a larger budget).",
+  },
+  budget_unavailable: { status: 503, hint: "The tenant's budget could not be consulted, so nothing ran; retry shortly." },
   evidence_unavailable: { status: 503, hint: "Evidence could not be recorded, so nothing ran; retry shortly." },
   internal_error: { status: 500, hint: "An unexpected server error; the run id identifies it in the evidence." },
 } as const satisfies Record<string, { status: number; hint: string }>;
@@ -49,21 +54,24 @@ export class PlatformError extends Error {
   readonly code: ErrorCode;
   readonly status: number;
   readonly hint: string;
+  /** When retrying can succeed, and no sooner (over_budget). */
+  readonly retryAfterMs: number | undefined;
 
-  constructor(code: ErrorCode, message: string, options: { hint?: string; cause?: unknown } = {}) {
+  constructor(code: ErrorCode, message: string, options: { hint?: string; cause?: unknown; retryAfterMs?: number } = {}) {
     super(message, { cause: options.cause });
     this.code = code;
     this.status = ERRORS[code].status;
     this.hint = options.hint ?? ERRORS[code].hint;
+    this.retryAfterMs = options.retryAfterMs;
   }
 
   /** The shape sent over the wire: never the cause, never a stack. */
   toJSON(): ErrorBody {
-    return { code: this.code, message: this.message, hint: this.hint };
+    return { code: this.code, message: this.message, hint: this.hint, ...(this.retryAfterMs === undefined ? {} : { retryAfterMs: this.retryAfterMs }) };
   }
 }
 
-export type ErrorBody = { code: ErrorCode; message: string; hint: string };
+export type ErrorBody = { code: ErrorCode; message: string; hint: string; retryAfterMs?: number };
 
 /** Wraps anything thrown by foreign code into an `internal_error`, keeping it as `cause`. */
 export function asPlatformError(error: unknown): PlatformError {

@@ -112,11 +112,30 @@ export const ActivitySummarySchema = z.object({
 });
 export type ActivitySummary = z.infer<typeof ActivitySummarySchema>;
 
+/** What the tenant's budget did with the call before it ran (absent on records older than budgets). */
+export const BudgetRecordSchema = z.object({
+  lane: z.enum(["interactive", "batch"]),
+  /** The contract's backpressure mode. */
+  mode: z.enum(["reject", "delay", "downgrade"]),
+  /** granted at once, delayed (waited in the queue), downgraded, or rejected (over_budget: nothing ran). */
+  outcome: z.enum(["granted", "delayed", "downgraded", "rejected"]),
+  queuedMs: z.number().min(0),
+  /** Runs of the lane in flight (in the pool used) when the slot was granted, or when it was refused. */
+  inFlight: z.int().min(0),
+  /** rejected: why (budget_full, queue_full, wait_expired, downgrade_full) and when a retry can succeed. */
+  reason: z.string().max(32).optional(),
+  retryAfterMs: z.number().min(0).optional(),
+  /** downgraded: the contract the call asked for; the record's `contract` is the one that ran. */
+  downgradedFrom: z.object({ id: z.string().max(128), version: z.string().max(32) }).optional(),
+});
+export type BudgetRecord = z.infer<typeof BudgetRecordSchema>;
+
 export const RunStartedSchema = z.object({
   kind: z.literal("run.started"),
   ...RunHeader,
   roles: z.array(z.string()),
-  lane: z.enum(["interactive"]),
+  lane: z.enum(["interactive", "batch"]),
+  budget: BudgetRecordSchema.optional(),
   codeSha256: Sha256Schema,
   codeBytes: z.int().min(0),
   inputSha256: Sha256Schema,
@@ -139,6 +158,8 @@ export const RunFinishedSchema = z.object({
   termination: TerminationReasonSchema,
   error: z.object({ code: z.string().max(64), message: z.string().max(1_000) }).optional(),
   latencyMs: z.object({
+    /** Waiting for a budget slot (absent on records older than budgets). */
+    queue: z.number().min(0).optional(),
     /** From `load()` to the sandbox's first instruction; null when no isolate started. */
     start: z.number().min(0).nullable(),
     /** From the sandbox's first instruction to its answer; null when no isolate started. */

@@ -16,6 +16,7 @@ export {
   type Activity,
   ActivitySchema,
   type ActivitySummary,
+  type BudgetRecord,
   type CapabilityActivity,
   type EgressActivity,
   type EvidenceEntry,

@@ -8,6 +8,7 @@ export function errorResponse(error: PlatformError, headers: HeadersInit = {}): 
   out.set("content-type", "application/json");
   out.set("cache-control", "no-store");
   if (error.status === 401) out.set("www-authenticate", bearerChallenge(error));
+  if (error.retryAfterMs !== undefined) out.set("retry-after", String(Math.max(1, Math.ceil(error.retryAfterMs / 1000))));
   return new Response(JSON.stringify({ error: error.toJSON() }), { status: error.status, headers: out });
 }
 

@@ -13,12 +13,14 @@ export type RunEnvelope = {
   logsTruncated: boolean;
   /** Outbound attempts as the ledger recorded them; absent when none were made. */
   egress?: { attempts: number; denied: number; drift: number };
+  /** What the tenant's budget did: the lane, whether the call waited, was downgraded (and to what) or refused. */
+  budget?: { lane: string; outcome: string; queuedMs: number; contract: string; downgradedFrom?: string };
   result?: unknown;
   error?: ErrorBody;
   stack?: string;
 };
 
-export function runEnvelope({ runId, outcome, policyHash, decision, activity }: RunReport): RunEnvelope {
+export function runEnvelope({ runId, outcome, policyHash, decision, activity, budget, contract }: RunReport): RunEnvelope {
   const envelope: RunEnvelope = {
     runId,
     termination: outcome.termination,
@@ -28,6 +30,17 @@ export function runEnvelope({ runId, outcome, policyHash, decision, activity }: 
     logsTruncated: outcome.logs.truncated,
     ...(activity && activity.egress.total > 0
       ? { egress: { attempts: activity.egress.total, denied: activity.egress.denied, drift: activity.egress.drift } }
+      : {}),
+    ...(budget
+      ? {
+          budget: {
+            lane: budget.lane,
+            outcome: budget.outcome,
+            queuedMs: budget.queuedMs,
+            contract: contract.id,
+            ...(budget.downgradedFrom ? { downgradedFrom: budget.downgradedFrom.id } : {}),
+          },
+        }
       : {}),
   };
   if (outcome.termination === "completed" && !outcome.error) return { ...envelope, result: outcome.result ?? null };

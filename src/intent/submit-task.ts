@@ -2,10 +2,12 @@
 // tenant's snapshot, sign what it allows) -> execution (admit the signed task) ->
 // evidence (start, spending the task ids) -> execution (run) -> evidence (finish).
 // The start is recorded before any task code runs; if it cannot be, nothing runs.
+import { acquireSlot, type Lane, releaseSlot, type SlotResult, type TenantBudget } from "../budget/index.ts";
 import type { Contract } from "../contracts/index.ts";
 import { PlatformError } from "../errors/index.ts";
 import {
   type ActivitySummary,
+  type BudgetRecord,
   type EvidenceEntry,
   type IntentSource,
   ledgerFor,
@@ -32,7 +34,7 @@ import {
   type VerifiedTask,
 } from "../execution/index.ts";
 import type { Identity } from "../identity/index.ts";
-import { type Decision, decide, type HashedSnapshot, type PolicyInForce, refusalError, type TaskSigner } from "../policy/index.ts";
+import { DEFAULT_BUDGET, type Decision, decide, type HashedSnapshot, type PolicyInForce, refusalError, type TaskSigner } from "../policy/index.ts";
 import { buildTask } from "./build-task.ts";
 import { newRunId, type Task } from "./task.ts";
 
@@ -49,6 +51,8 @@ export type SubmitDeps = {
   };
   /** How long past its deadline a run left open waits before the ledger's alarm closes it as lost. */
   reconcileGraceMs: number;
+  /** Each tenant's concurrency budget (one object per tenant). */
+  budgets: DurableObjectNamespace<TenantBudget>;
 };
 
 /** One task to run: from an MCP call, or from a planner whose signed task was already checked. */
@@ -61,6 +65,8 @@ export type Submission = {
   spend?: TaskId[];
   /** A refusal established before intake (a planner task that failed admission): nothing runs. */
   refusal?: PlatformError;
+  /** Interactive (MCP, planner tasks) by default; batch work has its own budget and queue. */
+  lane?: Lane;
 };
 
 export type RunReport = {
@@ -71,6 +77,8 @@ export type RunReport = {
   outcome: SandboxOutcome;
   /** What the run did beyond its isolate, as the ledger recorded it (absent when it was never finished there). */
   activity?: ActivitySummary;
+  /** What the budget did with the call (absent when it never asked: refused before, or crashed). */
+  budget?: BudgetRecord | undefined;
 };
 
 const NOT_RUN = { resultBytes: null, logs: { lines: [], bytes: 0, truncated: false }, latencyMs: { start: null, exec: null } };
@@ -84,7 +92,7 @@ export function taskRejected(reason: TaskRejection, detail: string): PlatformErr
  * was written, and a finish with `internal_error`) and a failed report, never in silence.
  */
 export async function submitTask(deps: SubmitDeps, submission: Submission): Promise<RunReport> {
-  const progress: Progress = { runId: newRunId(), receivedAt: Date.now(), startSeq: null };
+  const progress: Progress = { runId: newRunId(), receivedAt: Date.now(), startSeq: null, leased: false };
   try {
     return await runPipeline(deps, submission, progress);
   } catch (error) {
@@ -92,31 +100,81 @@ export async function submitTask(deps: SubmitDeps, submission: Submission): Prom
   }
 }
 
-type Progress = { runId: string; receivedAt: number; startSeq: number | null };
+type Progress = { runId: string; receivedAt: number; startSeq: number | null; leased?: boolean };
 
 async function runPipeline(deps: SubmitDeps, submission: Submission, progress: Progress): Promise<RunReport> {
-  const { contract, identity } = submission;
+  const { identity } = submission;
+  const asked = submission.contract;
+  const lane = submission.lane ?? "interactive";
   const { runId, receivedAt } = progress;
-  const built = await buildTask({ runId, receivedAt, identity, contract }, submission.arguments);
-  const digests = built.ok ? built.task : built.digests;
+  const built = await buildTask({ runId, receivedAt, identity, contract: asked }, submission.arguments);
 
   const policy = await archivedSnapshot(deps.policy, identity.tenant);
   const decision: Decision | null =
     built.ok && policy.ok && !submission.refusal
       ? decide(
-          { tenant: identity.tenant, actor: identity.actor, roles: identity.roles, contractId: contract.id, dataClass: built.task.dataClass },
+          { tenant: identity.tenant, actor: identity.actor, roles: identity.roles, contractId: asked.id, dataClass: built.task.dataClass },
           policy.hashed.snapshot,
         )
       : null;
   const policyHash = policy.hashed.hash;
 
+  // What policy allowed waits for a budget slot (the contract's backpressure mode decides how);
+  // meanwhile it is signed, and the runtime admits only what verifies.
+  const allowed = built.ok && decision?.outcome === "allow" ? { task: built.task, decision } : null;
+  const budget = policy.hashed.snapshot.policy?.budget ?? DEFAULT_BUDGET;
+  const [slot, firstIssue] = allowed
+    ? await Promise.all([
+        acquireSlot(deps.budgets, identity.tenant, runId, asked, lane, budget, deadlineOf(0, asked)),
+        issueAndAdmit(deps, allowed.task, allowed.decision, policyHash),
+      ])
+    : [null, null];
+  progress.leased = slot?.ok === true;
+
+  // Downgraded: the call runs under the cheaper contract, signed for it. The catalog checked that it
+  // is no more than the one asked for, so the decision for that one covers it.
+  let contract = asked;
+  let task = built.ok ? built.task : null;
+  let issued = firstIssue;
+  let downgradeRefusal: PlatformError | undefined;
+  if (allowed && slot?.ok && slot.slot.outcome === "downgraded") {
+    const target = policy.hashed.snapshot.contracts.find((c) => c.id === asked.backpressure.downgradeTo);
+    const rebuilt = target ? await buildTask({ runId, receivedAt, identity, contract: target }, submission.arguments) : null;
+    if (!target || !rebuilt) {
+      downgradeRefusal = new PlatformError(
+        "misconfigured",
+        `Contract ${asked.id} downgrades to ${asked.backpressure.downgradeTo}, which the policy snapshot lacks.`,
+      );
+    } else if (!rebuilt.ok) {
+      downgradeRefusal = new PlatformError(
+        rebuilt.error.code,
+        `The budget is full and this call does not fit ${target.id}, the contract it would be downgraded to: ${rebuilt.error.message}`,
+      );
+    } else {
+      contract = target;
+      task = rebuilt.task;
+      issued = await issueAndAdmit(deps, rebuilt.task, allowed.decision, policyHash);
+    }
+  }
+  const digests = task ?? (built.ok ? built.task : built.digests);
+  const queuedMs = slot?.slot?.queuedMs ?? 0;
+  const budgetRecord: BudgetRecord | undefined = slot?.slot
+    ? {
+        lane,
+        mode: asked.backpressure.mode,
+        outcome: slot.slot.outcome,
+        queuedMs,
+        inFlight: slot.slot.inFlight,
+        ...(slot.slot.outcome === "rejected" ? { reason: slot.slot.reason, retryAfterMs: slot.slot.retryAfterMs } : {}),
+        ...(contract !== asked ? { downgradedFrom: { id: asked.id, version: asked.version } } : {}),
+      }
+    : undefined;
+
   const profile: RuntimeProfile = runtimeProfile(
     contract,
     decision?.outcome === "allow" ? decision.scope : [],
-    built.ok ? (built.task.plan?.destinations ?? null) : null,
+    task ? (task.plan?.destinations ?? null) : null,
   );
-  // What policy allowed is signed, and the runtime admits only what verifies.
-  const issued = built.ok && decision?.outcome === "allow" ? await issueAndAdmit(deps, built.task, decision, policyHash) : null;
 
   const header = {
     runId,
@@ -131,20 +189,21 @@ async function runPipeline(deps: SubmitDeps, submission: Submission, progress: P
     kind: "run.started",
     ...header,
     roles: identity.roles,
-    lane: "interactive",
+    lane,
+    ...(budgetRecord ? { budget: budgetRecord } : {}),
     codeSha256: digests.codeSha256,
     codeBytes: digests.codeBytes,
     inputSha256: digests.inputSha256,
     inputBytes: digests.inputBytes,
     intent: submission.intent,
     task: issued?.record ?? null,
-    plan: built.ok && built.task.plan ? { destinations: built.task.plan.text } : null,
+    plan: task?.plan ? { destinations: task.plan.text } : null,
     profile: { capabilities: profile.capabilities, egressRules: profile.rules.length },
-    deadlineAt: deadlineOf(receivedAt, contract),
+    deadlineAt: deadlineOf(receivedAt + queuedMs, contract),
   };
 
   const ledger = ledgerFor(deps.ledgers, identity.tenant, identity.session);
-  const admitted = issued?.task;
+  const admitted = slot?.ok && !downgradeRefusal ? issued?.task : undefined;
   // An admitted task's isolate boots while its start is recorded. Booting evaluates only
   // the harness; the task's code is imported by run(), after the record is durable.
   const sandbox = admitted
@@ -161,6 +220,7 @@ async function runPipeline(deps: SubmitDeps, submission: Submission, progress: P
       ...NOT_RUN,
       error: new PlatformError("evidence_unavailable", "The run's evidence could not be recorded, so it did not run.", { cause: appended.detail }),
     };
+    await giveBack(deps, submission, progress, "failed", outcome, queuedMs, slot);
     return { runId, contract, policyHash, decision, outcome };
   }
 
@@ -172,12 +232,16 @@ async function runPipeline(deps: SubmitDeps, submission: Submission, progress: P
       : !policy.ok
         ? policy.error
         : decision && decision.outcome !== "allow"
-          ? refusalError(decision, policyHash, contract.id)
-          : issued?.error
-            ? issued.error
-            : appended.replayed
-              ? taskRejected("task_replayed", "this task id was used before")
-              : undefined);
+          ? refusalError(decision, policyHash, asked.id)
+          : slot && !slot.ok
+            ? slot.error
+            : downgradeRefusal
+              ? downgradeRefusal
+              : issued?.error
+                ? issued.error
+                : appended.replayed
+                  ? taskRejected("task_replayed", "this task id was used before")
+                  : undefined);
   const outcome: SandboxOutcome =
     sandbox && !refusal ? await sandbox.run() : { termination: refusal && refusal.status >= 500 ? "failed" : "denied", ...NOT_RUN, error: refusal };
 
@@ -187,14 +251,38 @@ async function runPipeline(deps: SubmitDeps, submission: Submission, progress: P
     startSeq: appended.seq,
     termination: outcome.termination,
     ...(outcome.error ? { error: { code: outcome.error.code, message: outcome.error.message.slice(0, 1_000) } } : {}),
-    latencyMs: { ...outcome.latencyMs, total: Date.now() - receivedAt },
+    latencyMs: { queue: queuedMs, ...outcome.latencyMs, total: Date.now() - receivedAt },
     resultBytes: outcome.resultBytes,
     logs: { lines: outcome.logs.lines.length, bytes: outcome.logs.bytes, truncated: outcome.logs.truncated },
   };
-  const recorded = await appendWithRetry(ledger, finished);
+  // The slot goes back as soon as the run has ended; the finish is recorded meanwhile.
+  const [recorded] = await Promise.all([appendWithRetry(ledger, finished), giveBack(deps, submission, progress, outcome.termination, outcome, queuedMs, slot)]);
   // The ledger has the last word on termination (e.g. egress_denied) and on the run's activity.
   const final: SandboxOutcome = recorded ? { ...outcome, termination: recorded.termination } : outcome;
-  return { runId, contract, policyHash, decision, outcome: final, ...(recorded ? { activity: recorded.activity } : {}) };
+  return { runId, contract, policyHash, decision, outcome: final, budget: budgetRecord, ...(recorded ? { activity: recorded.activity } : {}) };
+}
+
+/** Returns the run's budget slot, if it holds one, with its figures for the metrics. */
+async function giveBack(
+  deps: SubmitDeps,
+  submission: Submission,
+  progress: Progress,
+  termination: TerminationReason,
+  outcome: Pick<SandboxOutcome, "latencyMs">,
+  queuedMs: number,
+  slot: SlotResult | null,
+): Promise<void> {
+  if (!progress.leased || !slot?.ok) return;
+  progress.leased = false;
+  await releaseSlot(deps.budgets, submission.identity.tenant, progress.runId, {
+    at: Date.now(),
+    outcome: slot.slot.outcome,
+    termination,
+    queueMs: queuedMs,
+    startMs: outcome.latencyMs.start,
+    execMs: outcome.latencyMs.exec,
+    totalMs: Date.now() - progress.receivedAt,
+  });
 }
 
 /**
@@ -312,6 +400,18 @@ async function recordCrash(deps: SubmitDeps, submission: Submission, progress: P
     progress.startSeq = started.ok ? started.seq : null;
   }
   const outcome: SandboxOutcome = { termination: "failed", ...NOT_RUN, error: failure };
+  if (progress.leased) {
+    progress.leased = false;
+    await releaseSlot(deps.budgets, identity.tenant, progress.runId, {
+      at: Date.now(),
+      outcome: "granted",
+      termination: "failed",
+      queueMs: 0,
+      startMs: null,
+      execMs: null,
+      totalMs: Date.now() - progress.receivedAt,
+    });
+  }
   if (progress.startSeq !== null) {
     await appendWithRetry(ledger, {
       kind: "run.finished",

@@ -100,7 +100,13 @@ async function main(): Promise<void> {
     port,
     upstreamPort: internalPort,
     wranglerPid: child.pid ?? 0,
-    tools: new Map(contracts.contracts.map((c) => [c.tool, { contractId: c.id, wallMs: c.limits.wallMs }])),
+    // a delayed call may wait for a budget slot before its wall clock starts
+    tools: new Map(
+      contracts.contracts.map((c) => [
+        c.tool,
+        { contractId: c.id, wallMs: c.limits.wallMs + (c.backpressure.mode === "delay" ? c.backpressure.maxWaitMs : 0) },
+      ]),
+    ),
     token: supervisorToken,
     tenantClaim: process.env.AUTH_TENANT_CLAIM ?? "tenant",
     log: (line) => process.stderr.write(`[supervisor] ${line}\n`),

@@ -42,6 +42,17 @@ export const RUN_RESULT_SCHEMA = {
       description: "Outbound attempts of the run (the session's evidence lists each one).",
       properties: { attempts: { type: "integer" }, denied: { type: "integer" }, drift: { type: "integer" } },
     },
+    budget: {
+      type: "object",
+      description: "What the tenant's concurrency budget did: granted, delayed (queuedMs), downgraded (contract ran instead of downgradedFrom) or rejected.",
+      properties: {
+        lane: { type: "string" },
+        outcome: { type: "string", enum: ["granted", "delayed", "downgraded", "rejected"] },
+        queuedMs: { type: "number" },
+        contract: { type: "string" },
+        downgradedFrom: { type: "string" },
+      },
+    },
     policyHash: { type: "string", description: "The policy snapshot that decided (GET /v1/policy/{hash})." },
     decision: {
       type: ["object", "null"],
@@ -50,7 +61,12 @@ export const RUN_RESULT_SCHEMA = {
     result: { description: "What the code returned (present when termination is completed)." },
     error: {
       type: "object",
-      properties: { code: { type: "string" }, message: { type: "string" }, hint: { type: "string" } },
+      properties: {
+        code: { type: "string" },
+        message: { type: "string" },
+        hint: { type: "string" },
+        retryAfterMs: { type: "integer", description: "over_budget: when a retry can succeed." },
+      },
       required: ["code", "message", "hint"],
     },
     stack: { type: "string", description: "The sandbox's stack trace, when the code threw." },

@@ -8,6 +8,17 @@ export { loadPolicy, type PolicyLoadResult, type PolicySet } from "./load-policy
 // so this index stays importable from Node (tests, the local tools).
 export type { ArchivedSnapshot, PolicyArchive } from "./policy-archive.ts";
 export { type PolicyInForce, policyInForce } from "./policy-in-force.ts";
-export { type Grant, GrantSchema, PolicyFileSchema, policyJsonSchema, type Team, type TenantPolicy, TenantPolicySchema } from "./policy-schema.ts";
+export {
+  type Budget,
+  BudgetSchema,
+  DEFAULT_BUDGET,
+  type Grant,
+  GrantSchema,
+  PolicyFileSchema,
+  policyJsonSchema,
+  type Team,
+  type TenantPolicy,
+  TenantPolicySchema,
+} from "./policy-schema.ts";
 export { type TaskSigner, taskSigner } from "./sign-task.ts";
 export { type HashedSnapshot, hashSnapshot, type PolicySnapshot, PolicySnapshotSchema, SNAPSHOT_FORMAT, snapshotOf } from "./snapshot.ts";

@@ -35,12 +35,36 @@ export type Team = z.infer<typeof TeamSchema>;
 
 export const RolloutPhaseSchema = z.union([z.literal(1), z.literal(2), z.literal(3)]);
 
+const LaneBudgetSchema = z
+  .object({
+    maxInFlight: z.int().min(1).max(1_000).describe("Runs of this lane the tenant may have in flight at once."),
+    queueMax: z.int().min(0).max(10_000).describe("delay mode: calls that may wait for a slot at once; beyond it they are rejected."),
+  })
+  .strict();
+
+/** Concurrency per lane; interactive (MCP tools/call, planner tasks) and batch never share a budget or a queue. */
+export const BudgetSchema = z
+  .object({
+    interactive: LaneBudgetSchema.default({ maxInFlight: 8, queueMax: 32 }),
+    batch: LaneBudgetSchema.default({ maxInFlight: 4, queueMax: 0 }),
+    downgradeInFlight: z
+      .int()
+      .min(0)
+      .max(1_000)
+      .default(4)
+      .describe("Runs downgraded to a cheaper contract (their own pool, per lane) the tenant may have in flight."),
+  })
+  .strict();
+export type Budget = z.infer<typeof BudgetSchema>;
+export const DEFAULT_BUDGET: Budget = BudgetSchema.parse({});
+
 export const TenantPolicySchema = z
   .object({
     description: z.string().max(500).optional(),
     roles: z.array(RoleNameSchema).default([]).describe("The roles this tenant uses; grants may only require these."),
     phases: z.array(RolloutPhaseSchema).min(1).default([1]).describe("Enabled rollout phases: 1 read-only, 2 low-risk writes, 3 production with approvals."),
     teams: z.record(Name("team"), TeamSchema),
+    budget: BudgetSchema.default(DEFAULT_BUDGET).describe("The tenant's concurrency budget per lane (see README, Budgets)."),
   })
   .strict();
 export type TenantPolicy = z.infer<typeof TenantPolicySchema>;

@@ -81,3 +81,28 @@ describe("contracts", () => {
     expect(committedPolicySchema).toEqual(policyJsonSchema());
   });
 });
+
+describe("backpressure", () => {
+  const heavy = { ...valid, id: "heavy", tool: "run_heavy", capabilities: ["docs"], actions: ["read"], limits: { wallMs: 5000 } };
+  const lite = { ...valid, id: "lite", tool: "run_lite", limits: { wallMs: 1000 } };
+  const load = (...contracts: object[]) => loadContracts(contracts.map((json, i) => ({ file: `contracts/${i}.json`, json })));
+  const problems = (result: ReturnType<typeof load>) => (result.ok ? [] : result.problems.map((p) => `${p.field}: ${p.message}`));
+
+  it("defaults to reject, and accepts a downgrade to a contract that is no more than the original", () => {
+    const result = load({ ...heavy, backpressure: { mode: "downgrade", downgradeTo: "lite" } }, lite);
+    expect(problems(result)).toEqual([]);
+    expect(result.ok && result.contracts[1]?.backpressure).toEqual({ mode: "reject", maxWaitMs: 2000 });
+  });
+
+  it.each([
+    ["a missing target", { mode: "downgrade", downgradeTo: "nowhere" }, [lite], 'no contract "nowhere"'],
+    ["a target with higher limits", { mode: "downgrade", downgradeTo: "lite" }, [{ ...lite, limits: { wallMs: 9000 } }], "limits.wallMs"],
+    ["a target with more capabilities", { mode: "downgrade", downgradeTo: "lite" }, [{ ...lite, capabilities: ["docs", "tracker"] }], "capabilities"],
+    ["a target of another class", { mode: "downgrade", downgradeTo: "lite" }, [{ ...lite, class: "controlled-mutation", phase: 2 }], "same class"],
+    ["downgradeTo without the mode", { mode: "reject", downgradeTo: "lite" }, [lite], "exactly when the mode is downgrade"],
+    ["a downgrade without a target", { mode: "downgrade" }, [lite], "exactly when the mode is downgrade"],
+  ])("refuses %s, naming the field", (_case, backpressure, others, message) => {
+    const found = problems(load({ ...heavy, backpressure }, ...others));
+    expect(found.some((p) => p.startsWith("backpressure.downgradeTo") && p.includes(message))).toBe(true);
+  });
+});

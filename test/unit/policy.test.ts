@@ -5,6 +5,7 @@ import type { Contract } from "../../src/contracts/index.ts";
 import { canonicalJson, sha256Hex } from "../../src/evidence/index.ts";
 import {
   archiveFor,
+  DEFAULT_BUDGET,
   DENY_REASONS,
   type DecisionRequest,
   decide,
@@ -21,6 +22,7 @@ const byId = (id: string) => contracts.find((c) => c.id === id) as Contract;
 
 // A tenant written for these tests, independent of policy/tenants.json.
 const TENANT: TenantPolicy = {
+  budget: DEFAULT_BUDGET,
   roles: ["operator", "analyst"],
   phases: [1, 3],
   teams: {

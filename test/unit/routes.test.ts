@@ -134,6 +134,7 @@ describe("fail closed", () => {
       {
         host: testHost(),
         ledgers: env.SESSION_LEDGER,
+        budgets: env.TENANT_BUDGET,
         policy: policyInForce(catalog.policy, catalog.contracts, env.POLICY_ARCHIVE),
         tasks: { signer: null, trust: null, clockToleranceS: 5 },
         reconcileGraceMs: 30_000,
@@ -179,6 +180,7 @@ describe("hardening: the pipeline records what it refuses", () => {
     return {
       host: testHost(),
       ledgers: env.SESSION_LEDGER,
+      budgets: env.TENANT_BUDGET,
       policy: policyInForce(catalog.policy, catalog.contracts, env.POLICY_ARCHIVE),
       tasks: { signer: null, trust: null, clockToleranceS: 5 },
       reconcileGraceMs: 30_000,

@@ -1,0 +1,286 @@
+// A tenant's concurrency budget: one Durable Object per tenant leases run slots per lane
+// (interactive, batch), each lease with an expiry so a run that crashed cannot hold its
+// slot forever. When a lane is full, the contract's backpressure mode decides: reject at
+// once, wait in a bounded FIFO queue, or take a slot of the (small) downgrade pool.
+//
+// The object only does bookkeeping: runs load their isolates in the Worker request that
+// asked for the slot, never here, so a tenant's runs are not funnelled through one object
+// (a Durable Object may have at most 10 dynamic workers in flight; this one has none).
+// It also keeps the tenant's recent run samples, which GET /v1/metrics summarises.
+import { DurableObject } from "cloudflare:workers";
+import { type LaneSummary, type RunSample, summarize } from "./percentiles.ts";
+
+export type Lane = "interactive" | "batch";
+export type BackpressureMode = "reject" | "delay" | "downgrade";
+
+export type SlotRequest = {
+  lane: Lane;
+  runId: string;
+  /** The contract asked for (a downgraded run still counts under it in the request). */
+  contract: string;
+  mode: BackpressureMode;
+  /** delay: the longest the call may wait for a slot. */
+  maxWaitMs: number;
+  /** How long the lease lives if it is never released (the run's deadline plus a grace). */
+  leaseMs: number;
+  /** From the tenant's policy snapshot: the limits that apply to this request. */
+  limits: { maxInFlight: number; queueMax: number; downgradeInFlight: number };
+};
+
+export type SlotOutcome =
+  | { outcome: "granted" | "delayed"; pool: "main"; queuedMs: number; inFlight: number }
+  | { outcome: "downgraded"; pool: "downgrade"; queuedMs: number; inFlight: number }
+  | {
+      outcome: "rejected";
+      reason: "budget_full" | "queue_full" | "wait_expired" | "downgrade_full";
+      retryAfterMs: number;
+      queuedMs: number;
+      inFlight: number;
+    };
+
+type Waiter = { request: SlotRequest; enqueuedAt: number; settle: (outcome: SlotOutcome) => void; timer: ReturnType<typeof setTimeout> };
+
+/** Samples older than this are dropped; the metrics window can be at most this long. */
+export const SAMPLE_RETENTION_MS = 24 * 60 * 60 * 1000;
+/** And at most this many are kept per tenant. */
+const SAMPLE_MAX = 100_000;
+/** Recent run durations per lane, for the retry-after estimate. */
+const RECENT = 64;
+
+export class TenantBudget extends DurableObject<Env> {
+  private readonly waiters: Record<Lane, Waiter[]> = { interactive: [], batch: [] };
+  private readonly lastLimits: Partial<Record<Lane, SlotRequest["limits"]>> = {};
+  private readonly recent: Record<Lane, number[]> = { interactive: [], batch: [] };
+  private samplesSincePrune = 0;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    ctx.storage.sql.exec(`
+      CREATE TABLE IF NOT EXISTS leases (
+        run_id TEXT PRIMARY KEY,
+        lane TEXT NOT NULL,
+        pool TEXT NOT NULL,
+        contract TEXT NOT NULL,
+        acquired_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL
+      );
+      CREATE INDEX IF NOT EXISTS leases_by_expiry ON leases (expires_at);
+      CREATE TABLE IF NOT EXISTS samples (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        at INTEGER NOT NULL,
+        lane TEXT NOT NULL,
+        contract TEXT NOT NULL,
+        outcome TEXT NOT NULL,
+        termination TEXT,
+        queue_ms REAL NOT NULL,
+        start_ms REAL,
+        exec_ms REAL,
+        total_ms REAL
+      );
+      CREATE INDEX IF NOT EXISTS samples_by_at ON samples (at);
+    `);
+  }
+
+  /** Leases a slot, waits for one, takes a downgrade slot, or says when to retry. */
+  async acquire(request: SlotRequest): Promise<SlotOutcome> {
+    const now = Date.now();
+    this.lastLimits[request.lane] = request.limits;
+    this.expireLeases(now);
+    const inFlight = this.inFlight(request.lane, "main");
+    if (inFlight < request.limits.maxInFlight && this.waiters[request.lane].length === 0) {
+      this.lease(request, "main", now);
+      return { outcome: "granted", pool: "main", queuedMs: 0, inFlight: inFlight + 1 };
+    }
+    if (request.mode === "downgrade") {
+      const downgraded = this.inFlight(request.lane, "downgrade");
+      if (downgraded < request.limits.downgradeInFlight) {
+        this.lease(request, "downgrade", now);
+        return { outcome: "downgraded", pool: "downgrade", queuedMs: 0, inFlight: downgraded + 1 };
+      }
+      return this.reject(request, "downgrade_full", 0, inFlight);
+    }
+    if (request.mode === "delay" && this.waiters[request.lane].length < request.limits.queueMax) {
+      return await new Promise<SlotOutcome>((settle) => {
+        const waiter: Waiter = {
+          request,
+          enqueuedAt: now,
+          settle,
+          timer: setTimeout(() => {
+            const queue = this.waiters[request.lane];
+            const at = queue.indexOf(waiter);
+            if (at >= 0) queue.splice(at, 1);
+            settle(this.reject(request, "wait_expired", Date.now() - now, this.inFlight(request.lane, "main")));
+          }, request.maxWaitMs),
+        };
+        this.waiters[request.lane].push(waiter);
+      });
+    }
+    return this.reject(request, request.mode === "delay" ? "queue_full" : "budget_full", 0, inFlight);
+  }
+
+  /** Frees the run's slot (if it still holds one), records its figures, and hands the slot to the next waiter. */
+  async release(runId: string, sample: Omit<RunSample, "lane" | "contract" | "outcome"> & { outcome: RunSample["outcome"] }): Promise<{ released: boolean }> {
+    const sql = this.ctx.storage.sql;
+    const lease = sql.exec<{ lane: Lane; contract: string }>("SELECT lane, contract FROM leases WHERE run_id = ?", runId).toArray()[0];
+    if (!lease) return { released: false };
+    sql.exec("DELETE FROM leases WHERE run_id = ?", runId);
+    this.addSample({ ...sample, lane: lease.lane, contract: lease.contract });
+    if (sample.totalMs !== null) {
+      const recent = this.recent[lease.lane];
+      recent.push(sample.totalMs);
+      if (recent.length > RECENT) recent.shift();
+    }
+    this.pump(lease.lane);
+    return { released: true };
+  }
+
+  /** The tenant's figures over the last `windowMs`: per lane and contract, percentiles of each phase and outcome counts. */
+  async metrics(windowMs: number): Promise<{ windowMs: number; inFlight: Record<Lane, number>; waiting: Record<Lane, number>; lanes: LaneSummary[] }> {
+    const since = Date.now() - Math.min(windowMs, SAMPLE_RETENTION_MS);
+    const rows = this.ctx.storage.sql
+      .exec<{
+        at: number;
+        lane: Lane;
+        contract: string;
+        outcome: RunSample["outcome"];
+        termination: string | null;
+        queue_ms: number;
+        start_ms: number | null;
+        exec_ms: number | null;
+        total_ms: number | null;
+      }>("SELECT at, lane, contract, outcome, termination, queue_ms, start_ms, exec_ms, total_ms FROM samples WHERE at >= ? ORDER BY seq", since)
+      .toArray();
+    const samples: RunSample[] = rows.map((r) => ({
+      at: r.at,
+      lane: r.lane,
+      contract: r.contract,
+      outcome: r.outcome,
+      termination: r.termination,
+      queueMs: r.queue_ms,
+      startMs: r.start_ms,
+      execMs: r.exec_ms,
+      totalMs: r.total_ms,
+    }));
+    this.expireLeases(Date.now());
+    return {
+      windowMs,
+      inFlight: { interactive: this.inFlight("interactive"), batch: this.inFlight("batch") },
+      waiting: { interactive: this.waiters.interactive.length, batch: this.waiters.batch.length },
+      lanes: summarize(samples),
+    };
+  }
+
+  /** Leases whose run never released them expire here too, so a crashed run's slot comes back without new traffic. */
+  override async alarm(): Promise<void> {
+    this.expireLeases(Date.now());
+    await this.armAlarm();
+  }
+
+  private reject(request: SlotRequest, reason: Extract<SlotOutcome, { outcome: "rejected" }>["reason"], queuedMs: number, inFlight: number): SlotOutcome {
+    const retryAfterMs = this.retryAfter(request.lane, request.leaseMs);
+    this.addSample({
+      at: Date.now(),
+      lane: request.lane,
+      contract: request.contract,
+      outcome: "rejected",
+      termination: null,
+      queueMs: queuedMs,
+      startMs: null,
+      execMs: null,
+      totalMs: null,
+    });
+    return { outcome: "rejected", reason, retryAfterMs, queuedMs, inFlight };
+  }
+
+  /** When a slot is likely to free: the typical run's length minus the age of the oldest run in flight. */
+  private retryAfter(lane: Lane, leaseMs: number): number {
+    const recent = [...this.recent[lane]].sort((a, b) => a - b);
+    const typical = recent.length > 0 ? (recent[Math.floor(recent.length / 2)] ?? 100) : 100;
+    const oldest = this.ctx.storage.sql
+      .exec<{ at: number | null }>("SELECT MIN(acquired_at) AS at FROM leases WHERE lane = ? AND pool = 'main'", lane)
+      .toArray()[0]?.at;
+    const age = oldest ? Date.now() - oldest : 0;
+    return Math.round(Math.min(leaseMs, Math.max(25, typical - age)) + this.waiters[lane].length * typical);
+  }
+
+  private lease(request: SlotRequest, pool: "main" | "downgrade", now: number): void {
+    this.ctx.storage.sql.exec(
+      "INSERT OR REPLACE INTO leases (run_id, lane, pool, contract, acquired_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)",
+      request.runId,
+      request.lane,
+      pool,
+      request.contract,
+      now,
+      now + request.leaseMs,
+    );
+    void this.armAlarm();
+  }
+
+  private inFlight(lane: Lane, pool?: "main" | "downgrade"): number {
+    const sql = this.ctx.storage.sql;
+    const row = pool
+      ? sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM leases WHERE lane = ? AND pool = ?", lane, pool).one()
+      : sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM leases WHERE lane = ?", lane).one();
+    return row.n;
+  }
+
+  /** Drops leases past their expiry (their runs crashed or were lost) and lets waiters have the slots. */
+  private expireLeases(now: number): void {
+    const sql = this.ctx.storage.sql;
+    const expired = sql
+      .exec<{ run_id: string; lane: Lane; contract: string; acquired_at: number }>(
+        "SELECT run_id, lane, contract, acquired_at FROM leases WHERE expires_at <= ?",
+        now,
+      )
+      .toArray();
+    if (expired.length === 0) return;
+    sql.exec("DELETE FROM leases WHERE expires_at <= ?", now);
+    for (const lease of expired) {
+      console.warn(JSON.stringify({ event: "lease_expired", runId: lease.run_id, lane: lease.lane, heldMs: now - lease.acquired_at }));
+    }
+    for (const lane of new Set(expired.map((l) => l.lane))) this.pump(lane);
+  }
+
+  /** Hands free slots to waiters, first come first served. */
+  private pump(lane: Lane): void {
+    const limits = this.lastLimits[lane];
+    const queue = this.waiters[lane];
+    if (!limits) return;
+    while (queue.length > 0 && this.inFlight(lane, "main") < limits.maxInFlight) {
+      const waiter = queue.shift();
+      if (!waiter) break;
+      clearTimeout(waiter.timer);
+      const now = Date.now();
+      this.lease(waiter.request, "main", now);
+      waiter.settle({ outcome: "delayed", pool: "main", queuedMs: now - waiter.enqueuedAt, inFlight: this.inFlight(lane, "main") });
+    }
+  }
+
+  private addSample(sample: RunSample): void {
+    const sql = this.ctx.storage.sql;
+    sql.exec(
+      "INSERT INTO samples (at, lane, contract, outcome, termination, queue_ms, start_ms, exec_ms, total_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+      sample.at,
+      sample.lane,
+      sample.contract,
+      sample.outcome,
+      sample.termination,
+      sample.queueMs,
+      sample.startMs,
+      sample.execMs,
+      sample.totalMs,
+    );
+    if (++this.samplesSincePrune >= 1_000) {
+      this.samplesSincePrune = 0;
+      sql.exec("DELETE FROM samples WHERE at < ?", Date.now() - SAMPLE_RETENTION_MS);
+      sql.exec("DELETE FROM samples WHERE seq <= (SELECT MAX(seq) FROM samples) - ?", SAMPLE_MAX);
+    }
+  }
+
+  private async armAlarm(): Promise<void> {
+    const next = this.ctx.storage.sql.exec<{ at: number | null }>("SELECT MIN(expires_at) AS at FROM leases").one().at;
+    if (next === null) return;
+    const current = await this.ctx.storage.getAlarm();
+    if (current === null || current > next) await this.ctx.storage.setAlarm(next);
+  }
+}
