@@ -13,6 +13,9 @@ const acmePlanner = await newKeyPair("EdDSA");
 const anyPlanner = await newKeyPair("ES256");
 const evidenceSigning = await newKeyPair("EdDSA");
 
+/** The platform's metrics bearer (test/unit/metrics.test.ts reads the same constant). */
+const METRICS_TOKEN = "unit-test-metrics-token-0123456789abcdef";
+
 export default defineConfig({
   test: {
     projects: [
@@ -25,6 +28,7 @@ export default defineConfig({
                 AUTH_DEV_PUBLIC_JWK: JSON.stringify(identity.publicJwk),
                 TASK_SIGNING_KEY: JSON.stringify(taskSigning.privateJwk),
                 EVIDENCE_SIGNING_KEY: JSON.stringify(evidenceSigning.privateJwk),
+                METRICS_TOKEN: METRICS_TOKEN,
                 TASK_PLANNERS: JSON.stringify([
                   { id: "acme-planner", tenants: ["acme"], jwk: acmePlanner.publicJwk },
                   { id: "any-planner", tenants: ["*"], jwk: anyPlanner.publicJwk },

@@ -16,7 +16,9 @@ import {
   isViewerRequest,
   JWKS_ROUTE,
   jsonResponse,
+  METRICS_ROUTE,
   POLICY_ROUTE,
+  presentsMetricsToken,
   RECONCILE_ROUTE,
   RESPONSE_MARKER,
   STORE_ROUTE,
@@ -24,6 +26,7 @@ import {
   serveEvidence,
   serveExport,
   serveJwks,
+  serveMetrics,
   servePolicySnapshot,
   serveReconcile,
   serveStoreItems,
@@ -115,6 +118,7 @@ async function route(request: Request, env: Env, ctx: ExecutionContext): Promise
         export: "/v1/sessions/{sid}/export",
         viewer: "/sessions/{sid}",
         policy: "/v1/policy/{hash}",
+        metrics: METRICS_ROUTE,
         tasks: TASKS_ROUTE,
         jwks: JWKS_ROUTE,
         contracts: platform.catalog.contracts.map((c) => c.tool),
@@ -122,6 +126,10 @@ async function route(request: Request, env: Env, ctx: ExecutionContext): Promise
     }
 
     if (url.pathname === JWKS_ROUTE && request.method === "GET") return serveJwks(platform.keys);
+    // The platform's metrics token is not a JWT: it is checked before token authentication.
+    if (url.pathname === METRICS_ROUTE && presentsMetricsToken(request, config.metricsToken)) {
+      return await serveMetrics(request, { kind: "platform" }, { budgets: env.TENANT_BUDGET, policy: platform.catalog.policy });
+    }
     // The viewer page and its assets carry no data; the page reads the export with the token it is given.
     if (isViewerRequest(url.pathname)) return serveViewer(request, url.pathname);
 
@@ -145,6 +153,12 @@ async function route(request: Request, env: Env, ctx: ExecutionContext): Promise
     if (exported?.[1]) {
       if (!auth.identity) return errorResponse(new PlatformError("unauthorized", "Exporting evidence needs a bearer token."));
       return await serveExport(request, exported[1], auth.identity, platform.exports);
+    }
+
+    if (url.pathname === METRICS_ROUTE) {
+      if (!auth.identity)
+        return errorResponse(new PlatformError("unauthorized", "Metrics need a bearer token (an auditor's, or the platform's METRICS_TOKEN)."));
+      return await serveMetrics(request, { kind: "tenant", identity: auth.identity }, { budgets: env.TENANT_BUDGET, policy: platform.catalog.policy });
     }
 
     const policy = POLICY_ROUTE.exec(url.pathname);

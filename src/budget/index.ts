@@ -1,6 +1,16 @@
 // Budget: a tenant's concurrency per lane, backpressure when it is full, and the run samples
 // the metrics route summarises.
 export { acquireSlot, budgetFor, LEASE_GRACE_MS, releaseSlot, type SlotResult } from "./budget-client.ts";
-export { type Figures, figuresOf, type LaneSummary, type PhaseStats, percentile, phaseStats, type RunSample, summarize } from "./percentiles.ts";
+export {
+  type Figures,
+  figuresOf,
+  type LaneSummary,
+  type PhaseStats,
+  percentile,
+  phaseStats,
+  type RunSample,
+  SAMPLE_RETENTION_MS,
+  summarize,
+} from "./percentiles.ts";
 // The Durable Object class is exported by the Worker's root (src/index.ts); layers see its type only.
 export type { BackpressureMode, Lane, SlotOutcome, SlotRequest, TenantBudget } from "./tenant-budget.ts";

@@ -2,6 +2,9 @@
 // (queue wait, isolate start, execution, total), per lane, per contract and for the lane
 // as a whole. Pure; the budget object and the metrics route both use it.
 
+/** Samples older than this are dropped; the metrics window can be at most this long. */
+export const SAMPLE_RETENTION_MS = 24 * 60 * 60 * 1000;
+
 export type RunSample = {
   at: number;
   lane: "interactive" | "batch";

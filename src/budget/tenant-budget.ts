@@ -8,7 +8,7 @@
 // (a Durable Object may have at most 10 dynamic workers in flight; this one has none).
 // It also keeps the tenant's recent run samples, which GET /v1/metrics summarises.
 import { DurableObject } from "cloudflare:workers";
-import { type LaneSummary, type RunSample, summarize } from "./percentiles.ts";
+import { type LaneSummary, type RunSample, SAMPLE_RETENTION_MS, summarize } from "./percentiles.ts";
 
 export type Lane = "interactive" | "batch";
 export type BackpressureMode = "reject" | "delay" | "downgrade";
@@ -40,8 +40,6 @@ export type SlotOutcome =
 
 type Waiter = { request: SlotRequest; enqueuedAt: number; settle: (outcome: SlotOutcome) => void; timer: ReturnType<typeof setTimeout> };
 
-/** Samples older than this are dropped; the metrics window can be at most this long. */
-export const SAMPLE_RETENTION_MS = 24 * 60 * 60 * 1000;
 /** And at most this many are kept per tenant. */
 const SAMPLE_MAX = 100_000;
 /** Recent run durations per lane, for the retry-after estimate. */

@@ -52,6 +52,8 @@ const RawConfigSchema = z.object({
   EVIDENCE_SIGNING_PREVIOUS_KEYS: z.string().optional(),
   /** How long past its deadline a run left open (its runtime was lost) waits before the ledger's alarm closes it. */
   EVIDENCE_RECONCILE_GRACE_MS: z.coerce.number().int().min(0).max(86_400_000).default(30_000),
+  /** Bearer secret for the all-tenants view of GET /v1/metrics (Prometheus scrapes, fairness). A secret; unset: tenant views only. */
+  METRICS_TOKEN: z.string().min(32, "at least 32 characters").optional(),
   /** Where the tracker capability's API lives; reached through the egress gateway. */
   TRACKER_BASE_URL: z.url({ protocol: /^https?$/ }).default("https://tracker.example.com"),
 });
@@ -95,6 +97,8 @@ export type Config = {
     previousKeys: SigningJwk[];
     reconcileGraceMs: number;
   };
+  /** Bearer secret for the all-tenants metrics view; null: only tenant auditors' views. */
+  metricsToken: string | null;
   trackerBaseUrl: URL;
   benchRoutes: boolean;
   /** The local supervisor's token, when running under `npm start`. */
@@ -148,6 +152,7 @@ export function readConfig(env: object): Config {
         : [],
       reconcileGraceMs: raw.EVIDENCE_RECONCILE_GRACE_MS,
     },
+    metricsToken: raw.METRICS_TOKEN ?? null,
     trackerBaseUrl: new URL(raw.TRACKER_BASE_URL),
     benchRoutes: raw.LOCAL_BENCH === "1",
     supervisorToken: raw.LOCAL_SUPERVISOR_TOKEN ?? null,

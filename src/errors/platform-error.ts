@@ -6,6 +6,7 @@ const ERRORS = {
   invalid_token: { status: 401, hint: "Mint a fresh token for this server's issuer and audience (`npm run token`)." },
   auth_unavailable: { status: 503, hint: "The token keys could not be fetched from the identity provider; retry shortly." },
   misconfigured: { status: 503, hint: "The operator must fix the server configuration named in the message (see README, Configuration)." },
+  forbidden: { status: 403, hint: "This route needs a role or credential the token does not carry; the message says which." },
   not_found: { status: 404, hint: "Check the path; evidence is only visible to the session's own tenant." },
   bad_request: { status: 400, hint: "Fix the request as the message says and retry." },
   method_not_allowed: { status: 405, hint: "Use the HTTP method the route documents." },

@@ -6,6 +6,7 @@ export { AUDITOR_ROLE, EVIDENCE_ROUTE, mayReadSession, serveEvidence } from "./e
 export { EXPORT_MAX_RECORDS, EXPORT_ROUTE, type ExportDeps, serveExport } from "./export-route.ts";
 export { JWKS_ROUTE, serveJwks } from "./jwks-route.ts";
 export { RECONCILE_ROUTE, RESPONSE_MARKER, SUPERVISOR_HEADER, serveReconcile } from "./local-supervisor-route.ts";
+export { METRICS_ROUTE, type MetricsAccess, presentsMetricsToken, serveMetrics } from "./metrics-route.ts";
 export { POLICY_ROUTE, servePolicySnapshot } from "./policy-route.ts";
 export { STORE_ADMIN_ROLE, STORE_ROUTE, serveStoreItems } from "./store-route.ts";
 export { serveTasks, TASKS_ROUTE } from "./tasks-route.ts";

@@ -13,7 +13,7 @@ import { ensureKey, ROOT, stateDir } from "./dev-keys.ts";
 import { Supervisor } from "./supervisor.ts";
 
 /** Configuration variables an operator may set in the shell; forwarded to the Worker as-is. */
-const FORWARDED_VARS = /^(AUTH_|MCP_|TASK_|EVIDENCE_|EGRESS_|TRACKER_|LOCAL_BENCH$)/;
+const FORWARDED_VARS = /^(AUTH_|MCP_|TASK_|EVIDENCE_|EGRESS_|TRACKER_|METRICS_|LOCAL_BENCH$)/;
 
 function fail(message: string): never {
   process.stderr.write(`${message}\n`);
