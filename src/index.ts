@@ -1,5 +1,6 @@
 // The Worker: routes requests to the layers and exports the Durable Object classes.
 import type { JWK } from "jose";
+import { type BatchMessage, consumeTask } from "./batch/index.ts";
 import { type Catalog, catalogFor } from "./catalog/index.ts";
 import { type Config, readConfig } from "./config/index.ts";
 import type { CapabilityName } from "./contracts/index.ts";
@@ -8,6 +9,9 @@ import { EXPORT_TYPE, type ExportClaims, jwtSigner } from "./evidence/index.ts";
 import { type CapabilityProps, POLICY_ISSUER, plannerTrust, policyTrust, publishedKeys, type SandboxHost, type TaskTrust } from "./execution/index.ts";
 import {
   authenticate,
+  BATCH_ROUTE,
+  BATCHES_ROUTE,
+  type BatchDeps,
   BENCH_ROUTES,
   EVIDENCE_ROUTE,
   EXPORT_ROUTE,
@@ -22,6 +26,7 @@ import {
   RECONCILE_ROUTE,
   RESPONSE_MARKER,
   STORE_ROUTE,
+  serveBatch,
   serveBench,
   serveEvidence,
   serveExport,
@@ -32,6 +37,7 @@ import {
   serveStoreItems,
   serveTasks,
   serveViewer,
+  submitBatch,
   TASKS_ROUTE,
   unexpectedErrorResponse,
 } from "./http/index.ts";
@@ -39,6 +45,7 @@ import type { SubmitDeps } from "./intent/index.ts";
 import { isDiscoveryRequest, MCP_ROUTE, mcpHandler, SERVER_INFO, serveMcp } from "./mcp/index.ts";
 import { policyInForce, taskSigner } from "./policy/index.ts";
 
+export { BatchRecord } from "./batch/batch-record.ts";
 export { TenantBudget } from "./budget/tenant-budget.ts";
 export { SessionLedger } from "./evidence/session-ledger.ts";
 export { DocsCapability } from "./execution/capability-docs.ts";
@@ -48,7 +55,15 @@ export { TenantStore } from "./execution/tenant-store.ts";
 export { PolicyArchive } from "./policy/policy-archive.ts";
 
 /** What one isolate builds once: the bundled catalog, the policy in force, task and evidence keys, the MCP handler. */
-type Platform = { catalog: Catalog; deps: SubmitDeps; planners: TaskTrust; exports: ExportDeps; keys: JWK[]; mcp: ReturnType<typeof mcpHandler> };
+type Platform = {
+  catalog: Catalog;
+  deps: SubmitDeps;
+  planners: TaskTrust;
+  exports: ExportDeps;
+  batches: BatchDeps;
+  keys: JWK[];
+  mcp: ReturnType<typeof mcpHandler>;
+};
 const platforms = new WeakMap<Env, Platform>();
 
 /** How the runtime reaches its own entrypoints: the egress gateway and the capability bindings, with props. */
@@ -88,6 +103,7 @@ function platformFor(env: Env, config: Config, exports: Cloudflare.Exports): Pla
         signer: config.evidence.signingKey ? jwtSigner<ExportClaims>(config.evidence.signingKey, EXPORT_TYPE) : null,
         keys,
       },
+      batches: { batches: env.BATCHES, queue: env.BATCH_QUEUE, ledgers: env.SESSION_LEDGER, contracts: catalog.contracts },
       mcp: mcpHandler({ contracts: catalog.contracts, deps, allowedHostnames: config.mcp.allowedHostnames }),
     };
     platforms.set(env, platform);
@@ -102,7 +118,29 @@ export default {
     marked.headers.set(RESPONSE_MARKER, "1");
     return marked;
   },
-} satisfies ExportedHandler<Env>;
+
+  /** The batch lane: at most 4 task messages per invocation (max_batch_size), run side by side. */
+  async queue(batch: MessageBatch<BatchMessage>, env: Env, ctx: ExecutionContext): Promise<void> {
+    const platform = platformFor(env, readConfig(env), ctx.exports);
+    const deps = {
+      submit: platform.deps,
+      batches: env.BATCHES,
+      budgets: env.TENANT_BUDGET,
+      contracts: platform.catalog.contracts,
+      policy: platform.catalog.policy,
+      planners: platform.planners,
+    };
+    await Promise.all(
+      batch.messages.map((message) =>
+        consumeTask(message, deps).catch((error: unknown) => {
+          // the task stays claimed (its run, if any, is in the ledger); the message is not retried into a second run
+          console.error(JSON.stringify({ event: "batch_task_failed", ...message.body, error: String(error) }));
+          message.ack();
+        }),
+      ),
+    );
+  },
+} satisfies ExportedHandler<Env, BatchMessage>;
 
 async function route(request: Request, env: Env, ctx: ExecutionContext): Promise<Response> {
   const url = new URL(request.url);
@@ -119,6 +157,7 @@ async function route(request: Request, env: Env, ctx: ExecutionContext): Promise
         viewer: "/sessions/{sid}",
         policy: "/v1/policy/{hash}",
         metrics: METRICS_ROUTE,
+        batches: BATCHES_ROUTE,
         tasks: TASKS_ROUTE,
         jwks: JWKS_ROUTE,
         contracts: platform.catalog.contracts.map((c) => c.tool),
@@ -165,6 +204,16 @@ async function route(request: Request, env: Env, ctx: ExecutionContext): Promise
     if (policy?.[1]) {
       if (!auth.identity) return errorResponse(new PlatformError("unauthorized", "Policy snapshots need a bearer token."));
       return await servePolicySnapshot(request, policy[1], auth.identity, env.POLICY_ARCHIVE);
+    }
+
+    if (url.pathname === BATCHES_ROUTE) {
+      if (!auth.identity) return errorResponse(new PlatformError("unauthorized", "Submitting a batch needs a bearer token."));
+      return await submitBatch(request, auth.identity, platform.batches);
+    }
+    const batchPath = BATCH_ROUTE.exec(url.pathname);
+    if (batchPath?.[1]) {
+      if (!auth.identity) return errorResponse(new PlatformError("unauthorized", "Reading a batch needs a bearer token."));
+      return await serveBatch(request, batchPath[1], batchPath[2] !== undefined, auth.identity, platform.batches);
     }
 
     if (url.pathname === STORE_ROUTE) {

@@ -21,6 +21,8 @@ export type RecordedDecision = z.infer<typeof RecordedDecisionSchema>;
 /** Where the task came from: an agent's MCP call, or a planner's signed task (fields null when unreadable). */
 export const IntentSourceSchema = z.discriminatedUnion("source", [
   z.object({ source: z.literal("mcp") }),
+  /** A task of a batch submitted over POST /v1/batches by the bearer (the start record's `batch` says which). */
+  z.object({ source: z.literal("batch") }),
   z.object({
     source: z.literal("planner"),
     planner: z.string().max(128).nullable(),
@@ -136,6 +138,8 @@ export const RunStartedSchema = z.object({
   roles: z.array(z.string()),
   lane: z.enum(["interactive", "batch"]),
   budget: BudgetRecordSchema.optional(),
+  /** A batch task: its batch (GET /v1/batches/{id}) and position in it. */
+  batch: z.object({ id: z.string().max(64), index: z.int().min(0) }).optional(),
   codeSha256: Sha256Schema,
   codeBytes: z.int().min(0),
   inputSha256: Sha256Schema,

@@ -355,6 +355,19 @@ export class SessionLedger extends DurableObject<Env> {
     return { ok: true, page: { records, nextCursor: more ? (records.at(-1)?.seq ?? null) : null } };
   }
 
+  /** The records of these runs (at most 500 runs), in ledger order: how a batch's evidence is read by batch id. */
+  async recordsOfRuns(runIds: string[]): Promise<EvidenceRecord[]> {
+    const ids = runIds.slice(0, 500);
+    if (ids.length === 0) return [];
+    return this.ctx.storage.sql
+      .exec<{ seq: number; at: string; body: string; prev_hash: string; hash: string }>(
+        `SELECT seq, at, body, prev_hash, hash FROM records WHERE run_id IN (${ids.map(() => "?").join(", ")}) ORDER BY seq`,
+        ...ids,
+      )
+      .toArray()
+      .map((row): EvidenceRecord => ({ ...(JSON.parse(row.body) as EvidenceEntry), seq: row.seq, at: row.at, prevHash: row.prev_hash, hash: row.hash }));
+  }
+
   /** How many records the ledger holds (0 for a session never seen). */
   count(): number {
     return this.ctx.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM records").one().n;

@@ -1,5 +1,6 @@
 // The small non-MCP routes and the HTTP error mapping.
 export { type Authentication, authenticate } from "./authenticate.ts";
+export { BATCH_ROUTE, BATCHES_ROUTE, type BatchDeps, serveBatch, submitBatch } from "./batches-route.ts";
 export { BENCH_ROUTES, serveBench } from "./bench-routes.ts";
 export { errorResponse, jsonResponse, unexpectedErrorResponse } from "./error-response.ts";
 export { AUDITOR_ROLE, EVIDENCE_ROUTE, mayReadSession, serveEvidence } from "./evidence-route.ts";

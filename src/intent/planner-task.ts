@@ -7,7 +7,7 @@ import { type Contract, DataClassSchema } from "../contracts/index.ts";
 import { PlatformError } from "../errors/index.ts";
 import { admitTask, PlannerTaskClaimsSchema, type TaskTrust } from "../execution/index.ts";
 import type { Identity } from "../identity/index.ts";
-import { type RunReport, type SubmitDeps, submitTask, taskRejected } from "./submit-task.ts";
+import { type RunReport, type Submission, type SubmitDeps, submitTask, taskRejected } from "./submit-task.ts";
 
 export const PlannerSubmissionSchema = z
   .object({
@@ -25,6 +25,8 @@ export async function submitPlannerTask(
   body: unknown,
   contracts: readonly Contract[],
   planners: TaskTrust,
+  /** Batch tasks run on the batch lane, under a run id and slot the consumer took. */
+  batch: Pick<Submission, "lane" | "batch" | "runId" | "slot"> = {},
 ): Promise<{ ok: true; report: RunReport } | { ok: false; error: PlatformError }> {
   const parsed = PlannerSubmissionSchema.safeParse(body);
   if (!parsed.success) {
@@ -66,6 +68,7 @@ export async function submitPlannerTask(
     identity,
     arguments: { code: submission.code, input, ...(dataClass ? { dataClass } : {}) },
     intent,
+    ...batch,
     ...(admission.ok
       ? { spend: [{ jti: `planner:${admission.task.claims.iss}:${admission.task.claims.jti}`, exp: admission.task.claims.exp, role: "intent" as const }] }
       : { refusal: taskRejected(admission.reason, admission.detail) }),

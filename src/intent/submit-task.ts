@@ -67,6 +67,12 @@ export type Submission = {
   refusal?: PlatformError;
   /** Interactive (MCP, planner tasks) by default; batch work has its own budget and queue. */
   lane?: Lane;
+  /** A batch task: which batch, and where in it. */
+  batch?: { id: string; index: number };
+  /** The run id to use (a batch claims its task under it before the run starts). */
+  runId?: string;
+  /** A slot already leased for this run (the batch consumer leases before it starts a run); released like any other. */
+  slot?: SlotResult;
 };
 
 export type RunReport = {
@@ -92,7 +98,12 @@ export function taskRejected(reason: TaskRejection, detail: string): PlatformErr
  * was written, and a finish with `internal_error`) and a failed report, never in silence.
  */
 export async function submitTask(deps: SubmitDeps, submission: Submission): Promise<RunReport> {
-  const progress: Progress = { runId: newRunId(), receivedAt: Date.now(), startSeq: null, leased: false };
+  const progress: Progress = {
+    runId: submission.runId ?? newRunId(),
+    receivedAt: Date.now(),
+    startSeq: null,
+    leased: submission.slot?.ok === true,
+  };
   try {
     return await runPipeline(deps, submission, progress);
   } catch (error) {
@@ -123,12 +134,13 @@ async function runPipeline(deps: SubmitDeps, submission: Submission, progress: P
   // meanwhile it is signed, and the runtime admits only what verifies.
   const allowed = built.ok && decision?.outcome === "allow" ? { task: built.task, decision } : null;
   const budget = policy.hashed.snapshot.policy?.budget ?? DEFAULT_BUDGET;
+  const preLeased = submission.slot ?? null;
   const [slot, firstIssue] = allowed
     ? await Promise.all([
-        acquireSlot(deps.budgets, identity.tenant, runId, asked, lane, budget, deadlineOf(0, asked)),
+        preLeased ?? acquireSlot(deps.budgets, identity.tenant, runId, asked, lane, budget, deadlineOf(0, asked)),
         issueAndAdmit(deps, allowed.task, allowed.decision, policyHash),
       ])
-    : [null, null];
+    : [preLeased, null];
   progress.leased = slot?.ok === true;
 
   // Downgraded: the call runs under the cheaper contract, signed for it. The catalog checked that it
@@ -161,7 +173,8 @@ async function runPipeline(deps: SubmitDeps, submission: Submission, progress: P
   const budgetRecord: BudgetRecord | undefined = slot?.slot
     ? {
         lane,
-        mode: asked.backpressure.mode,
+        // batch work waits in the queue, whatever the contract's interactive mode
+        mode: lane === "batch" ? "delay" : asked.backpressure.mode,
         outcome: slot.slot.outcome,
         queuedMs,
         inFlight: slot.slot.inFlight,
@@ -191,6 +204,7 @@ async function runPipeline(deps: SubmitDeps, submission: Submission, progress: P
     roles: identity.roles,
     lane,
     ...(budgetRecord ? { budget: budgetRecord } : {}),
+    ...(submission.batch ? { batch: submission.batch } : {}),
     codeSha256: digests.codeSha256,
     codeBytes: digests.codeBytes,
     inputSha256: digests.inputSha256,

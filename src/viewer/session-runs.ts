@@ -59,7 +59,9 @@ export function runsOf(records: readonly unknown[]): SessionRun[] {
         contract: start.contract,
         decision: start.decision ?? null,
         policyHash: start.policyHash,
-        intent: start.intent?.source === "planner" ? `planner ${start.intent.planner ?? "?"} (${start.intent.verdict})` : "mcp",
+        intent:
+          (start.intent?.source === "planner" ? `planner ${start.intent.planner ?? "?"} (${start.intent.verdict})` : (start.intent?.source ?? "mcp")) +
+          (start.batch ? ` · batch ${start.batch.id} #${start.batch.index}` : ""),
         plan: start.plan?.destinations ?? null,
         termination: UNFINISHED,
         error: null,
