@@ -9,6 +9,7 @@ import { verifyBundle } from "../src/evidence/verify-bundle.ts";
 import { dataDirs } from "../test/helpers/data-dirs.ts";
 import { startLocalServer } from "../test/helpers/local-server.ts";
 import { startHttpUpstream } from "../test/helpers/upstreams.ts";
+import { burstBench } from "./burst-bench.ts";
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 10);
 const PER_ROUND = Number(process.env.BENCH_PER_ROUND ?? 50);
@@ -298,5 +299,6 @@ async function runtimeProfiles(): Promise<void> {
   }
 }
 
-await main();
+if (process.env.BENCH_MAIN !== "0") await main();
 if (process.env.BENCH_PROFILES !== "0") await runtimeProfiles();
+if (process.env.BENCH_BURST !== "0") await burstBench();

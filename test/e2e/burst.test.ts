@@ -62,7 +62,9 @@ async function call(token: string, id: number, ms: number): Promise<Envelope> {
         .split("\n")
         .find((line) => line.startsWith("data: "))
         ?.slice(6) ?? "null");
-  return (JSON.parse(json) as { result: { structuredContent: Envelope } }).result.structuredContent;
+  const parsed = JSON.parse(json) as { result?: { structuredContent: Envelope } };
+  if (!parsed.result?.structuredContent) throw new Error(`tools/call answered ${response.status}: ${text.slice(0, 500)}`);
+  return parsed.result.structuredContent;
 }
 
 async function evidence(who: typeof A): Promise<Array<{ kind: string; runId: string; budget?: { outcome: string }; termination?: string }>> {

@@ -1,0 +1,214 @@
+// The bursty-load benchmark (issue 5), one local server, one run:
+//   1. baseline: the bare LOADER.load() + RPC call, 200 times;
+//   2. tenant B alone: 200 sequential interactive calls, p50/p95/p99;
+//   3a. tenant A bursts 1,000 interactive calls (100 in flight from the client, over three
+//       contracts: reject, delay, downgrade) while B repeats step 2;
+//   3b. tenant A submits a 1,000-task batch while B repeats step 2.
+// Prints B's p95/p99 as ratios to step 2, A's accepted/delayed/downgraded/rejected counts,
+// the evidence records against the calls made, and the platform's p50 over the baseline.
+import { dataDirs } from "../test/helpers/data-dirs.ts";
+import { type LocalServer, startLocalServer, until } from "../test/helpers/local-server.ts";
+
+type Stats = { n: number; p50: number; p95: number; p99: number };
+type Envelope = { runId: string; termination: string; error?: { code: string }; budget?: { outcome: string } };
+
+const CALLS = Number(process.env.BENCH_BURST_CALLS ?? 1_000);
+const STEADY = Number(process.env.BENCH_STEADY_CALLS ?? 200);
+const CLIENT_CONCURRENCY = 100;
+const CODE = "export default async (input) => ({ n: input.n + 1 })";
+
+function stats(samples: number[]): Stats {
+  const sorted = [...samples].sort((a, b) => a - b);
+  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] ?? Number.NaN;
+  return { n: sorted.length, p50: at(0.5), p95: at(0.95), p99: at(0.99) };
+}
+
+const contract = (id: string, tool: string, backpressure: object, limits: object = { wallMs: 5_000 }) => ({
+  id,
+  version: "1.0.0",
+  tool,
+  title: id,
+  description: `Bench contract ${id}.`,
+  class: "read-only",
+  phase: 1,
+  inputSchema: { type: "object" },
+  limits,
+  actions: ["read"],
+  backpressure,
+});
+
+export async function burstBench(): Promise<void> {
+  const contracts = {
+    "burst-reject": contract("burst-reject", "burst_reject", { mode: "reject" }),
+    "burst-delay": contract("burst-delay", "burst_delay", { mode: "delay", maxWaitMs: 2_000 }),
+    "burst-downgrade": contract("burst-downgrade", "burst_downgrade", { mode: "downgrade", downgradeTo: "burst-lite" }),
+    "burst-lite": contract("burst-lite", "burst_lite", { mode: "reject" }, { wallMs: 1_000, outputBytes: 4_096 }),
+    steady: contract("steady", "steady", { mode: "reject" }),
+  };
+  const grants = Object.keys(contracts).map((id) => ({ contract: id, maxDataClass: "internal" }));
+  const tenant = {
+    phases: [1],
+    roles: ["auditor"],
+    budget: { interactive: { maxInFlight: 8, queueMax: 32 }, batch: { maxInFlight: 4, queueMax: 0 }, downgradeInFlight: 4 },
+    teams: { all: { members: ["*"], grants } },
+  };
+  const server = await startLocalServer({ env: { ...dataDirs(contracts, { tenants: { "tenant-a": tenant, "tenant-b": tenant } }), LOCAL_BENCH: "1" } });
+  try {
+    const A = { tenant: "tenant-a", actor: "cron", session: `burst-a-${Date.now()}`, ttlSeconds: 3600 };
+    const B = { tenant: "tenant-b", actor: "human", session: `steady-b-${Date.now()}`, ttlSeconds: 3600 };
+    const tokenA = await server.token(A);
+    const tokenB = await server.token(B);
+    let id = 0;
+    const call = (token: string, tool: string) => toolCall(server, token, tool, ++id);
+
+    // 1. baseline, and warm-up of every path
+    for (let i = 0; i < 30; i++) {
+      await baseline(server, i);
+      await call(tokenB, "steady");
+      await call(tokenA, "burst_reject");
+    }
+    const bare: number[] = [];
+    for (let i = 0; i < STEADY; i++) bare.push(await timed(() => baseline(server, i)));
+
+    // 2. B alone
+    const steadyB = async () => {
+      const samples: number[] = [];
+      for (let i = 0; i < STEADY; i++) {
+        const started = performance.now();
+        const answer = await call(tokenB, "steady");
+        samples.push(performance.now() - started);
+        if (answer.termination !== "completed") throw new Error(`B's call ended ${answer.termination}: ${JSON.stringify(answer.error)}`);
+      }
+      return samples;
+    };
+    const alone = stats(await steadyB());
+
+    // 3a. A's interactive burst while B repeats
+    const tools = (process.env.BENCH_BURST_TOOLS ?? "burst_reject,burst_delay,burst_downgrade").split(",");
+    const burstStarted = performance.now();
+    const burst = pool(CALLS, CLIENT_CONCURRENCY, (i) => call(tokenA, tools[i % tools.length] ?? "burst_reject"));
+    const duringSamples = await steadyB();
+    const duringInteractive = stats(duringSamples);
+    if (process.env.BENCH_DEBUG)
+      console.log(
+        "slowest B calls during the burst:",
+        [...duringSamples]
+          .sort((a, b) => b - a)
+          .slice(0, 8)
+          .map((v) => v.toFixed(0))
+          .join(", "),
+      );
+    const answers = await burst;
+    const burstMs = performance.now() - burstStarted;
+
+    // 3b. A's batch while B repeats
+    const batchStarted = performance.now();
+    const submitted = await fetch(`${server.url}/v1/batches`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${tokenA}`, "content-type": "application/json" },
+      body: JSON.stringify({ tasks: Array.from({ length: CALLS }, (_, n) => ({ contract: "burst_reject", code: CODE, input: { n } })) }),
+    });
+    if (submitted.status !== 202) throw new Error(`batch refused: ${submitted.status} ${await submitted.text()}`);
+    const batchId = ((await submitted.json()) as { batchId: string }).batchId;
+    const duringBatch = stats(await steadyB());
+    const batch = await until(
+      "the burst batch",
+      async () => {
+        const view = (await (await fetch(`${server.url}/v1/batches/${batchId}?limit=1`, { headers: { authorization: `Bearer ${tokenA}` } })).json()) as {
+          counts: { done: number };
+          terminations: Record<string, number>;
+        };
+        return view.counts.done === CALLS ? view : undefined;
+      },
+      600_000,
+    );
+    const batchMs = performance.now() - batchStarted;
+
+    const warmups = 30;
+    const recordsA = await countRecords(server, A);
+    const recordsB = await countRecords(server, B);
+    const callsA = warmups + CALLS + CALLS;
+    const callsB = warmups + 3 * STEADY;
+    const count = (outcome: string) => answers.filter((a) => a.budget?.outcome === outcome).length;
+    const base = stats(bare);
+    const ms = (v: number) => `${v.toFixed(2)} ms`;
+    const lines = [
+      "",
+      `bursty load: tenant A ${CALLS} calls (interactive burst over reject/delay/downgrade contracts, ${CLIENT_CONCURRENCY} in flight from the client; then a ${CALLS}-task batch), tenant B ${STEADY} sequential calls each time; budgets per tenant: interactive 8 in flight (32 waiting), batch 4, downgrade 4`,
+      `  1. baseline, bare LOADER.load() + RPC        p50 ${ms(base.p50)}  p95 ${ms(base.p95)}  p99 ${ms(base.p99)}`,
+      `  2. B alone                                   p50 ${ms(alone.p50)}  p95 ${ms(alone.p95)}  p99 ${ms(alone.p99)}`,
+      `  3a. B during A's interactive burst          p50 ${ms(duringInteractive.p50)}  p95 ${ms(duringInteractive.p95)} (${(duringInteractive.p95 / alone.p95).toFixed(2)}x)  p99 ${ms(duringInteractive.p99)} (${(duringInteractive.p99 / alone.p99).toFixed(2)}x)`,
+      `  3b. B during A's batch                      p50 ${ms(duringBatch.p50)}  p95 ${ms(duringBatch.p95)} (${(duringBatch.p95 / alone.p95).toFixed(2)}x)  p99 ${ms(duringBatch.p99)} (${(duringBatch.p99 / alone.p99).toFixed(2)}x)`,
+      `  A's interactive burst (${(burstMs / 1000).toFixed(1)} s): accepted ${count("granted")}, delayed ${count("delayed")}, downgraded ${count("downgraded")}, rejected ${count("rejected")} (other answers: ${answers.filter((a) => !a.budget).length})`,
+      `  A's batch (${(batchMs / 1000).toFixed(1)} s): ${JSON.stringify(batch.terminations)}`,
+      `  evidence: A ${recordsA} records for ${callsA} calls (${recordsA === 2 * callsA ? "2 per call, none lost" : "MISMATCH"}); B ${recordsB} records for ${callsB} calls (${recordsB === 2 * callsB ? "2 per call, none lost" : "MISMATCH"})`,
+      `  goals: B p99 within 2x of alone: interactive burst ${duringInteractive.p99 <= 2 * alone.p99 ? "met" : "NOT met"}, batch ${duringBatch.p99 <= 2 * alone.p99 ? "met" : "NOT met"}; platform p50 (B alone) ${(alone.p50 / base.p50).toFixed(2)}x the bare baseline (${alone.p50 <= 1.5 * base.p50 ? "met" : "NOT met"} <= 1.5x)`,
+    ];
+    process.stdout.write(`${lines.join("\n")}\n`);
+  } finally {
+    await server.stop();
+  }
+}
+
+async function timed(work: () => Promise<unknown>): Promise<number> {
+  const started = performance.now();
+  await work();
+  return performance.now() - started;
+}
+
+async function baseline(server: LocalServer, n: number): Promise<void> {
+  const response = await fetch(`${server.url}/__bench/baseline`, { method: "POST", body: JSON.stringify({ code: CODE, input: { n } }) });
+  if (!response.ok) throw new Error(`baseline answered ${response.status}`);
+  await response.arrayBuffer();
+}
+
+async function toolCall(server: LocalServer, token: string, tool: string, id: number): Promise<Envelope> {
+  const response = await fetch(server.mcpUrl, {
+    method: "POST",
+    headers: {
+      authorization: `Bearer ${token}`,
+      "content-type": "application/json",
+      accept: "application/json, text/event-stream",
+      "mcp-protocol-version": "2025-06-18",
+    },
+    body: JSON.stringify({ jsonrpc: "2.0", id, method: "tools/call", params: { name: tool, arguments: { code: CODE, input: { n: id } } } }),
+  });
+  const text = await response.text();
+  const json = text.startsWith("{")
+    ? text
+    : (text
+        .split("\n")
+        .find((line) => line.startsWith("data: "))
+        ?.slice(6) ?? "null");
+  const parsed = JSON.parse(json) as { result?: { structuredContent: Envelope }; error?: unknown };
+  if (!parsed.result) throw new Error(`tools/call answered ${text.slice(0, 300)}`);
+  return parsed.result.structuredContent;
+}
+
+/** Runs `n` jobs with at most `width` in flight; results in job order. */
+async function pool<T>(n: number, width: number, job: (i: number) => Promise<T>): Promise<T[]> {
+  const results: T[] = new Array(n);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(width, n) }, async () => {
+      while (next < n) {
+        const i = next++;
+        results[i] = await job(i);
+      }
+    }),
+  );
+  return results;
+}
+
+async function countRecords(server: LocalServer, who: { tenant: string; actor: string; session: string }): Promise<number> {
+  const token = await server.token({ ...who, roles: ["auditor"] });
+  let total = 0;
+  for (let cursor: number | null = 0; cursor !== null; ) {
+    const page = (await (
+      await fetch(`${server.url}/v1/sessions/${who.session}/evidence?limit=500&cursor=${cursor}`, { headers: { authorization: `Bearer ${token}` } })
+    ).json()) as { records: unknown[]; nextCursor: number | null };
+    total += page.records.length;
+    cursor = page.nextCursor;
+  }
+  return total;
+}
