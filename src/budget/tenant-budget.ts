@@ -50,6 +50,15 @@ export class TenantBudget extends DurableObject<Env> {
   private readonly lastLimits: Partial<Record<Lane, SlotRequest["limits"]>> = {};
   private readonly recent: Record<Lane, number[]> = { interactive: [], batch: [] };
   private samplesSincePrune = 0;
+  /**
+   * The leases, in memory as well as in SQLite: counting and expiring them is on every call's
+   * path, so it reads this copy; every change is written through, and a new instance (after an
+   * eviction) rebuilds it from the table.
+   */
+  private readonly leases = new Map<string, { lane: Lane; pool: "main" | "downgrade"; contract: string; acquiredAt: number; expiresAt: number }>();
+  /** The earliest expiry among the leases (Infinity: none), and when the alarm is set for. */
+  private earliestExpiry = Number.POSITIVE_INFINITY;
+  private alarmAt: number | null | undefined;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -77,6 +86,17 @@ export class TenantBudget extends DurableObject<Env> {
       );
       CREATE INDEX IF NOT EXISTS samples_by_at ON samples (at);
     `);
+    for (const row of ctx.storage.sql.exec<{
+      run_id: string;
+      lane: Lane;
+      pool: "main" | "downgrade";
+      contract: string;
+      acquired_at: number;
+      expires_at: number;
+    }>("SELECT run_id, lane, pool, contract, acquired_at, expires_at FROM leases")) {
+      this.leases.set(row.run_id, { lane: row.lane, pool: row.pool, contract: row.contract, acquiredAt: row.acquired_at, expiresAt: row.expires_at });
+      this.earliestExpiry = Math.min(this.earliestExpiry, row.expires_at);
+    }
   }
 
   /** Leases a slot, waits for one, takes a downgrade slot, or says when to retry. */
@@ -118,10 +138,10 @@ export class TenantBudget extends DurableObject<Env> {
 
   /** Frees the run's slot (if it still holds one), records its figures, and hands the slot to the next waiter. */
   async release(runId: string, sample: Omit<RunSample, "lane" | "contract" | "outcome"> & { outcome: RunSample["outcome"] }): Promise<{ released: boolean }> {
-    const sql = this.ctx.storage.sql;
-    const lease = sql.exec<{ lane: Lane; contract: string }>("SELECT lane, contract FROM leases WHERE run_id = ?", runId).toArray()[0];
+    const lease = this.leases.get(runId);
     if (!lease) return { released: false };
-    sql.exec("DELETE FROM leases WHERE run_id = ?", runId);
+    this.leases.delete(runId);
+    this.ctx.storage.sql.exec("DELETE FROM leases WHERE run_id = ?", runId);
     this.addSample({ ...sample, lane: lease.lane, contract: lease.contract });
     if (sample.totalMs !== null) {
       const recent = this.recent[lease.lane];
@@ -170,6 +190,7 @@ export class TenantBudget extends DurableObject<Env> {
 
   /** Leases whose run never released them expire here too, so a crashed run's slot comes back without new traffic. */
   override async alarm(): Promise<void> {
+    this.alarmAt = null;
     this.expireLeases(Date.now());
     await this.armAlarm();
   }
@@ -194,14 +215,16 @@ export class TenantBudget extends DurableObject<Env> {
   private retryAfter(lane: Lane, leaseMs: number): number {
     const recent = [...this.recent[lane]].sort((a, b) => a - b);
     const typical = recent.length > 0 ? (recent[Math.floor(recent.length / 2)] ?? 100) : 100;
-    const oldest = this.ctx.storage.sql
-      .exec<{ at: number | null }>("SELECT MIN(acquired_at) AS at FROM leases WHERE lane = ? AND pool = 'main'", lane)
-      .toArray()[0]?.at;
-    const age = oldest ? Date.now() - oldest : 0;
+    let oldest = Number.POSITIVE_INFINITY;
+    for (const lease of this.leases.values()) if (lease.lane === lane && lease.pool === "main") oldest = Math.min(oldest, lease.acquiredAt);
+    const age = Number.isFinite(oldest) ? Date.now() - oldest : 0;
     return Math.round(Math.min(leaseMs, Math.max(25, typical - age)) + this.waiters[lane].length * typical);
   }
 
   private lease(request: SlotRequest, pool: "main" | "downgrade", now: number): void {
+    const expiresAt = now + request.leaseMs;
+    this.leases.set(request.runId, { lane: request.lane, pool, contract: request.contract, acquiredAt: now, expiresAt });
+    this.earliestExpiry = Math.min(this.earliestExpiry, expiresAt);
     this.ctx.storage.sql.exec(
       "INSERT OR REPLACE INTO leases (run_id, lane, pool, contract, acquired_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)",
       request.runId,
@@ -215,28 +238,25 @@ export class TenantBudget extends DurableObject<Env> {
   }
 
   private inFlight(lane: Lane, pool?: "main" | "downgrade"): number {
-    const sql = this.ctx.storage.sql;
-    const row = pool
-      ? sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM leases WHERE lane = ? AND pool = ?", lane, pool).one()
-      : sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM leases WHERE lane = ?", lane).one();
-    return row.n;
+    let n = 0;
+    for (const lease of this.leases.values()) if (lease.lane === lane && (pool === undefined || lease.pool === pool)) n++;
+    return n;
   }
 
   /** Drops leases past their expiry (their runs crashed or were lost) and lets waiters have the slots. */
   private expireLeases(now: number): void {
-    const sql = this.ctx.storage.sql;
-    const expired = sql
-      .exec<{ run_id: string; lane: Lane; contract: string; acquired_at: number }>(
-        "SELECT run_id, lane, contract, acquired_at FROM leases WHERE expires_at <= ?",
-        now,
-      )
-      .toArray();
-    if (expired.length === 0) return;
-    sql.exec("DELETE FROM leases WHERE expires_at <= ?", now);
-    for (const lease of expired) {
-      console.warn(JSON.stringify({ event: "lease_expired", runId: lease.run_id, lane: lease.lane, heldMs: now - lease.acquired_at }));
+    if (now < this.earliestExpiry) return;
+    const expired = [...this.leases].filter(([, lease]) => lease.expiresAt <= now);
+    this.ctx.storage.sql.exec("DELETE FROM leases WHERE expires_at <= ?", now);
+    this.earliestExpiry = Number.POSITIVE_INFINITY;
+    for (const [runId, lease] of this.leases) {
+      if (lease.expiresAt <= now) this.leases.delete(runId);
+      else this.earliestExpiry = Math.min(this.earliestExpiry, lease.expiresAt);
     }
-    for (const lane of new Set(expired.map((l) => l.lane))) this.pump(lane);
+    for (const [runId, lease] of expired) {
+      console.warn(JSON.stringify({ event: "lease_expired", runId, lane: lease.lane, heldMs: now - lease.acquiredAt }));
+    }
+    for (const lane of new Set(expired.map(([, l]) => l.lane))) this.pump(lane);
   }
 
   /** Hands free slots to waiters, first come first served. */
@@ -275,10 +295,13 @@ export class TenantBudget extends DurableObject<Env> {
     }
   }
 
+  /** Sets the alarm for the earliest expiry, unless it is already set for then or sooner (remembered, not read each time). */
   private async armAlarm(): Promise<void> {
-    const next = this.ctx.storage.sql.exec<{ at: number | null }>("SELECT MIN(expires_at) AS at FROM leases").one().at;
-    if (next === null) return;
-    const current = await this.ctx.storage.getAlarm();
-    if (current === null || current > next) await this.ctx.storage.setAlarm(next);
+    const next = this.earliestExpiry;
+    if (!Number.isFinite(next)) return;
+    if (this.alarmAt === undefined) this.alarmAt = await this.ctx.storage.getAlarm();
+    if (this.alarmAt !== null && this.alarmAt <= next && this.alarmAt > Date.now()) return;
+    this.alarmAt = next;
+    await this.ctx.storage.setAlarm(next);
   }
 }
