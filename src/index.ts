@@ -8,6 +8,10 @@ import { PlatformError } from "./errors/index.ts";
 import { EXPORT_TYPE, type ExportClaims, jwtSigner } from "./evidence/index.ts";
 import { type CapabilityProps, POLICY_ISSUER, plannerTrust, policyTrust, publishedKeys, type SandboxHost, type TaskTrust } from "./execution/index.ts";
 import {
+  APPROVAL_PAGE_ROUTE,
+  APPROVAL_ROUTE,
+  APPROVAL_SCRIPT_ROUTE,
+  APPROVALS_ROUTE,
   authenticate,
   BATCH_ROUTE,
   BATCHES_ROUTE,
@@ -26,6 +30,10 @@ import {
   RECONCILE_ROUTE,
   RESPONSE_MARKER,
   STORE_ROUTE,
+  serveApproval,
+  serveApprovalList,
+  serveApprovalPage,
+  serveApprovalScript,
   serveBatch,
   serveBench,
   serveEvidence,
@@ -45,6 +53,7 @@ import type { SubmitDeps } from "./intent/index.ts";
 import { isDiscoveryRequest, MCP_ROUTE, mcpHandler, SERVER_INFO, serveMcp } from "./mcp/index.ts";
 import { policyInForce, taskSigner } from "./policy/index.ts";
 
+export { ApprovalDesk } from "./approval/approval-desk.ts";
 export { BatchRecord } from "./batch/batch-record.ts";
 export { TenantBudget } from "./budget/tenant-budget.ts";
 export { SessionLedger } from "./evidence/session-ledger.ts";
@@ -83,6 +92,7 @@ function platformFor(env: Env, config: Config, exports: Cloudflare.Exports): Pla
       host: sandboxHost(env, exports),
       ledgers: env.SESSION_LEDGER,
       budgets: env.TENANT_BUDGET,
+      approvals: env.APPROVALS,
       policy: policyInForce(catalog.policy, catalog.contracts, env.POLICY_ARCHIVE),
       tasks: {
         signer: config.tasks.signingKey ? taskSigner(config.tasks.signingKey) : null,
@@ -158,6 +168,7 @@ async function route(request: Request, env: Env, ctx: ExecutionContext): Promise
         policy: "/v1/policy/{hash}",
         metrics: METRICS_ROUTE,
         batches: BATCHES_ROUTE,
+        approvals: APPROVALS_ROUTE,
         tasks: TASKS_ROUTE,
         jwks: JWKS_ROUTE,
         contracts: platform.catalog.contracts.map((c) => c.tool),
@@ -169,6 +180,10 @@ async function route(request: Request, env: Env, ctx: ExecutionContext): Promise
     if (url.pathname === METRICS_ROUTE && presentsMetricsToken(request, config.metricsToken)) {
       return await serveMetrics(request, { kind: "platform" }, { budgets: env.TENANT_BUDGET, policy: platform.catalog.policy });
     }
+    // The approval page and its script carry no data either.
+    const approvalPage = APPROVAL_PAGE_ROUTE.exec(url.pathname);
+    if (approvalPage?.[1]) return serveApprovalPage(request, approvalPage[1]);
+    if (url.pathname === APPROVAL_SCRIPT_ROUTE) return serveApprovalScript();
     // The viewer page and its assets carry no data; the page reads the export with the token it is given.
     if (isViewerRequest(url.pathname)) return serveViewer(request, url.pathname);
 
@@ -204,6 +219,16 @@ async function route(request: Request, env: Env, ctx: ExecutionContext): Promise
     if (policy?.[1]) {
       if (!auth.identity) return errorResponse(new PlatformError("unauthorized", "Policy snapshots need a bearer token."));
       return await servePolicySnapshot(request, policy[1], auth.identity, env.POLICY_ARCHIVE);
+    }
+
+    if (url.pathname === APPROVALS_ROUTE) {
+      if (!auth.identity) return errorResponse(new PlatformError("unauthorized", "Approvals need a bearer token."));
+      return await serveApprovalList(request, auth.identity, env.APPROVALS);
+    }
+    const approvalPath = APPROVAL_ROUTE.exec(url.pathname);
+    if (approvalPath?.[1]) {
+      if (!auth.identity) return errorResponse(new PlatformError("unauthorized", "Approvals need a bearer token."));
+      return await serveApproval(request, approvalPath[1], auth.identity, env.APPROVALS);
     }
 
     if (url.pathname === BATCHES_ROUTE) {

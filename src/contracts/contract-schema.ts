@@ -113,7 +113,13 @@ export const ContractSchema = z
     phase: z.union([z.literal(1), z.literal(2), z.literal(3)]).describe("Rollout phase: 1 read-only, 2 low-risk writes, 3 production with approvals."),
     inputSchema: JsonObjectSchemaSchema.describe("JSON Schema of the `input` argument handed to the code."),
     limits: LimitsSchema.default(LimitsSchema.parse({})),
-    approval: z.object({ required: z.boolean() }).strict().default({ required: false }),
+    approval: z
+      .object({
+        required: z.boolean(),
+        ttlMinutes: z.int().min(1).max(1_440).default(15).describe("How long an approval request (and an approval not yet used) stays valid."),
+      })
+      .strict()
+      .default({ required: false, ttlMinutes: 15 }),
     dataClass: z
       .object({
         max: DataClassSchema.describe("The most sensitive data class this contract may process."),

@@ -132,12 +132,23 @@ export const BudgetRecordSchema = z.object({
 });
 export type BudgetRecord = z.infer<typeof BudgetRecordSchema>;
 
+/** The human gate of a run whose contract needs approval: which request, and where it stood. */
+export const ApprovalRecordSchema = z.object({
+  id: z.string().max(64),
+  /** requested (created by this call), pending (an earlier call's request, not decided yet), used (approved, spent by this run), rejected. */
+  state: z.enum(["requested", "pending", "used", "rejected"]),
+  decidedBy: z.string().max(128).optional(),
+  reason: z.string().max(1_000).optional(),
+});
+
 export const RunStartedSchema = z.object({
   kind: z.literal("run.started"),
   ...RunHeader,
   roles: z.array(z.string()),
   lane: z.enum(["interactive", "batch"]),
   budget: BudgetRecordSchema.optional(),
+  /** The approval gate, for a contract that needs a human approval. */
+  approval: ApprovalRecordSchema.optional(),
   /** A batch task: its batch (GET /v1/batches/{id}) and position in it. */
   batch: z.object({ id: z.string().max(64), index: z.int().min(0) }).optional(),
   codeSha256: Sha256Schema,
@@ -181,11 +192,27 @@ export const RunFinishedSchema = z.object({
   late: z.boolean().optional(),
 });
 
-export const EvidenceEntrySchema = z.discriminatedUnion("kind", [RunStartedSchema, RunFinishedSchema]);
+/** A human decided an approval request; recorded in the requester's session, pointing at the run that asked. */
+export const ApprovalDecidedSchema = z.object({
+  kind: z.literal("approval.decided"),
+  ...RunHeader,
+  /** The approver (the record's `actor`) is never the requester. */
+  approval: z.object({
+    id: z.string().max(64),
+    verdict: z.enum(["approved", "rejected"]),
+    reason: z.string().max(1_000),
+    requester: Name,
+    expiresAt: z.int(),
+  }),
+});
+
+export const EvidenceEntrySchema = z.discriminatedUnion("kind", [RunStartedSchema, RunFinishedSchema, ApprovalDecidedSchema]);
 /** What a layer hands the ledger. */
 export type EvidenceEntry = z.infer<typeof EvidenceEntrySchema>;
 export type RunStarted = z.infer<typeof RunStartedSchema>;
 export type RunFinished = z.infer<typeof RunFinishedSchema>;
+export type ApprovalDecided = z.infer<typeof ApprovalDecidedSchema>;
+export type ApprovalRecord = z.infer<typeof ApprovalRecordSchema>;
 
 /**
  * What the ledger returns: the entry plus its position, the ledger's time and its links in

@@ -16,6 +16,8 @@ export {
   type Activity,
   ActivitySchema,
   type ActivitySummary,
+  type ApprovalDecided,
+  type ApprovalRecord,
   type BudgetRecord,
   type CapabilityActivity,
   type EgressActivity,

@@ -1,4 +1,15 @@
 // The small non-MCP routes and the HTTP error mapping.
+
+export {
+  APPROVAL_PAGE_ROUTE,
+  APPROVAL_ROUTE,
+  APPROVAL_SCRIPT_ROUTE,
+  APPROVALS_ROUTE,
+  serveApproval,
+  serveApprovalList,
+  serveApprovalPage,
+  serveApprovalScript,
+} from "./approvals-route.ts";
 export { type Authentication, authenticate } from "./authenticate.ts";
 export { BATCH_ROUTE, BATCHES_ROUTE, type BatchDeps, serveBatch, submitBatch } from "./batches-route.ts";
 export { BENCH_ROUTES, serveBench } from "./bench-routes.ts";

@@ -2,11 +2,13 @@
 // tenant's snapshot, sign what it allows) -> execution (admit the signed task) ->
 // evidence (start, spending the task ids) -> execution (run) -> evidence (finish).
 // The start is recorded before any task code runs; if it cannot be, nothing runs.
+import { type ApprovalDesk, approvalKey, deskFor, type GateAnswer } from "../approval/index.ts";
 import { acquireSlot, type Lane, releaseSlot, type SlotResult, type TenantBudget } from "../budget/index.ts";
 import type { Contract } from "../contracts/index.ts";
 import { PlatformError } from "../errors/index.ts";
 import {
   type ActivitySummary,
+  type ApprovalRecord,
   type BudgetRecord,
   type EvidenceEntry,
   type IntentSource,
@@ -53,6 +55,8 @@ export type SubmitDeps = {
   reconcileGraceMs: number;
   /** Each tenant's concurrency budget (one object per tenant). */
   budgets: DurableObjectNamespace<TenantBudget>;
+  /** Each tenant's approval desk (one object per tenant). */
+  approvals: DurableObjectNamespace<ApprovalDesk>;
 };
 
 /** One task to run: from an MCP call, or from a planner whose signed task was already checked. */
@@ -73,6 +77,8 @@ export type Submission = {
   runId?: string;
   /** A slot already leased for this run (the batch consumer leases before it starts a run); released like any other. */
   slot?: SlotResult;
+  /** The origin the caller reached, for the links it is given (an approval page). */
+  origin?: string;
 };
 
 export type RunReport = {
@@ -130,9 +136,22 @@ async function runPipeline(deps: SubmitDeps, submission: Submission, progress: P
       : null;
   const policyHash = policy.hashed.hash;
 
+  // A contract that needs a human runs only on an approval of exactly this task, used once.
+  const approval =
+    built.ok && policy.ok && decision?.outcome === "needs_approval" && decision.reasons.every((r) => r === "approval_required")
+      ? await gateApproval(deps, built.task, decision, policyHash, runId)
+      : null;
+  const approvalRecord: ApprovalRecord | undefined = approval
+    ? approval.outcome === "approved"
+      ? { id: approval.id, state: "used", decidedBy: approval.decidedBy, reason: approval.reason.slice(0, 1_000) }
+      : approval.outcome === "rejected"
+        ? { id: approval.id, state: "rejected", decidedBy: approval.decidedBy, reason: approval.reason.slice(0, 1_000) }
+        : { id: approval.id, state: approval.created ? "requested" : "pending" }
+    : undefined;
+
   // What policy allowed waits for a budget slot (the contract's backpressure mode decides how);
   // meanwhile it is signed, and the runtime admits only what verifies.
-  const allowed = built.ok && decision?.outcome === "allow" ? { task: built.task, decision } : null;
+  const allowed = built.ok && decision && (decision.outcome === "allow" || approval?.outcome === "approved") ? { task: built.task, decision } : null;
   const budget = policy.hashed.snapshot.policy?.budget ?? DEFAULT_BUDGET;
   const preLeased = submission.slot ?? null;
   const [slot, firstIssue] = allowed
@@ -142,6 +161,8 @@ async function runPipeline(deps: SubmitDeps, submission: Submission, progress: P
       ])
     : [preLeased, null];
   progress.leased = slot?.ok === true;
+  // An approval is spent by a run that starts; refused by the budget, it goes back to its task.
+  if (approval?.outcome === "approved" && slot && !slot.ok) await deskFor(deps.approvals, identity.tenant).restore(approval.id, runId);
 
   // Downgraded: the call runs under the cheaper contract, signed for it. The catalog checked that it
   // is no more than the one asked for, so the decision for that one covers it.
@@ -205,6 +226,7 @@ async function runPipeline(deps: SubmitDeps, submission: Submission, progress: P
     lane,
     ...(budgetRecord ? { budget: budgetRecord } : {}),
     ...(submission.batch ? { batch: submission.batch } : {}),
+    ...(approvalRecord ? { approval: approvalRecord } : {}),
     codeSha256: digests.codeSha256,
     codeBytes: digests.codeBytes,
     inputSha256: digests.inputSha256,
@@ -245,17 +267,19 @@ async function runPipeline(deps: SubmitDeps, submission: Submission, progress: P
       ? built.error
       : !policy.ok
         ? policy.error
-        : decision && decision.outcome !== "allow"
-          ? refusalError(decision, policyHash, asked.id)
-          : slot && !slot.ok
-            ? slot.error
-            : downgradeRefusal
-              ? downgradeRefusal
-              : issued?.error
-                ? issued.error
-                : appended.replayed
-                  ? taskRejected("task_replayed", "this task id was used before")
-                  : undefined);
+        : approval && approval.outcome !== "approved"
+          ? approvalError(approval, asked, submission.origin)
+          : decision && decision.outcome !== "allow" && approval?.outcome !== "approved"
+            ? refusalError(decision, policyHash, asked.id)
+            : slot && !slot.ok
+              ? slot.error
+              : downgradeRefusal
+                ? downgradeRefusal
+                : issued?.error
+                  ? issued.error
+                  : appended.replayed
+                    ? taskRejected("task_replayed", "this task id was used before")
+                    : undefined);
   const outcome: SandboxOutcome =
     sandbox && !refusal ? await sandbox.run() : { termination: refusal && refusal.status >= 500 ? "failed" : "denied", ...NOT_RUN, error: refusal };
 
@@ -274,6 +298,54 @@ async function runPipeline(deps: SubmitDeps, submission: Submission, progress: P
   // The ledger has the last word on termination (e.g. egress_denied) and on the run's activity.
   const final: SandboxOutcome = recorded ? { ...outcome, termination: recorded.termination } : outcome;
   return { runId, contract, policyHash, decision, outcome: final, budget: budgetRecord, ...(recorded ? { activity: recorded.activity } : {}) };
+}
+
+/** Asks the tenant's approval desk about exactly this task (and opens a request when there is none to use). */
+async function gateApproval(deps: SubmitDeps, task: Task, decision: Decision, policyHash: string, runId: string): Promise<GateAnswer> {
+  const contract = { id: task.contract.id, version: task.contract.version, class: task.contract.class };
+  const binding = {
+    tenant: task.identity.tenant,
+    requester: task.identity.actor,
+    contract: { id: contract.id, version: contract.version },
+    codeSha256: task.codeSha256,
+    inputSha256: task.inputSha256,
+    policyHash,
+    dataClass: decision.dataClass,
+  };
+  return await deskFor(deps.approvals, task.identity.tenant).gate({
+    key: await approvalKey(binding),
+    runId,
+    tenant: task.identity.tenant,
+    requester: task.identity.actor,
+    session: task.identity.session,
+    contract,
+    codeSha256: task.codeSha256,
+    inputSha256: task.inputSha256,
+    policyHash,
+    dataClass: decision.dataClass,
+    plan: task.plan?.text ?? null,
+    code: task.code,
+    inputJson: JSON.stringify(task.input ?? {}),
+    ttlMs: task.contract.approval.ttlMinutes * 60_000,
+  });
+}
+
+/** What the caller is told when the approval gate stops a run. */
+function approvalError(answer: Exclude<GateAnswer, { outcome: "approved" }>, contract: Contract, origin: string | undefined): PlatformError {
+  const url = `${origin ?? ""}/approvals/${answer.id}`;
+  if (answer.outcome === "rejected") {
+    return new PlatformError(
+      "approval_rejected",
+      `Approval ${answer.id} for this exact task was rejected by ${answer.decidedBy}: ${answer.reason}. Nothing was run.`,
+    );
+  }
+  return new PlatformError(
+    "approval_required",
+    `Contract ${contract.id} needs a human approval for this exact task; approval ${answer.id} is ${answer.created ? "requested" : "still pending"} (until ${new Date(answer.expiresAt).toISOString()}). Nothing was run.`,
+    {
+      hint: `Ask a person with the approver role in your tenant (not you) to approve it at ${url}, then call again with exactly the same code, input and data class; any change needs a new approval. Approval id: ${answer.id}.`,
+    },
+  );
 }
 
 /** Returns the run's budget slot, if it holds one, with its figures for the metrics. */
@@ -311,8 +383,8 @@ export function deadlineOf(receivedAt: number, contract: Contract): number {
 export const DEADLINE_GRACE_MS = 2_000;
 
 /** An MCP tool call: the task comes straight from the agent's arguments. */
-export function submitToolCall(deps: SubmitDeps, contract: Contract, identity: Identity, rawArguments: unknown): Promise<RunReport> {
-  return submitTask(deps, { contract, identity, arguments: rawArguments, intent: { source: "mcp" } });
+export function submitToolCall(deps: SubmitDeps, contract: Contract, identity: Identity, rawArguments: unknown, origin?: string): Promise<RunReport> {
+  return submitTask(deps, { contract, identity, arguments: rawArguments, intent: { source: "mcp" }, ...(origin ? { origin } : {}) });
 }
 
 /** What signing and admission produced: the record for evidence, and either the admitted task or why not. */

@@ -37,7 +37,7 @@ function inputSchemaOf(contract: Contract): StandardSchemaWithJSON {
   return schema;
 }
 
-export function createMcpServer(contracts: readonly Contract[], deps: SubmitDeps, identity: Identity | undefined): McpServer {
+export function createMcpServer(contracts: readonly Contract[], deps: SubmitDeps, identity: Identity | undefined, origin?: string): McpServer {
   const server = new McpServer(SERVER_INFO, { capabilities: { tools: { listChanged: false } }, instructions: INSTRUCTIONS });
   outputSchema ??= advertiseOnly(RUN_RESULT_SCHEMA);
   for (const contract of contracts) {
@@ -54,7 +54,7 @@ export function createMcpServer(contracts: readonly Contract[], deps: SubmitDeps
       async (args: unknown) => {
         // The HTTP gate refuses tools/call without a verified token; this is the second lock.
         if (!identity) return toolError(new PlatformError("unauthorized", "tools/call needs a bearer token."));
-        return toToolResult(await submitToolCall(deps, contract, identity, args));
+        return toToolResult(await submitToolCall(deps, contract, identity, args, origin));
       },
     );
   }

@@ -37,14 +37,20 @@ export type McpEndpoint = {
 
 // The verified identity travels to the per-request McpServer inside AuthInfo.extra.
 const IDENTITY = "agent-exec/identity";
+/** And the origin the client reached (for links it is given, such as an approval page). */
+const ORIGIN = "agent-exec/origin";
 
 /** Builds the handler once per endpoint (per isolate); each request still gets a fresh McpServer. */
 export function mcpHandler(endpoint: McpEndpoint): StatelessMcpHandler {
-  return createMcpHandler(({ authInfo }) => createMcpServer(endpoint.contracts, endpoint.deps, authInfo?.extra?.[IDENTITY] as Identity | undefined), {
-    route: MCP_ROUTE,
-    ...(endpoint.allowedHostnames.length > 0 ? { allowedHostnames: endpoint.allowedHostnames } : {}),
-    onerror: (error: Error) => console.error(JSON.stringify({ event: "mcp_error", error: String(error), stack: error.stack })),
-  });
+  return createMcpHandler(
+    ({ authInfo }) =>
+      createMcpServer(endpoint.contracts, endpoint.deps, authInfo?.extra?.[IDENTITY] as Identity | undefined, authInfo?.extra?.[ORIGIN] as string | undefined),
+    {
+      route: MCP_ROUTE,
+      ...(endpoint.allowedHostnames.length > 0 ? { allowedHostnames: endpoint.allowedHostnames } : {}),
+      onerror: (error: Error) => console.error(JSON.stringify({ event: "mcp_error", error: String(error), stack: error.stack })),
+    },
+  );
 }
 
 export function serveMcp(handler: StatelessMcpHandler, request: Request, identity: Identity | undefined): Promise<Response> {
@@ -54,7 +60,7 @@ export function serveMcp(handler: StatelessMcpHandler, request: Request, identit
     clientId: identity.actor,
     scopes: identity.roles,
     expiresAt: identity.expiresAt,
-    extra: { [IDENTITY]: identity },
+    extra: { [IDENTITY]: identity, [ORIGIN]: new URL(request.url).origin },
   };
   return handler.fetch(request, { authInfo });
 }

@@ -28,7 +28,7 @@ describe("contracts", () => {
     expect(result.ok).toBe(true);
     if (!result.ok) return;
     expect(result.contracts[0]?.limits).toMatchObject({ wallMs: 5000, outputBytes: 65536, cpuMs: 50 });
-    expect(result.contracts[0]?.approval).toEqual({ required: false });
+    expect(result.contracts[0]?.approval).toEqual({ required: false, ttlMinutes: 15 });
   });
 
   it.each<[string, Record<string, unknown>, string, RegExp]>([

@@ -135,6 +135,7 @@ describe("fail closed", () => {
         host: testHost(),
         ledgers: env.SESSION_LEDGER,
         budgets: env.TENANT_BUDGET,
+        approvals: env.APPROVALS,
         policy: policyInForce(catalog.policy, catalog.contracts, env.POLICY_ARCHIVE),
         tasks: { signer: null, trust: null, clockToleranceS: 5 },
         reconcileGraceMs: 30_000,
@@ -145,7 +146,7 @@ describe("fail closed", () => {
     );
     expect(report.outcome).toMatchObject({ termination: "failed", error: { code: "misconfigured" }, latencyMs: { start: null } });
     const page = await ledgerFor(env.SESSION_LEDGER, "acme", "s-unsigned").page(0, 10);
-    expect(page.ok && page.page.records.map((r) => [r.kind, r.kind === "run.finished" ? r.termination : r.task])).toEqual([
+    expect(page.ok && page.page.records.map((r) => [r.kind, r.kind === "run.finished" ? r.termination : r.kind === "run.started" ? r.task : r.kind])).toEqual([
       ["run.started", null],
       ["run.finished", "failed"],
     ]);
@@ -181,6 +182,7 @@ describe("hardening: the pipeline records what it refuses", () => {
       host: testHost(),
       ledgers: env.SESSION_LEDGER,
       budgets: env.TENANT_BUDGET,
+      approvals: env.APPROVALS,
       policy: policyInForce(catalog.policy, catalog.contracts, env.POLICY_ARCHIVE),
       tasks: { signer: null, trust: null, clockToleranceS: 5 },
       reconcileGraceMs: 30_000,

@@ -1,0 +1,246 @@
+// A tenant's approval desk: the requests for human approval of runs whose contract needs
+// one. A request is bound to the exact task (tenant, requester, contract and version, code
+// hash, input hash, policy hash, data class): the same call again finds it; any change is
+// another task and needs another approval. An approval is used once, within its expiry.
+// Approvers hold the approver role in the same tenant and are never the requester.
+// Every decision is appended to the requester's session ledger.
+import { DurableObject } from "cloudflare:workers";
+import { ledgerFor } from "../evidence/ledger-stub.ts";
+
+export const APPROVER_ROLE = "approver";
+
+export type ApprovalState = "pending" | "approved" | "rejected" | "used" | "expired";
+
+/** What the pipeline asks about: the exact task, and what to show the approver. */
+export type ApprovalAsk = {
+  /** SHA-256 of the canonical binding (see approvalKey). */
+  key: string;
+  runId: string;
+  tenant: string;
+  requester: string;
+  session: string;
+  contract: { id: string; version: string; class: string };
+  codeSha256: string;
+  inputSha256: string;
+  policyHash: string;
+  dataClass: string;
+  plan: string[] | null;
+  /** Shown to the approver: the code itself, and the input (JSON text). */
+  code: string;
+  inputJson: string;
+  ttlMs: number;
+};
+
+export type GateAnswer =
+  | { outcome: "approved"; id: string; decidedBy: string; reason: string }
+  | { outcome: "pending"; id: string; expiresAt: number; created: boolean }
+  | { outcome: "rejected"; id: string; decidedBy: string; reason: string };
+
+export type ApprovalView = {
+  id: string;
+  state: ApprovalState;
+  tenant: string;
+  requester: string;
+  session: string;
+  runId: string;
+  contract: { id: string; version: string; class: string };
+  codeSha256: string;
+  inputSha256: string;
+  policyHash: string;
+  dataClass: string;
+  plan: string[] | null;
+  code: string;
+  inputJson: string;
+  createdAt: string;
+  expiresAt: string;
+  decidedBy: string | null;
+  decidedAt: string | null;
+  reason: string | null;
+  usedByRun: string | null;
+};
+
+export type DecideResult =
+  | { ok: true; approval: ApprovalView }
+  | { ok: false; code: "not_found" | "four_eyes" | "not_approver" | "not_pending"; message: string };
+
+type Row = {
+  id: string;
+  key: string;
+  state: ApprovalState;
+  tenant: string;
+  requester: string;
+  session: string;
+  run_id: string;
+  contract: string;
+  code_sha256: string;
+  input_sha256: string;
+  policy_hash: string;
+  data_class: string;
+  plan: string | null;
+  code: string;
+  input_json: string;
+  created_at: number;
+  expires_at: number;
+  decided_by: string | null;
+  decided_at: number | null;
+  reason: string | null;
+  used_by_run: string | null;
+};
+
+export class ApprovalDesk extends DurableObject<Env> {
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    ctx.storage.sql.exec(`
+      CREATE TABLE IF NOT EXISTS approvals (
+        id TEXT PRIMARY KEY,
+        key TEXT NOT NULL,
+        state TEXT NOT NULL,
+        tenant TEXT NOT NULL,
+        requester TEXT NOT NULL,
+        session TEXT NOT NULL,
+        run_id TEXT NOT NULL,
+        contract TEXT NOT NULL,
+        code_sha256 TEXT NOT NULL,
+        input_sha256 TEXT NOT NULL,
+        policy_hash TEXT NOT NULL,
+        data_class TEXT NOT NULL,
+        plan TEXT,
+        code TEXT NOT NULL,
+        input_json TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        decided_by TEXT,
+        decided_at INTEGER,
+        reason TEXT,
+        used_by_run TEXT
+      );
+      CREATE INDEX IF NOT EXISTS approvals_by_key ON approvals (key, created_at);
+      CREATE INDEX IF NOT EXISTS approvals_by_state ON approvals (state, created_at);
+    `);
+  }
+
+  /**
+   * The gate: an approved, unexpired, unused request for exactly this task is spent by this
+   * run; a pending one is reported; a rejected one is final for that request; otherwise (none,
+   * used, expired) a new request is opened. Synchronous, so two runs cannot spend one approval.
+   */
+  async gate(ask: ApprovalAsk): Promise<GateAnswer> {
+    const now = Date.now();
+    this.expire(now);
+    const sql = this.ctx.storage.sql;
+    const latest = sql.exec<Row>("SELECT * FROM approvals WHERE key = ? ORDER BY created_at DESC, rowid DESC LIMIT 1", ask.key).toArray()[0];
+    if (latest?.state === "approved") {
+      sql.exec("UPDATE approvals SET state = 'used', used_by_run = ? WHERE id = ?", ask.runId, latest.id);
+      return { outcome: "approved", id: latest.id, decidedBy: latest.decided_by ?? "?", reason: latest.reason ?? "" };
+    }
+    if (latest?.state === "pending") return { outcome: "pending", id: latest.id, expiresAt: latest.expires_at, created: false };
+    if (latest?.state === "rejected") return { outcome: "rejected", id: latest.id, decidedBy: latest.decided_by ?? "?", reason: latest.reason ?? "" };
+    const id = `apr_${crypto.randomUUID()}`;
+    const expiresAt = now + ask.ttlMs;
+    sql.exec(
+      `INSERT INTO approvals (id, key, state, tenant, requester, session, run_id, contract, code_sha256, input_sha256, policy_hash, data_class, plan, code, input_json, created_at, expires_at)
+       VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      id,
+      ask.key,
+      ask.tenant,
+      ask.requester,
+      ask.session,
+      ask.runId,
+      JSON.stringify(ask.contract),
+      ask.codeSha256,
+      ask.inputSha256,
+      ask.policyHash,
+      ask.dataClass,
+      ask.plan ? JSON.stringify(ask.plan) : null,
+      ask.code,
+      ask.inputJson,
+      now,
+      expiresAt,
+    );
+    return { outcome: "pending", id, expiresAt, created: true };
+  }
+
+  /** An approver's verdict on a pending request; recorded in the requester's session ledger. */
+  async decide(id: string, approver: { actor: string; roles: string[] }, verdict: "approved" | "rejected", reason: string): Promise<DecideResult> {
+    const now = Date.now();
+    this.expire(now);
+    const sql = this.ctx.storage.sql;
+    const row = sql.exec<Row>("SELECT * FROM approvals WHERE id = ?", id).toArray()[0];
+    if (!row) return { ok: false, code: "not_found", message: "No such approval request in this tenant." };
+    if (!approver.roles.includes(APPROVER_ROLE)) return { ok: false, code: "not_approver", message: `Deciding needs the ${APPROVER_ROLE} role.` };
+    if (approver.actor === row.requester) return { ok: false, code: "four_eyes", message: "The requester cannot decide their own request (four eyes)." };
+    if (row.state !== "pending") return { ok: false, code: "not_pending", message: `The request is ${row.state}, not pending.` };
+    sql.exec("UPDATE approvals SET state = ?, decided_by = ?, decided_at = ?, reason = ? WHERE id = ?", verdict, approver.actor, now, reason, id);
+    const contract = JSON.parse(row.contract) as ApprovalView["contract"];
+    // the decision is evidence in the requester's session, beside the run that asked
+    await ledgerFor(this.env.SESSION_LEDGER, row.tenant, row.session).append({
+      kind: "approval.decided",
+      runId: row.run_id,
+      tenant: row.tenant,
+      actor: approver.actor,
+      session: row.session,
+      contract,
+      policyHash: row.policy_hash,
+      decision: null,
+      approval: { id, verdict, reason, requester: row.requester, expiresAt: row.expires_at },
+    });
+    return { ok: true, approval: view({ ...row, state: verdict, decided_by: approver.actor, decided_at: now, reason }) };
+  }
+
+  /** Gives an approval back to its task when the run that spent it did not start (no budget slot, no evidence). */
+  async restore(id: string, runId: string): Promise<boolean> {
+    const sql = this.ctx.storage.sql;
+    const before = sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM approvals WHERE id = ? AND state = 'used' AND used_by_run = ?", id, runId).one().n;
+    sql.exec("UPDATE approvals SET state = 'approved', used_by_run = NULL WHERE id = ? AND state = 'used' AND used_by_run = ?", id, runId);
+    this.expire(Date.now());
+    return before > 0;
+  }
+
+  async get(id: string): Promise<ApprovalView | null> {
+    this.expire(Date.now());
+    const row = this.ctx.storage.sql.exec<Row>("SELECT * FROM approvals WHERE id = ?", id).toArray()[0];
+    return row ? view(row) : null;
+  }
+
+  /** The tenant's requests in one state (pending by default), newest first, without code and input bodies. */
+  async list(state: ApprovalState, limit: number): Promise<Array<Omit<ApprovalView, "code" | "inputJson">>> {
+    this.expire(Date.now());
+    return this.ctx.storage.sql
+      .exec<Row>("SELECT * FROM approvals WHERE state = ? ORDER BY created_at DESC LIMIT ?", state, limit)
+      .toArray()
+      .map((row) => {
+        const { code: _code, inputJson: _input, ...summary } = view(row);
+        return summary;
+      });
+  }
+
+  /** Pending and approved-but-unused requests past their expiry become expired. */
+  private expire(now: number): void {
+    this.ctx.storage.sql.exec("UPDATE approvals SET state = 'expired' WHERE state IN ('pending', 'approved') AND expires_at <= ?", now);
+  }
+}
+
+function view(row: Row): ApprovalView {
+  return {
+    id: row.id,
+    state: row.state,
+    tenant: row.tenant,
+    requester: row.requester,
+    session: row.session,
+    runId: row.run_id,
+    contract: JSON.parse(row.contract) as ApprovalView["contract"],
+    codeSha256: row.code_sha256,
+    inputSha256: row.input_sha256,
+    policyHash: row.policy_hash,
+    dataClass: row.data_class,
+    plan: row.plan ? (JSON.parse(row.plan) as string[]) : null,
+    code: row.code,
+    inputJson: row.input_json,
+    createdAt: new Date(row.created_at).toISOString(),
+    expiresAt: new Date(row.expires_at).toISOString(),
+    decidedBy: row.decided_by,
+    decidedAt: row.decided_at === null ? null : new Date(row.decided_at).toISOString(),
+    reason: row.reason,
+    usedByRun: row.used_by_run,
+  };
+}
