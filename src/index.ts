@@ -52,6 +52,7 @@ import {
 import type { SubmitDeps } from "./intent/index.ts";
 import { isDiscoveryRequest, MCP_ROUTE, mcpHandler, SERVER_INFO, serveMcp } from "./mcp/index.ts";
 import { policyInForce, taskSigner } from "./policy/index.ts";
+import { logEvent, redactLogsOf } from "./redaction/index.ts";
 
 export { ApprovalDesk } from "./approval/approval-desk.ts";
 export { BatchRecord } from "./batch/batch-record.ts";
@@ -84,6 +85,17 @@ function sandboxHost(env: Env, exports: Cloudflare.Exports): SandboxHost {
   return { loader: env.LOADER, gateway: (props) => exports.EgressGateway({ props }), capability: (name, props) => capabilities[name](props) };
 }
 
+/** The values the platform holds that must never appear in evidence, logs or pages: injected egress credentials, private keys, tokens. */
+function platformSecrets(env: Env, config: Config): string[] {
+  const egress = Object.entries(env as unknown as Record<string, unknown>)
+    .filter(([name, value]) => /^EGRESS_[A-Z0-9_]+$/.test(name) && name !== "EGRESS_RESOLVE" && typeof value === "string")
+    .map(([, value]) => value as string);
+  const keys = [config.tasks.signingKey, config.evidence.signingKey].flatMap((key) => (key && typeof key.d === "string" ? [key.d] : []));
+  const secrets = [...egress, ...keys, ...(config.metricsToken ? [config.metricsToken] : []), ...(config.supervisorToken ? [config.supervisorToken] : [])];
+  redactLogsOf(secrets);
+  return secrets;
+}
+
 function platformFor(env: Env, config: Config, exports: Cloudflare.Exports): Platform {
   let platform = platforms.get(env);
   if (!platform) {
@@ -93,6 +105,7 @@ function platformFor(env: Env, config: Config, exports: Cloudflare.Exports): Pla
       ledgers: env.SESSION_LEDGER,
       budgets: env.TENANT_BUDGET,
       approvals: env.APPROVALS,
+      secrets: platformSecrets(env, config),
       policy: policyInForce(catalog.policy, catalog.contracts, env.POLICY_ARCHIVE),
       tasks: {
         signer: config.tasks.signingKey ? taskSigner(config.tasks.signingKey) : null,
@@ -144,7 +157,7 @@ export default {
       batch.messages.map((message) =>
         consumeTask(message, deps).catch((error: unknown) => {
           // the task stays claimed (its run, if any, is in the ledger); the message is not retried into a second run
-          console.error(JSON.stringify({ event: "batch_task_failed", ...message.body, error: String(error) }));
+          logEvent("error", { event: "batch_task_failed", ...message.body, error: String(error) });
           message.ack();
         }),
       ),

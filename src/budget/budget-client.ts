@@ -3,6 +3,7 @@
 import type { Contract } from "../contracts/index.ts";
 import { PlatformError } from "../errors/index.ts";
 import type { Budget } from "../policy/index.ts";
+import { logEvent } from "../redaction/index.ts";
 import type { Lane, SlotOutcome, TenantBudget } from "./tenant-budget.ts";
 
 /** A lease outlives its run's deadline by this much before the budget takes the slot back. */
@@ -37,7 +38,7 @@ export async function acquireSlot(
       limits: { maxInFlight: budget[lane].maxInFlight, queueMax: budget[lane].queueMax, downgradeInFlight: budget.downgradeInFlight },
     });
   } catch (error) {
-    console.error(JSON.stringify({ event: "budget_unavailable", tenant, runId, error: String(error) }));
+    logEvent("error", { event: "budget_unavailable", tenant, runId, error: String(error) });
     return {
       ok: false,
       slot: null,
@@ -70,6 +71,6 @@ export async function releaseSlot(
   try {
     await budgetFor(namespace, tenant).release(runId, sample);
   } catch (error) {
-    console.error(JSON.stringify({ event: "budget_release_failed", tenant, runId, error: String(error) }));
+    logEvent("error", { event: "budget_release_failed", tenant, runId, error: String(error) });
   }
 }

@@ -8,6 +8,7 @@
 // (a Durable Object may have at most 10 dynamic workers in flight; this one has none).
 // It also keeps the tenant's recent run samples, which GET /v1/metrics summarises.
 import { DurableObject } from "cloudflare:workers";
+import { logEvent } from "../redaction/index.ts";
 import { type LaneSummary, type RunSample, SAMPLE_RETENTION_MS, summarize } from "./percentiles.ts";
 
 export type Lane = "interactive" | "batch";
@@ -254,7 +255,7 @@ export class TenantBudget extends DurableObject<Env> {
       else this.earliestExpiry = Math.min(this.earliestExpiry, lease.expiresAt);
     }
     for (const [runId, lease] of expired) {
-      console.warn(JSON.stringify({ event: "lease_expired", runId, lane: lease.lane, heldMs: now - lease.acquiredAt }));
+      logEvent("warn", { event: "lease_expired", runId, lane: lease.lane, heldMs: now - lease.acquiredAt });
     }
     for (const lane of new Set(expired.map(([, l]) => l.lane))) this.pump(lane);
   }

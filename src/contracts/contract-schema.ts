@@ -101,6 +101,36 @@ export const BackpressureSchema = z
   });
 export type Backpressure = z.infer<typeof BackpressureSchema>;
 
+/** A contract's own redaction rules, beside the built-in detectors (src/redaction). */
+export const RedactionSchema = z
+  .object({
+    rules: z
+      .array(
+        z
+          .object({
+            name: z.string().regex(/^[a-z][a-z0-9_]{0,31}$/, "lowercase letters, digits and _"),
+            pattern: z
+              .string()
+              .min(1)
+              .max(500)
+              .refine((p) => {
+                try {
+                  new RegExp(p, "g");
+                  return true;
+                } catch {
+                  return false;
+                }
+              }, "not a valid regular expression"),
+          })
+          .strict(),
+      )
+      .max(32)
+      .default([])
+      .describe("Extra patterns to redact (JavaScript regular expressions), each named."),
+    result: z.boolean().default(false).describe("Redact the caller's result, console output and error too (evidence and logs always are)."),
+  })
+  .strict();
+
 export const ContractSchema = z
   .object({
     $schema: z.string().optional(),
@@ -135,6 +165,7 @@ export const ContractSchema = z
       .describe("RPC bindings placed in the sandbox's env, if the grant's action scope covers them."),
     egress: z.array(EgressRuleSchema).max(64).default([]).describe("Where the code may connect; everything else is denied and recorded."),
     backpressure: BackpressureSchema.default({ mode: "reject", maxWaitMs: 2_000 }),
+    redaction: RedactionSchema.default({ rules: [], result: false }),
     task: z
       .object({ ttlSeconds: z.int().min(5).max(900).default(60).describe("Validity window of the signed task the policy layer issues.") })
       .strict()

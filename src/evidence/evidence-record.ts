@@ -171,7 +171,18 @@ export const RunFinishedSchema = z.object({
   ...RunHeader,
   startSeq: z.int().min(1),
   termination: TerminationReasonSchema,
-  error: z.object({ code: z.string().max(64), message: z.string().max(1_000) }).optional(),
+  /** The message is redacted; when something was, `messageSha256` is the SHA-256 of the original and `redacted` says which detectors fired. */
+  error: z
+    .object({
+      code: z.string().max(64),
+      message: z.string().max(1_000),
+      messageSha256: z
+        .string()
+        .regex(/^[0-9a-f]{64}$/)
+        .optional(),
+      redacted: z.array(z.string().max(32)).max(32).optional(),
+    })
+    .optional(),
   latencyMs: z.object({
     /** Waiting for a budget slot (absent on records older than budgets). */
     queue: z.number().min(0).optional(),

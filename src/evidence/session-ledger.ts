@@ -3,6 +3,7 @@
 // first, by page. An alarm closes the runs that never finished (unfinished-runs.ts).
 import { DurableObject } from "cloudflare:workers";
 import { z } from "zod";
+import { logEvent } from "../redaction/index.ts";
 import { finalTermination, summarizeActivity } from "./activity-summary.ts";
 import { genesisHash, recordHash } from "./chain.ts";
 import {
@@ -259,7 +260,7 @@ export class SessionLedger extends DurableObject<Env> {
     const now = Date.now();
     const due = this.openRuns("SELECT start_seq FROM open_runs WHERE reconcile_at <= ?", now);
     const closed = await this.close(due, "deadline_passed", now);
-    for (const run of closed) console.warn(JSON.stringify({ event: "run_reconciled", by: "ledger_alarm", ...run }));
+    for (const run of closed) logEvent("warn", { event: "run_reconciled", by: "ledger_alarm", ...run });
     await this.scheduleNextAlarm();
   }
 

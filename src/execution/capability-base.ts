@@ -2,6 +2,7 @@
 // never by the code), and recording each call, allowed or refused, in the run's ledger.
 import { WorkerEntrypoint } from "cloudflare:workers";
 import type { CapabilityName } from "../contracts/index.ts";
+import { logEvent } from "../redaction/index.ts";
 import { recordActivity } from "./activity-recorder.ts";
 import { capabilityError, codeOf } from "./capability-error.ts";
 import type { CapabilityProps } from "./runtime-profile.ts";
@@ -20,7 +21,7 @@ export abstract class CapabilityBinding extends WorkerEntrypoint<Env, Capability
       const code = codeOf(error);
       await this.record(method, "denied", code, started);
       if (code === "internal_error") {
-        console.error(JSON.stringify({ event: "capability_failed", capability: this.capability, method, error: String(error) }));
+        logEvent("error", { event: "capability_failed", capability: this.capability, method, error: String(error) });
         throw capabilityError("upstream_failed", `${this.capability}.${method} failed`);
       }
       throw error;

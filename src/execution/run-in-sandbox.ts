@@ -8,6 +8,7 @@
 import type { CapabilityName, Contract } from "../contracts/index.ts";
 import { PlatformError } from "../errors/index.ts";
 import { utf8Bytes } from "../evidence/index.ts";
+import { logEvent } from "../redaction/index.ts";
 import type { VerifiedTask } from "./admit-task.ts";
 import type { RuntimeProfile, SandboxHost } from "./runtime-profile.ts";
 import { HARNESS_MODULE, SANDBOX_HARNESS_SOURCE, TASK_MODULE } from "./sandbox-harness.ts";
@@ -211,6 +212,6 @@ function startFailure(error: unknown): PlatformError {
     const code = /SyntaxError/.test(detail) ? "code_syntax_error" : "code_threw";
     return new PlatformError(code, detail || text, { cause: error });
   }
-  console.error(JSON.stringify({ event: "sandbox_unavailable", error: text }));
+  logEvent("error", { event: "sandbox_unavailable", error: text });
   return new PlatformError("sandbox_unavailable", "The sandbox could not be started.", { cause: error });
 }

@@ -7,6 +7,7 @@ import { z } from "zod";
 import { APPROVER_ROLE, type ApprovalDesk, type ApprovalView, deskFor } from "../approval/index.ts";
 import { PlatformError } from "../errors/index.ts";
 import type { Identity } from "../identity/index.ts";
+import { redactor } from "../redaction/index.ts";
 import { errorResponse, jsonResponse } from "./error-response.ts";
 import { AUDITOR_ROLE, safeDecode } from "./evidence-route.ts";
 
@@ -64,7 +65,9 @@ export async function serveApproval(request: Request, rawId: string, identity: I
       }),
     );
   }
-  const result = await desk.decide(found.id, identity, parsed.data.decision === "approve" ? "approved" : "rejected", parsed.data.reason);
+  // the reason is evidence: a pasted secret does not survive into it
+  const reason = redactor().text(parsed.data.reason).text;
+  const result = await desk.decide(found.id, identity, parsed.data.decision === "approve" ? "approved" : "rejected", reason);
   if (result.ok) return jsonResponse(result.approval);
   const code = result.code === "not_found" ? "not_found" : result.code === "not_pending" ? "conflict" : "forbidden";
   return errorResponse(new PlatformError(code, result.message));

@@ -1,5 +1,6 @@
 // The one place where platform errors become HTTP responses.
 import { asPlatformError, type PlatformError } from "../errors/index.ts";
+import { logEvent } from "../redaction/index.ts";
 
 export const REALM = "agent-exec";
 
@@ -24,7 +25,7 @@ export function unexpectedErrorResponse(error: unknown, context: Record<string, 
   const platformError = asPlatformError(error);
   if (platformError.code === "internal_error" || platformError.code === "misconfigured") {
     const cause = platformError.cause ?? error;
-    console.error(JSON.stringify({ event: "unexpected_error", ...context, error: String(cause), stack: cause instanceof Error ? cause.stack : undefined }));
+    logEvent("error", { event: "unexpected_error", ...context, error: String(cause), stack: cause instanceof Error ? cause.stack : undefined });
   }
   return errorResponse(platformError);
 }

@@ -37,6 +37,7 @@ import {
 } from "../execution/index.ts";
 import type { Identity } from "../identity/index.ts";
 import { DEFAULT_BUDGET, type Decision, decide, type HashedSnapshot, type PolicyInForce, refusalError, type TaskSigner } from "../policy/index.ts";
+import { logEvent, type Redactor, redactedField, redactor } from "../redaction/index.ts";
 import { buildTask } from "./build-task.ts";
 import { newRunId, type Task } from "./task.ts";
 
@@ -57,7 +58,45 @@ export type SubmitDeps = {
   budgets: DurableObjectNamespace<TenantBudget>;
   /** Each tenant's approval desk (one object per tenant). */
   approvals: DurableObjectNamespace<ApprovalDesk>;
+  /** Values of the platform's own secrets (injected egress credentials, keys), redacted wherever they appear. */
+  secrets?: readonly string[];
 };
+
+const redactors = new WeakMap<SubmitDeps, WeakMap<Contract, Redactor>>();
+
+/** The built-in detectors, the platform's secrets and the contract's own rules. */
+function redactorFor(deps: SubmitDeps, contract: Contract): Redactor {
+  let byContract = redactors.get(deps);
+  if (!byContract) {
+    byContract = new WeakMap();
+    redactors.set(deps, byContract);
+  }
+  let found = byContract.get(contract);
+  if (!found) {
+    found = redactor({ secrets: deps.secrets ?? [], rules: contract.redaction.rules });
+    byContract.set(contract, found);
+  }
+  return found;
+}
+
+/** What the caller gets back, redacted when the contract says so (evidence and logs always are). */
+function forCaller(outcome: SandboxOutcome, redact: Redactor, contract: Contract): SandboxOutcome {
+  if (!contract.redaction.result) return outcome;
+  return {
+    ...outcome,
+    ...(outcome.result !== undefined ? { result: redact.json(outcome.result).value } : {}),
+    logs: { ...outcome.logs, lines: outcome.logs.lines.map((line) => ({ ...line, message: redact.text(line.message).text })) },
+    ...(outcome.error
+      ? {
+          error: new PlatformError(outcome.error.code, redact.text(outcome.error.message).text, {
+            hint: outcome.error.hint,
+            ...(outcome.error.retryAfterMs === undefined ? {} : { retryAfterMs: outcome.error.retryAfterMs }),
+          }),
+        }
+      : {}),
+    ...(outcome.stack ? { stack: redact.text(outcome.stack).text } : {}),
+  };
+}
 
 /** One task to run: from an MCP call, or from a planner whose signed task was already checked. */
 export type Submission = {
@@ -288,7 +327,7 @@ async function runPipeline(deps: SubmitDeps, submission: Submission, progress: P
     ...header,
     startSeq: appended.seq,
     termination: outcome.termination,
-    ...(outcome.error ? { error: { code: outcome.error.code, message: outcome.error.message.slice(0, 1_000) } } : {}),
+    ...(outcome.error ? { error: evidenceError(outcome.error, redactorFor(deps, contract)) } : {}),
     latencyMs: { queue: queuedMs, ...outcome.latencyMs, total: Date.now() - receivedAt },
     resultBytes: outcome.resultBytes,
     logs: { lines: outcome.logs.lines.length, bytes: outcome.logs.bytes, truncated: outcome.logs.truncated },
@@ -296,12 +335,14 @@ async function runPipeline(deps: SubmitDeps, submission: Submission, progress: P
   // The slot goes back as soon as the run has ended; the finish is recorded meanwhile.
   const [recorded] = await Promise.all([appendWithRetry(ledger, finished), giveBack(deps, submission, progress, outcome.termination, outcome, queuedMs, slot)]);
   // The ledger has the last word on termination (e.g. egress_denied) and on the run's activity.
-  const final: SandboxOutcome = recorded ? { ...outcome, termination: recorded.termination } : outcome;
+  const told = forCaller(outcome, redactorFor(deps, contract), contract);
+  const final: SandboxOutcome = recorded ? { ...told, termination: recorded.termination } : told;
   return { runId, contract, policyHash, decision, outcome: final, budget: budgetRecord, ...(recorded ? { activity: recorded.activity } : {}) };
 }
 
 /** Asks the tenant's approval desk about exactly this task (and opens a request when there is none to use). */
 async function gateApproval(deps: SubmitDeps, task: Task, decision: Decision, policyHash: string, runId: string): Promise<GateAnswer> {
+  const redact = redactorFor(deps, task.contract);
   const contract = { id: task.contract.id, version: task.contract.version, class: task.contract.class };
   const binding = {
     tenant: task.identity.tenant,
@@ -324,8 +365,9 @@ async function gateApproval(deps: SubmitDeps, task: Task, decision: Decision, po
     policyHash,
     dataClass: decision.dataClass,
     plan: task.plan?.text ?? null,
-    code: task.code,
-    inputJson: JSON.stringify(task.input ?? {}),
+    // the approver sees the task redacted; the hashes above bind the original
+    code: redact.text(task.code).text,
+    inputJson: JSON.stringify(redact.json(task.input ?? {}).value),
     ttlMs: task.contract.approval.ttlMinutes * 60_000,
   });
 }
@@ -346,6 +388,16 @@ function approvalError(answer: Exclude<GateAnswer, { outcome: "approved" }>, con
       hint: `Ask a person with the approver role in your tenant (not you) to approve it at ${url}, then call again with exactly the same code, input and data class; any change needs a new approval. Approval id: ${answer.id}.`,
     },
   );
+}
+
+/** A run's error as evidence keeps it: the message redacted, with the original's SHA-256 when anything was. */
+function evidenceError(error: PlatformError, redact: Redactor): { code: string; message: string; messageSha256?: string; redacted?: string[] } {
+  const field = redactedField(redact, error.message);
+  return {
+    code: error.code,
+    message: field.text.slice(0, 1_000),
+    ...(field.sha256 ? { messageSha256: field.sha256, redacted: field.redacted } : {}),
+  };
 }
 
 /** Returns the run's budget slot, if it holds one, with its figures for the metrics. */
@@ -443,9 +495,7 @@ async function issueAndAdmit(deps: SubmitDeps, task: Task, decision: Decision, p
 /** The last line of defence: records an unexpected failure as a run that did not (or no longer) run. */
 async function recordCrash(deps: SubmitDeps, submission: Submission, progress: Progress, error: unknown): Promise<RunReport> {
   const { contract, identity } = submission;
-  console.error(
-    JSON.stringify({ event: "pipeline_crashed", runId: progress.runId, error: String(error), stack: error instanceof Error ? error.stack : undefined }),
-  );
+  logEvent("error", { event: "pipeline_crashed", runId: progress.runId, error: String(error), stack: error instanceof Error ? error.stack : undefined });
   const failure = new PlatformError("internal_error", "The run failed unexpectedly; nothing ran after the failure.", { cause: error });
   const policyHash = await deps.policy
     .computeSnapshot(identity.tenant)
@@ -521,7 +571,7 @@ async function archivedSnapshot(
   try {
     return { ok: true, hashed: await policy.snapshotFor(tenant) };
   } catch (error) {
-    console.error(JSON.stringify({ event: "policy_archive_failed", tenant, error: String(error) }));
+    logEvent("error", { event: "policy_archive_failed", tenant, error: String(error) });
     return {
       ok: false,
       hashed: await policy.computeSnapshot(tenant),
@@ -547,7 +597,7 @@ async function appendEntry(
   } catch (error) {
     detail = String(error);
   }
-  console.error(JSON.stringify({ event: "evidence_write_failed", runId: entry.runId, stage: entry.kind, detail }));
+  logEvent("error", { event: "evidence_write_failed", runId: entry.runId, stage: entry.kind, detail });
   return { ok: false, detail };
 }
 

@@ -6,6 +6,7 @@ import { createMcpHandler, type StatelessMcpHandler } from "agents/mcp/server";
 import type { Contract } from "../contracts/index.ts";
 import type { Identity } from "../identity/index.ts";
 import type { SubmitDeps } from "../intent/index.ts";
+import { logEvent } from "../redaction/index.ts";
 import { createMcpServer } from "./create-mcp-server.ts";
 
 export const MCP_ROUTE = "/mcp";
@@ -48,7 +49,7 @@ export function mcpHandler(endpoint: McpEndpoint): StatelessMcpHandler {
     {
       route: MCP_ROUTE,
       ...(endpoint.allowedHostnames.length > 0 ? { allowedHostnames: endpoint.allowedHostnames } : {}),
-      onerror: (error: Error) => console.error(JSON.stringify({ event: "mcp_error", error: String(error), stack: error.stack })),
+      onerror: (error: Error) => logEvent("error", { event: "mcp_error", error: String(error), stack: error.stack }),
     },
   );
 }

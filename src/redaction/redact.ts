@@ -1,0 +1,86 @@
+// Redaction: built-in detectors for secrets (bearer tokens and JWTs, API keys of common
+// providers, PEM private keys, passwords in URLs), the values of the secrets the platform
+// itself holds (what the egress gateway injects, signing keys), and a contract's own rules.
+// Applied before anything reaches evidence, server logs or the approval page; evidence keeps
+// the SHA-256 of the unredacted value beside the redacted one, so an auditor holding the
+// original can prove it matches.
+import { sha256HexSync } from "../evidence/chain.ts";
+
+export type Detector = { name: string; pattern: RegExp; keep?: (match: string, ...groups: string[]) => string };
+
+const mark = (name: string) => `[REDACTED:${name}]`;
+
+/** Longest first where they overlap (a JWT after "Bearer" is one bearer token). */
+export const DETECTORS: readonly Detector[] = [
+  { name: "pem_private_key", pattern: /-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----[\s\S]*?-----END (?:[A-Z0-9]+ )*PRIVATE KEY-----/g },
+  { name: "bearer_token", pattern: /\b(Bearer)\s+[A-Za-z0-9._~+/-]{16,}=*/gi, keep: (_m, scheme = "Bearer") => `${scheme} ${mark("bearer_token")}` },
+  { name: "jwt", pattern: /\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{16,}/g },
+  { name: "url_password", pattern: /\b([a-z][a-z0-9+.-]*:\/\/[^\s:/@]+:)([^\s@/]+)@/gi, keep: (_m, prefix = "") => `${prefix}${mark("url_password")}@` },
+  { name: "aws_access_key", pattern: /\b(?:AKIA|ASIA)[0-9A-Z]{16}\b/g },
+  { name: "github_token", pattern: /\b(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,})\b/g },
+  { name: "slack_token", pattern: /\bxox[abposr]-[A-Za-z0-9-]{10,}/g },
+  { name: "stripe_key", pattern: /\b(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{16,}\b/g },
+  { name: "google_api_key", pattern: /\bAIza[0-9A-Za-z_-]{35}\b/g },
+  { name: "anthropic_key", pattern: /\bsk-ant-[A-Za-z0-9_-]{20,}/g },
+  { name: "openai_key", pattern: /\bsk-(?:proj-|svcacct-)?[A-Za-z0-9_-]{20,}/g },
+];
+
+export type Redactor = {
+  /** The text with every secret replaced by [REDACTED:<detector>], and what was found. */
+  text(value: string): { text: string; found: string[] };
+  /** Same for a JSON value (strings inside it), returning the redacted value. */
+  json(value: unknown): { value: unknown; found: string[] };
+};
+
+/** Secrets shorter than this are not matched by value (too likely to hit ordinary text). */
+const MIN_SECRET_LENGTH = 8;
+
+export function redactor(options: { secrets?: readonly string[]; rules?: readonly { name: string; pattern: string }[] } = {}): Redactor {
+  const secrets = [...new Set((options.secrets ?? []).filter((s) => s.length >= MIN_SECRET_LENGTH))].sort((a, b) => b.length - a.length);
+  const rules: Detector[] = (options.rules ?? []).map((rule) => ({ name: rule.name, pattern: new RegExp(rule.pattern, "g") }));
+  const text = (value: string) => {
+    const found: string[] = [];
+    let out = value;
+    for (const secret of secrets) {
+      if (out.includes(secret)) {
+        out = out.split(secret).join(mark("platform_secret"));
+        found.push("platform_secret");
+      }
+    }
+    for (const detector of [...DETECTORS, ...rules]) {
+      detector.pattern.lastIndex = 0;
+      if (!detector.pattern.test(out)) continue;
+      detector.pattern.lastIndex = 0;
+      out = out.replace(detector.pattern, (match: string, ...groups: unknown[]) =>
+        detector.keep ? detector.keep(match, ...groups.filter((g): g is string => typeof g === "string")) : mark(detector.name),
+      );
+      found.push(detector.name);
+    }
+    return { text: out, found };
+  };
+  const json = (value: unknown): { value: unknown; found: string[] } => {
+    const found: string[] = [];
+    const walk = (v: unknown): unknown => {
+      if (typeof v === "string") {
+        const r = text(v);
+        found.push(...r.found);
+        return r.text;
+      }
+      if (Array.isArray(v)) return v.map(walk);
+      if (v && typeof v === "object") return Object.fromEntries(Object.entries(v).map(([k, inner]) => [k, walk(inner)]));
+      return v;
+    };
+    return { value: walk(value), found: [...new Set(found)] };
+  };
+  return { text, json };
+}
+
+/**
+ * A redacted string for evidence: the redacted text, and (only when something was redacted)
+ * the SHA-256 of the original and the detectors that fired.
+ */
+export function redactedField(redact: Redactor, value: string): { text: string; sha256?: string; redacted?: string[] } {
+  const result = redact.text(value);
+  if (result.found.length === 0) return { text: value };
+  return { text: result.text, sha256: sha256HexSync(value), redacted: [...new Set(result.found)] };
+}
