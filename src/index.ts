@@ -21,6 +21,7 @@ import {
   EXPORT_ROUTE,
   type ExportDeps,
   errorResponse,
+  INCIDENTS_ROUTE,
   isViewerRequest,
   JWKS_ROUTE,
   jsonResponse,
@@ -38,6 +39,7 @@ import {
   serveBench,
   serveEvidence,
   serveExport,
+  serveIncidents,
   serveJwks,
   serveMetrics,
   servePolicySnapshot,
@@ -182,6 +184,7 @@ async function route(request: Request, env: Env, ctx: ExecutionContext): Promise
         metrics: METRICS_ROUTE,
         batches: BATCHES_ROUTE,
         approvals: APPROVALS_ROUTE,
+        incidents: INCIDENTS_ROUTE,
         tasks: TASKS_ROUTE,
         jwks: JWKS_ROUTE,
         contracts: platform.catalog.contracts.map((c) => c.tool),
@@ -234,6 +237,11 @@ async function route(request: Request, env: Env, ctx: ExecutionContext): Promise
       return await servePolicySnapshot(request, policy[1], auth.identity, env.POLICY_ARCHIVE);
     }
 
+    if (url.pathname === INCIDENTS_ROUTE) {
+      if (!auth.identity) return errorResponse(new PlatformError("unauthorized", "Linking incidents needs a bearer token."));
+      return await serveIncidents(request, auth.identity, env.TENANT_BUDGET);
+    }
+
     if (url.pathname === APPROVALS_ROUTE) {
       if (!auth.identity) return errorResponse(new PlatformError("unauthorized", "Approvals need a bearer token."));
       return await serveApprovalList(request, auth.identity, env.APPROVALS);
@@ -241,7 +249,7 @@ async function route(request: Request, env: Env, ctx: ExecutionContext): Promise
     const approvalPath = APPROVAL_ROUTE.exec(url.pathname);
     if (approvalPath?.[1]) {
       if (!auth.identity) return errorResponse(new PlatformError("unauthorized", "Approvals need a bearer token."));
-      return await serveApproval(request, approvalPath[1], auth.identity, env.APPROVALS);
+      return await serveApproval(request, approvalPath[1], auth.identity, env.APPROVALS, env.TENANT_BUDGET);
     }
 
     if (url.pathname === BATCHES_ROUTE) {

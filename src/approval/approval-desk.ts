@@ -24,6 +24,8 @@ export type ApprovalAsk = {
   inputSha256: string;
   policyHash: string;
   dataClass: string;
+  /** The team whose grant covers the task (for the governance figures). */
+  team: string | null;
   plan: string[] | null;
   /** Shown to the approver: the code itself, and the input (JSON text). */
   code: string;
@@ -60,7 +62,7 @@ export type ApprovalView = {
 };
 
 export type DecideResult =
-  | { ok: true; approval: ApprovalView }
+  | { ok: true; approval: ApprovalView; team: string | null }
   | { ok: false; code: "not_found" | "four_eyes" | "not_approver" | "not_pending"; message: string };
 
 type Row = {
@@ -115,6 +117,7 @@ export class ApprovalDesk extends DurableObject<Env> {
         used_by_run TEXT
       );
       CREATE INDEX IF NOT EXISTS approvals_by_key ON approvals (key, created_at);
+      CREATE TABLE IF NOT EXISTS approval_teams (id TEXT PRIMARY KEY, team TEXT);
       CREATE INDEX IF NOT EXISTS approvals_by_state ON approvals (state, created_at);
     `);
   }
@@ -157,6 +160,7 @@ export class ApprovalDesk extends DurableObject<Env> {
       now,
       expiresAt,
     );
+    sql.exec("INSERT INTO approval_teams (id, team) VALUES (?, ?)", id, ask.team);
     return { outcome: "pending", id, expiresAt, created: true };
   }
 
@@ -184,7 +188,8 @@ export class ApprovalDesk extends DurableObject<Env> {
       decision: null,
       approval: { id, verdict, reason, requester: row.requester, expiresAt: row.expires_at },
     });
-    return { ok: true, approval: view({ ...row, state: verdict, decided_by: approver.actor, decided_at: now, reason }) };
+    const team = sql.exec<{ team: string | null }>("SELECT team FROM approval_teams WHERE id = ?", id).toArray()[0]?.team ?? null;
+    return { ok: true, team, approval: view({ ...row, state: verdict, decided_by: approver.actor, decided_at: now, reason }) };
   }
 
   /** Gives an approval back to its task when the run that spent it did not start (no budget slot, no evidence). */

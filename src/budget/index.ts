@@ -1,6 +1,8 @@
 // Budget: a tenant's concurrency per lane, backpressure when it is full, and the run samples
 // the metrics route summarises.
+
 export { acquireSlot, budgetFor, LEASE_GRACE_MS, releaseSlot, type SlotResult } from "./budget-client.ts";
+export { type ApprovalDecisionSample, type GovernanceFigures, type GovernanceSample, governanceByTeam, governanceFigures } from "./governance.ts";
 export {
   type Figures,
   figuresOf,

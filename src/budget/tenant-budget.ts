@@ -9,6 +9,7 @@
 // It also keeps the tenant's recent run samples, which GET /v1/metrics summarises.
 import { DurableObject } from "cloudflare:workers";
 import { logEvent } from "../redaction/index.ts";
+import { type ApprovalDecisionSample, type GovernanceFigures, type GovernanceSample, governanceByTeam } from "./governance.ts";
 import { type LaneSummary, type RunSample, SAMPLE_RETENTION_MS, summarize } from "./percentiles.ts";
 
 export type Lane = "interactive" | "batch";
@@ -86,6 +87,26 @@ export class TenantBudget extends DurableObject<Env> {
         total_ms REAL
       );
       CREATE INDEX IF NOT EXISTS samples_by_at ON samples (at);
+      CREATE TABLE IF NOT EXISTS governance (
+        run_id TEXT PRIMARY KEY,
+        at INTEGER NOT NULL,
+        body TEXT NOT NULL
+      );
+      CREATE INDEX IF NOT EXISTS governance_by_at ON governance (at);
+      CREATE TABLE IF NOT EXISTS approval_decisions (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        at INTEGER NOT NULL,
+        team TEXT,
+        verdict TEXT NOT NULL
+      );
+      CREATE TABLE IF NOT EXISTS incident_links (
+        incident_id TEXT NOT NULL,
+        run_id TEXT NOT NULL,
+        at INTEGER NOT NULL,
+        linked_by TEXT NOT NULL,
+        PRIMARY KEY (incident_id, run_id)
+      );
+      CREATE INDEX IF NOT EXISTS incident_links_by_run ON incident_links (run_id);
     `);
     for (const row of ctx.storage.sql.exec<{
       run_id: string;
@@ -151,6 +172,49 @@ export class TenantBudget extends DurableObject<Env> {
     }
     this.pump(lease.lane);
     return { released: true };
+  }
+
+  /** One finished run's governance facts (policy decision, plan and drift, approval gate). */
+  async noteRun(sample: GovernanceSample): Promise<void> {
+    this.ctx.storage.sql.exec("INSERT OR REPLACE INTO governance (run_id, at, body) VALUES (?, ?, ?)", sample.runId, sample.at, JSON.stringify(sample));
+  }
+
+  async noteApprovalDecision(sample: ApprovalDecisionSample): Promise<void> {
+    this.ctx.storage.sql.exec("INSERT INTO approval_decisions (at, team, verdict) VALUES (?, ?, ?)", sample.at, sample.team, sample.verdict);
+  }
+
+  /** Links an incident to runs (idempotent); returns how many links are new. */
+  async linkIncident(incidentId: string, runIds: string[], linkedBy: string): Promise<{ linked: number }> {
+    const sql = this.ctx.storage.sql;
+    let linked = 0;
+    const now = Date.now();
+    for (const runId of runIds) {
+      const before = sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM incident_links WHERE incident_id = ? AND run_id = ?", incidentId, runId).one().n;
+      if (before > 0) continue;
+      sql.exec("INSERT INTO incident_links (incident_id, run_id, at, linked_by) VALUES (?, ?, ?, ?)", incidentId, runId, now, linkedBy);
+      linked++;
+    }
+    return { linked };
+  }
+
+  /** Governance over the last `windowMs`, for the tenant and per team. */
+  async governance(windowMs: number): Promise<{ all: GovernanceFigures; teams: Record<string, GovernanceFigures> }> {
+    const since = Date.now() - Math.min(windowMs, SAMPLE_RETENTION_MS);
+    const sql = this.ctx.storage.sql;
+    const runs = sql
+      .exec<{ body: string }>("SELECT body FROM governance WHERE at >= ?", since)
+      .toArray()
+      .map((r) => JSON.parse(r.body) as GovernanceSample);
+    const decisions = sql
+      .exec<{ at: number; team: string | null; verdict: "approved" | "rejected" }>("SELECT at, team, verdict FROM approval_decisions WHERE at >= ?", since)
+      .toArray();
+    const linked = new Set(
+      sql
+        .exec<{ run_id: string }>("SELECT DISTINCT run_id FROM incident_links")
+        .toArray()
+        .map((r) => r.run_id),
+    );
+    return governanceByTeam(runs, decisions, linked);
   }
 
   /** The tenant's figures over the last `windowMs`: per lane and contract, percentiles of each phase and outcome counts. */

@@ -5,6 +5,7 @@
 //   GET  /approvals/{id}                      the approval page (plain HTML and a little script; it asks for a token)
 import { z } from "zod";
 import { APPROVER_ROLE, type ApprovalDesk, type ApprovalView, deskFor } from "../approval/index.ts";
+import { budgetFor, type TenantBudget } from "../budget/index.ts";
 import { PlatformError } from "../errors/index.ts";
 import type { Identity } from "../identity/index.ts";
 import { redactor } from "../redaction/index.ts";
@@ -40,7 +41,14 @@ export async function serveApprovalList(request: Request, identity: Identity, de
   return jsonResponse({ tenant: identity.tenant, state: query.data.state, approvals });
 }
 
-export async function serveApproval(request: Request, rawId: string, identity: Identity, desks: DurableObjectNamespace<ApprovalDesk>): Promise<Response> {
+export async function serveApproval(
+  request: Request,
+  rawId: string,
+  identity: Identity,
+  desks: DurableObjectNamespace<ApprovalDesk>,
+  budgetObjects: DurableObjectNamespace<TenantBudget>,
+): Promise<Response> {
+  const budgets = budgetFor(budgetObjects, identity.tenant);
   const id = safeDecode(rawId);
   const desk = deskFor(desks, identity.tenant);
   const found = id && ID.test(id) ? await desk.get(id) : null;
@@ -68,7 +76,10 @@ export async function serveApproval(request: Request, rawId: string, identity: I
   // the reason is evidence: a pasted secret does not survive into it
   const reason = redactor().text(parsed.data.reason).text;
   const result = await desk.decide(found.id, identity, parsed.data.decision === "approve" ? "approved" : "rejected", reason);
-  if (result.ok) return jsonResponse(result.approval);
+  if (result.ok) {
+    await budgets.noteApprovalDecision({ at: Date.now(), team: result.team, verdict: result.approval.state === "approved" ? "approved" : "rejected" });
+    return jsonResponse(result.approval);
+  }
   const code = result.code === "not_found" ? "not_found" : result.code === "not_pending" ? "conflict" : "forbidden";
   return errorResponse(new PlatformError(code, result.message));
 }

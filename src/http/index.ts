@@ -16,6 +16,7 @@ export { BENCH_ROUTES, serveBench } from "./bench-routes.ts";
 export { errorResponse, jsonResponse, unexpectedErrorResponse } from "./error-response.ts";
 export { AUDITOR_ROLE, EVIDENCE_ROUTE, mayReadSession, serveEvidence } from "./evidence-route.ts";
 export { EXPORT_MAX_RECORDS, EXPORT_ROUTE, type ExportDeps, serveExport } from "./export-route.ts";
+export { INCIDENTS_ROUTE, serveIncidents } from "./incidents-route.ts";
 export { JWKS_ROUTE, serveJwks } from "./jwks-route.ts";
 export { RECONCILE_ROUTE, RESPONSE_MARKER, SUPERVISOR_HEADER, serveReconcile } from "./local-supervisor-route.ts";
 export { METRICS_ROUTE, type MetricsAccess, presentsMetricsToken, serveMetrics } from "./metrics-route.ts";

@@ -64,11 +64,17 @@ export async function serveMetrics(
   const names =
     access.kind === "tenant" ? [access.identity.tenant] : query.data.tenant !== undefined ? [query.data.tenant] : Object.keys(deps.policy.tenants).sort();
   const to = Date.now();
-  const measured = await Promise.all(names.map(async (name) => [name, await budgetFor(deps.budgets, name).metrics(windowMs)] as const));
+  const measured = await Promise.all(
+    names.map(async (name) => {
+      const budget = budgetFor(deps.budgets, name);
+      const [figures, governance] = await Promise.all([budget.metrics(windowMs), budget.governance(windowMs)]);
+      return [name, figures, governance] as const;
+    }),
+  );
   const tenants = Object.fromEntries(
-    measured.map(([name, m]) => [
+    measured.map(([name, m, g]) => [
       name,
-      tenantMetrics(Object.hasOwn(deps.policy.tenants, name) ? (deps.policy.tenants[name]?.budget ?? DEFAULT_BUDGET) : DEFAULT_BUDGET, m),
+      tenantMetrics(Object.hasOwn(deps.policy.tenants, name) ? (deps.policy.tenants[name]?.budget ?? DEFAULT_BUDGET) : DEFAULT_BUDGET, m, g),
     ]),
   );
   const report: MetricsReport = {

@@ -3,7 +3,7 @@
 // evidence (start, spending the task ids) -> execution (run) -> evidence (finish).
 // The start is recorded before any task code runs; if it cannot be, nothing runs.
 import { type ApprovalDesk, approvalKey, deskFor, type GateAnswer } from "../approval/index.ts";
-import { acquireSlot, type Lane, releaseSlot, type SlotResult, type TenantBudget } from "../budget/index.ts";
+import { acquireSlot, budgetFor, type GovernanceSample, type Lane, releaseSlot, type SlotResult, type TenantBudget } from "../budget/index.ts";
 import type { Contract } from "../contracts/index.ts";
 import { PlatformError } from "../errors/index.ts";
 import {
@@ -334,6 +334,21 @@ async function runPipeline(deps: SubmitDeps, submission: Submission, progress: P
   };
   // The slot goes back as soon as the run has ended; the finish is recorded meanwhile.
   const [recorded] = await Promise.all([appendWithRetry(ledger, finished), giveBack(deps, submission, progress, outcome.termination, outcome, queuedMs, slot)]);
+  await noteGovernance(
+    deps,
+    {
+      at: Date.now(),
+      runId,
+      team: decision?.team ?? null,
+      contract: asked.id,
+      decision: decision?.outcome ?? null,
+      termination: recorded?.termination ?? outcome.termination,
+      planned: task?.plan != null,
+      drifted: (recorded?.activity.egress.drift ?? 0) > 0,
+      approval: approvalRecord?.state ?? null,
+    },
+    identity.tenant,
+  );
   // The ledger has the last word on termination (e.g. egress_denied) and on the run's activity.
   const told = forCaller(outcome, redactorFor(deps, contract), contract);
   const final: SandboxOutcome = recorded ? { ...told, termination: recorded.termination } : told;
@@ -364,6 +379,7 @@ async function gateApproval(deps: SubmitDeps, task: Task, decision: Decision, po
     inputSha256: task.inputSha256,
     policyHash,
     dataClass: decision.dataClass,
+    team: decision.team,
     plan: task.plan?.text ?? null,
     // the approver sees the task redacted; the hashes above bind the original
     code: redact.text(task.code).text,
@@ -398,6 +414,15 @@ function evidenceError(error: PlatformError, redact: Redactor): { code: string; 
     message: field.text.slice(0, 1_000),
     ...(field.sha256 ? { messageSha256: field.sha256, redacted: field.redacted } : {}),
   };
+}
+
+/** The run's governance facts for the tenant's metrics; a failure is logged, never the caller's problem. */
+async function noteGovernance(deps: SubmitDeps, sample: GovernanceSample, tenant: string): Promise<void> {
+  try {
+    await budgetFor(deps.budgets, tenant).noteRun(sample);
+  } catch (error) {
+    logEvent("error", { event: "governance_note_failed", tenant, runId: sample.runId, error: String(error) });
+  }
 }
 
 /** Returns the run's budget slot, if it holds one, with its figures for the metrics. */

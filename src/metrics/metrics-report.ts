@@ -1,7 +1,7 @@
 // GET /v1/metrics as data: each tenant's budget, what is in flight and waiting, and per lane
 // and contract the p50/p95/p99 of queue wait, isolate start, execution and total (never one
 // blended number); plus, across tenants, the fairness figures of the window.
-import type { Figures, LaneSummary } from "../budget/index.ts";
+import type { Figures, GovernanceFigures, LaneSummary } from "../budget/index.ts";
 import type { Budget } from "../policy/index.ts";
 
 export type TenantMetrics = {
@@ -9,6 +9,8 @@ export type TenantMetrics = {
   inFlight: Record<"interactive" | "batch", number>;
   waiting: Record<"interactive" | "batch", number>;
   lanes: Partial<Record<"interactive" | "batch", { all: Figures; contracts: Record<string, Figures> }>>;
+  /** Policy-denied ratio, drift rate, human override frequency, incident link rate: for the tenant and per team. */
+  governance: { all: GovernanceFigures; teams: Record<string, GovernanceFigures> };
 };
 
 export type LaneFairness = {
@@ -27,9 +29,11 @@ export type MetricsReport = {
 export function tenantMetrics(
   budget: Budget,
   measured: { inFlight: TenantMetrics["inFlight"]; waiting: TenantMetrics["waiting"]; lanes: LaneSummary[] },
+  governance: TenantMetrics["governance"],
 ): TenantMetrics {
   return {
     budget,
+    governance,
     inFlight: measured.inFlight,
     waiting: measured.waiting,
     lanes: Object.fromEntries(measured.lanes.map((l) => [l.lane, { all: l.all, contracts: l.contracts }])),

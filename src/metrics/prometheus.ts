@@ -17,6 +17,8 @@ const FAMILIES = {
   agent_exec_fairness_share_ratio: "A tenant's share of completed runs over its share of the lane's budget, among tenants with runs in the window.",
   agent_exec_fairness_p95_spread: "The slowest tenant's p95 total latency over the fastest's, per lane.",
   agent_exec_metrics_window_seconds: "The window the gauges cover.",
+  agent_exec_governance_ratio:
+    'Governance figures over the window per tenant and team (team="*": the tenant): policy_denied, drift, human_override, incident_link.',
 } as const;
 
 export function prometheusText(report: MetricsReport): string {
@@ -50,6 +52,14 @@ export function prometheusText(report: MetricsReport): string {
         }
         for (const [outcome, n] of Object.entries(f.runs)) if (outcome !== "total") add("agent_exec_runs", { tenant, lane, contract, outcome }, n);
       }
+    }
+  }
+  for (const [tenant, t] of Object.entries(report.tenants)) {
+    for (const [team, g] of [["*", t.governance.all], ...Object.entries(t.governance.teams)] as const) {
+      add("agent_exec_governance_ratio", { tenant, team, figure: "policy_denied" }, g.policyDeniedRatio);
+      add("agent_exec_governance_ratio", { tenant, team, figure: "drift" }, g.driftRate);
+      add("agent_exec_governance_ratio", { tenant, team, figure: "human_override" }, g.overrideFrequency);
+      add("agent_exec_governance_ratio", { tenant, team, figure: "incident_link" }, g.incidentLinkRate);
     }
   }
   for (const [lane, f] of Object.entries(report.fairness ?? {})) {

@@ -1,6 +1,6 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { budgetFor, figuresOf, type RunSample, type SlotRequest } from "../../src/budget/index.ts";
+import { budgetFor, figuresOf, type GovernanceSample, governanceByTeam, type RunSample, type SlotRequest } from "../../src/budget/index.ts";
 import { fairness, type TenantMetrics } from "../../src/metrics/index.ts";
 import { DEFAULT_BUDGET } from "../../src/policy/index.ts";
 import { bearer, signToken } from "./tokens.ts";
@@ -126,6 +126,7 @@ describe("fairness", () => {
     budget: { ...DEFAULT_BUDGET, interactive: { maxInFlight, queueMax: 0 } },
     inFlight: { interactive: 0, batch: 0 },
     waiting: { interactive: 0, batch: 0 },
+    governance: governanceByTeam([], [], new Set()),
     lanes: samples.length > 0 ? { interactive: { all: figuresOf(samples), contracts: {} } } : {},
   });
 
@@ -141,5 +142,93 @@ describe("fairness", () => {
     });
     expect(result.interactive?.p95Spread).toEqual({ ratio: 4, slowest: "small", fastest: "big" });
     expect(result.batch).toBeUndefined();
+  });
+});
+
+describe("governance figures", () => {
+  const TENANT_G = "gov-t1";
+  const run = (i: number, overrides: Partial<GovernanceSample> = {}): GovernanceSample => ({
+    at: Date.now(),
+    runId: `run_00000000-0000-4000-8000-${String(i).padStart(12, "0")}`,
+    team: "platform",
+    contract: "read-only-analysis",
+    decision: "allow",
+    termination: "completed",
+    planned: false,
+    drifted: false,
+    approval: null,
+    ...overrides,
+  });
+
+  it("gives the policy-denied ratio, drift rate, human override frequency and incident link rate per team, from a known history", async () => {
+    const budget = budgetFor(env.TENANT_BUDGET, TENANT_G);
+    // platform: 10 runs, 2 denied by policy, 4 with a plan of which 1 drifted
+    for (let i = 0; i < 10; i++) {
+      await budget.noteRun(run(i, { decision: i < 2 ? "deny" : "allow", termination: i < 2 ? "denied" : "completed", planned: i >= 6, drifted: i === 9 }));
+    }
+    // sre: 4 approval requests, 2 approved and 1 rejected by a human
+    for (let i = 10; i < 14; i++)
+      await budget.noteRun(run(i, { team: "sre", contract: "privileged-change", decision: "needs_approval", termination: "denied", approval: "requested" }));
+    await budget.noteApprovalDecision({ at: Date.now(), team: "sre", verdict: "approved" });
+    await budget.noteApprovalDecision({ at: Date.now(), team: "sre", verdict: "approved" });
+    await budget.noteApprovalDecision({ at: Date.now(), team: "sre", verdict: "rejected" });
+    // an incident links 3 runs (one twice: counted once)
+    const auditor = await signToken({ tenant: TENANT_G, roles: ["auditor"] });
+    const linked = await worker().fetch(`${BASE}/v1/incidents`, {
+      method: "POST",
+      headers: { ...bearer(auditor), "content-type": "application/json" },
+      body: JSON.stringify({ incidentId: "INC-7", runIds: [run(0).runId, run(1).runId, run(10).runId, run(0).runId] }),
+    });
+    expect(await linked.json()).toMatchObject({ incidentId: "INC-7", newLinks: 3 });
+
+    const report = (await (await get(`/v1/metrics?tenant=${TENANT_G}&window=1h`, bearer(METRICS_TOKEN))).json()) as {
+      tenants: Record<string, TenantMetrics>;
+    };
+    const governance = report.tenants[TENANT_G]?.governance;
+    expect(governance?.teams.platform).toEqual({
+      runs: 10,
+      policyDenied: 2,
+      policyDeniedRatio: 0.2,
+      planned: 4,
+      drifted: 1,
+      driftRate: 0.25,
+      approvalRequests: 0,
+      approvalDecisions: { approved: 0, rejected: 0 },
+      overrideFrequency: null,
+      incidentLinkedRuns: 2,
+      incidentLinkRate: 0.2,
+    });
+    expect(governance?.teams.sre).toMatchObject({
+      runs: 4,
+      approvalRequests: 4,
+      approvalDecisions: { approved: 2, rejected: 1 },
+      overrideFrequency: 0.75,
+      incidentLinkedRuns: 1,
+    });
+    expect(governance?.all).toMatchObject({
+      runs: 14,
+      policyDenied: 2,
+      policyDeniedRatio: 0.143,
+      driftRate: 0.25,
+      overrideFrequency: 0.75,
+      incidentLinkRate: 0.214,
+    });
+
+    const text = await (await get(`/v1/metrics?tenant=${TENANT_G}&window=1h&format=prometheus`, bearer(METRICS_TOKEN))).text();
+    expect(text).toContain(`agent_exec_governance_ratio{tenant="${TENANT_G}",team="platform",figure="policy_denied"} 0.2`);
+    expect(text).toContain(`agent_exec_governance_ratio{tenant="${TENANT_G}",team="sre",figure="human_override"} 0.75`);
+  });
+
+  it("refuses to link incidents without the auditor or operator role, or with a malformed body", async () => {
+    const post = async (roles: string[], body: unknown) =>
+      await worker().fetch(`${BASE}/v1/incidents`, {
+        method: "POST",
+        headers: { ...bearer(await signToken({ tenant: TENANT_G, roles })), "content-type": "application/json" },
+        body: JSON.stringify(body),
+      });
+    expect((await post([], { incidentId: "INC-1", runIds: [run(0).runId] })).status).toBe(403);
+    const bad = await post(["auditor"], { incidentId: "INC-1", runIds: ["nope"] });
+    expect(bad.status).toBe(400);
+    expect(await bad.json()).toMatchObject({ error: { code: "bad_request", message: expect.stringContaining("runIds.0") } });
   });
 });
