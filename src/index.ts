@@ -30,6 +30,8 @@ import {
   presentsMetricsToken,
   RECONCILE_ROUTE,
   RESPONSE_MARKER,
+  ROLLOUT_ENABLE_ROUTE,
+  ROLLOUT_ROUTE,
   STORE_ROUTE,
   serveApproval,
   serveApprovalList,
@@ -44,6 +46,8 @@ import {
   serveMetrics,
   servePolicySnapshot,
   serveReconcile,
+  serveRollout,
+  serveRolloutEnable,
   serveStoreItems,
   serveTasks,
   serveViewer,
@@ -185,6 +189,7 @@ async function route(request: Request, env: Env, ctx: ExecutionContext): Promise
         batches: BATCHES_ROUTE,
         approvals: APPROVALS_ROUTE,
         incidents: INCIDENTS_ROUTE,
+        rollout: ROLLOUT_ROUTE,
         tasks: TASKS_ROUTE,
         jwks: JWKS_ROUTE,
         contracts: platform.catalog.contracts.map((c) => c.tool),
@@ -235,6 +240,16 @@ async function route(request: Request, env: Env, ctx: ExecutionContext): Promise
     if (policy?.[1]) {
       if (!auth.identity) return errorResponse(new PlatformError("unauthorized", "Policy snapshots need a bearer token."));
       return await servePolicySnapshot(request, policy[1], auth.identity, env.POLICY_ARCHIVE);
+    }
+
+    if (url.pathname === ROLLOUT_ROUTE) {
+      if (!auth.identity) return errorResponse(new PlatformError("unauthorized", "The rollout needs a bearer token."));
+      return await serveRollout(request, auth.identity, env.TENANT_BUDGET);
+    }
+    const enable = ROLLOUT_ENABLE_ROUTE.exec(url.pathname);
+    if (enable?.[1]) {
+      if (!auth.identity) return errorResponse(new PlatformError("unauthorized", "The rollout needs a bearer token."));
+      return await serveRolloutEnable(request, Number(enable[1]), auth.identity, env.TENANT_BUDGET);
     }
 
     if (url.pathname === INCIDENTS_ROUTE) {

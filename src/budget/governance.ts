@@ -9,6 +9,8 @@ export type GovernanceSample = {
   /** The team whose grant decided (null when none did: denied before a team matched, or unknown). */
   team: string | null;
   contract: string;
+  /** The contract's rollout phase. */
+  phase: number;
   decision: "allow" | "deny" | "needs_approval" | null;
   termination: string;
   /** The run declared its outbound destinations (a plan). */

@@ -8,9 +8,17 @@
 // (a Durable Object may have at most 10 dynamic workers in flight; this one has none).
 // It also keeps the tenant's recent run samples, which GET /v1/metrics summarises.
 import { DurableObject } from "cloudflare:workers";
+import { ledgerFor } from "../evidence/ledger-stub.ts";
+import type { Rollout } from "../policy/index.ts";
 import { logEvent } from "../redaction/index.ts";
 import { type ApprovalDecisionSample, type GovernanceFigures, type GovernanceSample, governanceByTeam } from "./governance.ts";
 import { type LaneSummary, type RunSample, SAMPLE_RETENTION_MS, summarize } from "./percentiles.ts";
+import { type Trip, tripsOf } from "./rollout.ts";
+
+/** The session in which a tenant's rollout changes are recorded (auditors read it like any other). */
+export const GOVERNANCE_SESSION = "governance";
+/** How soon after a run the rollback conditions are evaluated. */
+const EVALUATE_AFTER_MS = 1_000;
 
 export type Lane = "interactive" | "batch";
 export type BackpressureMode = "reject" | "delay" | "downgrade";
@@ -29,7 +37,7 @@ export type SlotRequest = {
   limits: { maxInFlight: number; queueMax: number; downgradeInFlight: number };
 };
 
-export type SlotOutcome =
+export type SlotOutcome = (
   | { outcome: "granted" | "delayed"; pool: "main"; queuedMs: number; inFlight: number }
   | { outcome: "downgraded"; pool: "downgrade"; queuedMs: number; inFlight: number }
   | {
@@ -38,7 +46,11 @@ export type SlotOutcome =
       retryAfterMs: number;
       queuedMs: number;
       inFlight: number;
-    };
+    }
+) & {
+  /** The rollout phases rolled back for this tenant right now (absent: none). */
+  rolledBack?: number[];
+};
 
 type Waiter = { request: SlotRequest; enqueuedAt: number; settle: (outcome: SlotOutcome) => void; timer: ReturnType<typeof setTimeout> };
 
@@ -51,6 +63,10 @@ export class TenantBudget extends DurableObject<Env> {
   private readonly waiters: Record<Lane, Waiter[]> = { interactive: [], batch: [] };
   private readonly lastLimits: Partial<Record<Lane, SlotRequest["limits"]>> = {};
   private readonly recent: Record<Lane, number[]> = { interactive: [], batch: [] };
+  /** The tenant's rollback conditions (from the latest run's policy snapshot) and the phases rolled back. */
+  private rollout: { config: Rollout; policyHash: string; tenant: string } | null = null;
+  private readonly rolledBack = new Set<number>();
+  private nextEvaluationAt = Number.POSITIVE_INFINITY;
   private samplesSincePrune = 0;
   /**
    * The leases, in memory as well as in SQLite: counting and expiring them is on every call's
@@ -107,7 +123,16 @@ export class TenantBudget extends DurableObject<Env> {
         PRIMARY KEY (incident_id, run_id)
       );
       CREATE INDEX IF NOT EXISTS incident_links_by_run ON incident_links (run_id);
+      CREATE TABLE IF NOT EXISTS rollbacks (
+        phase INTEGER PRIMARY KEY,
+        tripped_at INTEGER NOT NULL,
+        body TEXT NOT NULL,
+        reenabled_at INTEGER,
+        reenabled_by TEXT,
+        reason TEXT
+      );
     `);
+    for (const row of ctx.storage.sql.exec<{ phase: number }>("SELECT phase FROM rollbacks WHERE reenabled_at IS NULL")) this.rolledBack.add(row.phase);
     for (const row of ctx.storage.sql.exec<{
       run_id: string;
       lane: Lane;
@@ -121,8 +146,13 @@ export class TenantBudget extends DurableObject<Env> {
     }
   }
 
-  /** Leases a slot, waits for one, takes a downgrade slot, or says when to retry. */
+  /** Leases a slot, waits for one, takes a downgrade slot, or says when to retry; and names the phases rolled back. */
   async acquire(request: SlotRequest): Promise<SlotOutcome> {
+    const outcome = await this.leaseOrWait(request);
+    return this.rolledBack.size > 0 ? { ...outcome, rolledBack: [...this.rolledBack] } : outcome;
+  }
+
+  private async leaseOrWait(request: SlotRequest): Promise<SlotOutcome> {
     const now = Date.now();
     this.lastLimits[request.lane] = request.limits;
     this.expireLeases(now);
@@ -175,8 +205,72 @@ export class TenantBudget extends DurableObject<Env> {
   }
 
   /** One finished run's governance facts (policy decision, plan and drift, approval gate). */
-  async noteRun(sample: GovernanceSample): Promise<void> {
+  async noteRun(sample: GovernanceSample, rollout?: { config: Rollout; policyHash: string; tenant: string }): Promise<void> {
     this.ctx.storage.sql.exec("INSERT OR REPLACE INTO governance (run_id, at, body) VALUES (?, ?, ?)", sample.runId, sample.at, JSON.stringify(sample));
+    if (rollout) this.rollout = rollout;
+    // the conditions are evaluated by the alarm shortly after, not on the run's path
+    if (this.rollout && Object.values(this.rollout.config).some((phase) => (phase?.rollback.length ?? 0) > 0)) {
+      this.nextEvaluationAt = Math.min(this.nextEvaluationAt, Date.now() + EVALUATE_AFTER_MS);
+      await this.armAlarm();
+    }
+  }
+
+  /** The phases rolled back for this tenant, with what tripped them. */
+  async rolloutState(): Promise<{ rolledBack: Array<Trip & { trippedAt: string }> }> {
+    const rows = this.ctx.storage.sql
+      .exec<{ tripped_at: number; body: string }>("SELECT tripped_at, body FROM rollbacks WHERE reenabled_at IS NULL ORDER BY phase")
+      .toArray();
+    return { rolledBack: rows.map((r) => ({ ...(JSON.parse(r.body) as Trip), trippedAt: new Date(r.tripped_at).toISOString() })) };
+  }
+
+  /** Switches a rolled-back phase on again: an explicit act, recorded with who and why. */
+  async reenable(phase: number, actor: string, reason: string, tenant: string): Promise<{ ok: boolean }> {
+    if (!this.rolledBack.has(phase)) return { ok: false };
+    const now = Date.now();
+    this.ctx.storage.sql.exec("UPDATE rollbacks SET reenabled_at = ?, reenabled_by = ?, reason = ? WHERE phase = ?", now, actor, reason, phase);
+    this.rolledBack.delete(phase);
+    await this.recordRollout(actor, { phase, action: "reenabled", reason }, tenant);
+    return { ok: true };
+  }
+
+  /** Evaluates the rollback conditions over the recent runs; a tripped phase is switched off and recorded. */
+  private async evaluateRollout(now: number): Promise<void> {
+    this.nextEvaluationAt = Number.POSITIVE_INFINITY;
+    if (!this.rollout) return;
+    const longest = Math.max(...Object.values(this.rollout.config).flatMap((phase) => phase?.rollback.map((c) => c.windowMinutes) ?? [0]));
+    const samples = this.ctx.storage.sql
+      .exec<{ body: string }>("SELECT body FROM governance WHERE at >= ?", now - longest * 60_000)
+      .toArray()
+      .map((row) => JSON.parse(row.body) as GovernanceSample);
+    for (const trip of tripsOf(this.rollout.config, samples, this.rolledBack, now)) {
+      this.ctx.storage.sql.exec(
+        "INSERT OR REPLACE INTO rollbacks (phase, tripped_at, body, reenabled_at, reenabled_by, reason) VALUES (?, ?, ?, NULL, NULL, NULL)",
+        trip.phase,
+        now,
+        JSON.stringify(trip),
+      );
+      this.rolledBack.add(trip.phase);
+      logEvent("warn", { event: "rollout_rolled_back", ...trip });
+      await this.recordRollout("platform", { action: "rolled_back", ...trip }, this.rollout.tenant);
+    }
+  }
+
+  private async recordRollout(
+    actor: string,
+    rollout: { phase: number; action: "rolled_back" | "reenabled" } & Record<string, unknown>,
+    tenant: string,
+  ): Promise<void> {
+    await ledgerFor(this.env.SESSION_LEDGER, tenant, GOVERNANCE_SESSION).append({
+      kind: "rollout.changed",
+      runId: `run_${crypto.randomUUID()}`,
+      tenant,
+      actor,
+      session: GOVERNANCE_SESSION,
+      contract: { id: `phase-${rollout.phase}`, version: "-", class: "rollout" },
+      policyHash: this.rollout?.policyHash ?? "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+      decision: null,
+      rollout: rollout as never,
+    });
   }
 
   async noteApprovalDecision(sample: ApprovalDecisionSample): Promise<void> {
@@ -257,6 +351,7 @@ export class TenantBudget extends DurableObject<Env> {
   override async alarm(): Promise<void> {
     this.alarmAt = null;
     this.expireLeases(Date.now());
+    if (Date.now() >= this.nextEvaluationAt) await this.evaluateRollout(Date.now());
     await this.armAlarm();
   }
 
@@ -362,7 +457,7 @@ export class TenantBudget extends DurableObject<Env> {
 
   /** Sets the alarm for the earliest expiry, unless it is already set for then or sooner (remembered, not read each time). */
   private async armAlarm(): Promise<void> {
-    const next = this.earliestExpiry;
+    const next = Math.min(this.earliestExpiry, this.nextEvaluationAt);
     if (!Number.isFinite(next)) return;
     if (this.alarmAt === undefined) this.alarmAt = await this.ctx.storage.getAlarm();
     if (this.alarmAt !== null && this.alarmAt <= next && this.alarmAt > Date.now()) return;

@@ -16,6 +16,10 @@ const ERRORS = {
   policy_unavailable: { status: 503, hint: "The policy snapshot could not be archived, so nothing ran; retry shortly." },
   task_rejected: { status: 403, hint: "The signed task failed verification; nothing ran. Sign a fresh task for exactly this code and input." },
   approval_required: { status: 403, hint: "This contract runs only with a human approval bound to the exact task." },
+  phase_rolled_back: {
+    status: 403,
+    hint: "This contract's rollout phase was rolled back for your tenant by a rollback condition; an operator re-enables it with POST /v1/rollout/{phase}/enable.",
+  },
   approval_rejected: { status: 403, hint: "A human rejected this exact task; read the reason, change the task, and call again to ask for a new approval." },
   code_syntax_error: { status: 422, hint: "The module failed to parse or load; fix the syntax and send it again." },
   invalid_module: { status: 422, hint: "Export a function as default: `export default async (input, ctx) => result`." },

@@ -217,7 +217,27 @@ export const ApprovalDecidedSchema = z.object({
   }),
 });
 
-export const EvidenceEntrySchema = z.discriminatedUnion("kind", [RunStartedSchema, RunFinishedSchema, ApprovalDecidedSchema]);
+/**
+ * A tenant's rollout phase was switched off by one of its rollback conditions (with the
+ * figures that tripped it), or switched on again by a person. Recorded in the tenant's
+ * `governance` session; `runId` is the event's own id, `contract.id` names the phase.
+ */
+export const RolloutChangedSchema = z.object({
+  kind: z.literal("rollout.changed"),
+  ...RunHeader,
+  rollout: z.object({
+    phase: z.int().min(1).max(3),
+    action: z.enum(["rolled_back", "reenabled"]),
+    metric: z.string().max(32).optional(),
+    value: z.number().optional(),
+    above: z.number().optional(),
+    windowMinutes: z.int().optional(),
+    runs: z.int().optional(),
+    reason: z.string().max(1_000).optional(),
+  }),
+});
+
+export const EvidenceEntrySchema = z.discriminatedUnion("kind", [RunStartedSchema, RunFinishedSchema, ApprovalDecidedSchema, RolloutChangedSchema]);
 /** What a layer hands the ledger. */
 export type EvidenceEntry = z.infer<typeof EvidenceEntrySchema>;
 export type RunStarted = z.infer<typeof RunStartedSchema>;

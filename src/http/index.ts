@@ -21,6 +21,7 @@ export { JWKS_ROUTE, serveJwks } from "./jwks-route.ts";
 export { RECONCILE_ROUTE, RESPONSE_MARKER, SUPERVISOR_HEADER, serveReconcile } from "./local-supervisor-route.ts";
 export { METRICS_ROUTE, type MetricsAccess, presentsMetricsToken, serveMetrics } from "./metrics-route.ts";
 export { POLICY_ROUTE, servePolicySnapshot } from "./policy-route.ts";
+export { ROLLOUT_ENABLE_ROUTE, ROLLOUT_ROUTE, serveRollout, serveRolloutEnable } from "./rollout-route.ts";
 export { STORE_ADMIN_ROLE, STORE_ROUTE, serveStoreItems } from "./store-route.ts";
 export { serveTasks, TASKS_ROUTE } from "./tasks-route.ts";
 export { isViewerRequest, serveViewer, VIEWER_ASSETS } from "./viewer-route.ts";

@@ -36,7 +36,16 @@ import {
   type VerifiedTask,
 } from "../execution/index.ts";
 import type { Identity } from "../identity/index.ts";
-import { DEFAULT_BUDGET, type Decision, decide, type HashedSnapshot, type PolicyInForce, refusalError, type TaskSigner } from "../policy/index.ts";
+import {
+  DEFAULT_BUDGET,
+  type Decision,
+  decide,
+  type HashedSnapshot,
+  type PolicyInForce,
+  type Rollout,
+  refusalError,
+  type TaskSigner,
+} from "../policy/index.ts";
 import { logEvent, type Redactor, redactedField, redactor } from "../redaction/index.ts";
 import { buildTask } from "./build-task.ts";
 import { newRunId, type Task } from "./task.ts";
@@ -228,6 +237,15 @@ async function runPipeline(deps: SubmitDeps, submission: Submission, progress: P
       issued = await issueAndAdmit(deps, rebuilt.task, allowed.decision, policyHash);
     }
   }
+  // A rollout phase its rollback conditions switched off for this tenant runs nothing (the budget says which).
+  const rolledBack = slot?.slot?.rolledBack ?? [];
+  const phaseRefusal = rolledBack.includes(contract.phase)
+    ? new PlatformError(
+        "phase_rolled_back",
+        `Rollout phase ${contract.phase} (contract ${contract.id}) is rolled back for tenant ${identity.tenant}; nothing was run.`,
+      )
+    : undefined;
+  if (phaseRefusal && approval?.outcome === "approved") await deskFor(deps.approvals, identity.tenant).restore(approval.id, runId);
   const digests = task ?? (built.ok ? built.task : built.digests);
   const queuedMs = slot?.slot?.queuedMs ?? 0;
   const budgetRecord: BudgetRecord | undefined = slot?.slot
@@ -278,7 +296,7 @@ async function runPipeline(deps: SubmitDeps, submission: Submission, progress: P
   };
 
   const ledger = ledgerFor(deps.ledgers, identity.tenant, identity.session);
-  const admitted = slot?.ok && !downgradeRefusal ? issued?.task : undefined;
+  const admitted = slot?.ok && !downgradeRefusal && !phaseRefusal ? issued?.task : undefined;
   // An admitted task's isolate boots while its start is recorded. Booting evaluates only
   // the harness; the task's code is imported by run(), after the record is durable.
   const sandbox = admitted
@@ -312,13 +330,15 @@ async function runPipeline(deps: SubmitDeps, submission: Submission, progress: P
             ? refusalError(decision, policyHash, asked.id)
             : slot && !slot.ok
               ? slot.error
-              : downgradeRefusal
-                ? downgradeRefusal
-                : issued?.error
-                  ? issued.error
-                  : appended.replayed
-                    ? taskRejected("task_replayed", "this task id was used before")
-                    : undefined);
+              : phaseRefusal
+                ? phaseRefusal
+                : downgradeRefusal
+                  ? downgradeRefusal
+                  : issued?.error
+                    ? issued.error
+                    : appended.replayed
+                      ? taskRejected("task_replayed", "this task id was used before")
+                      : undefined);
   const outcome: SandboxOutcome =
     sandbox && !refusal ? await sandbox.run() : { termination: refusal && refusal.status >= 500 ? "failed" : "denied", ...NOT_RUN, error: refusal };
 
@@ -341,13 +361,14 @@ async function runPipeline(deps: SubmitDeps, submission: Submission, progress: P
       runId,
       team: decision?.team ?? null,
       contract: asked.id,
+      phase: asked.phase,
       decision: decision?.outcome ?? null,
       termination: recorded?.termination ?? outcome.termination,
       planned: task?.plan != null,
       drifted: (recorded?.activity.egress.drift ?? 0) > 0,
       approval: approvalRecord?.state ?? null,
     },
-    identity.tenant,
+    { config: policy.hashed.snapshot.policy?.rollout ?? {}, policyHash, tenant: identity.tenant },
   );
   // The ledger has the last word on termination (e.g. egress_denied) and on the run's activity.
   const told = forCaller(outcome, redactorFor(deps, contract), contract);
@@ -417,9 +438,10 @@ function evidenceError(error: PlatformError, redact: Redactor): { code: string; 
 }
 
 /** The run's governance facts for the tenant's metrics; a failure is logged, never the caller's problem. */
-async function noteGovernance(deps: SubmitDeps, sample: GovernanceSample, tenant: string): Promise<void> {
+async function noteGovernance(deps: SubmitDeps, sample: GovernanceSample, rollout: { config: Rollout; policyHash: string; tenant: string }): Promise<void> {
+  const { tenant } = rollout;
   try {
-    await budgetFor(deps.budgets, tenant).noteRun(sample);
+    await budgetFor(deps.budgets, tenant).noteRun(sample, rollout);
   } catch (error) {
     logEvent("error", { event: "governance_note_failed", tenant, runId: sample.runId, error: String(error) });
   }

@@ -16,6 +16,8 @@ export {
   GrantSchema,
   PolicyFileSchema,
   policyJsonSchema,
+  type RollbackCondition,
+  type Rollout,
   type Team,
   type TenantPolicy,
   TenantPolicySchema,

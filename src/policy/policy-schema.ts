@@ -58,6 +58,23 @@ export const BudgetSchema = z
 export type Budget = z.infer<typeof BudgetSchema>;
 export const DEFAULT_BUDGET: Budget = BudgetSchema.parse({});
 
+/** A condition, set in advance, under which a rollout phase is switched off for the tenant. */
+export const RollbackConditionSchema = z
+  .object({
+    metric: z.enum(["policy_denied_ratio", "drift_rate", "failure_rate"]).describe("What is measured over the phase's runs in the window."),
+    above: z.number().min(0).max(1).describe("The phase rolls back when the figure goes above this."),
+    windowMinutes: z.int().min(1).max(1_440).default(10),
+    minRuns: z.int().min(1).max(100_000).default(20).describe("Runs the figure needs before it counts (no trip on two runs)."),
+  })
+  .strict();
+export type RollbackCondition = z.infer<typeof RollbackConditionSchema>;
+
+export const RolloutSchema = z
+  .partialRecord(z.enum(["1", "2", "3"]), z.object({ rollback: z.array(RollbackConditionSchema).max(16).default([]) }).strict())
+  .default({})
+  .describe("Per rollout phase, the conditions that roll it back for this tenant.");
+export type Rollout = z.infer<typeof RolloutSchema>;
+
 export const TenantPolicySchema = z
   .object({
     description: z.string().max(500).optional(),
@@ -65,6 +82,7 @@ export const TenantPolicySchema = z
     phases: z.array(RolloutPhaseSchema).min(1).default([1]).describe("Enabled rollout phases: 1 read-only, 2 low-risk writes, 3 production with approvals."),
     teams: z.record(Name("team"), TeamSchema),
     budget: BudgetSchema.default(DEFAULT_BUDGET).describe("The tenant's concurrency budget per lane (see README, Budgets)."),
+    rollout: RolloutSchema,
   })
   .strict();
 export type TenantPolicy = z.infer<typeof TenantPolicySchema>;

@@ -152,6 +152,7 @@ describe("governance figures", () => {
     runId: `run_00000000-0000-4000-8000-${String(i).padStart(12, "0")}`,
     team: "platform",
     contract: "read-only-analysis",
+    phase: 1,
     decision: "allow",
     termination: "completed",
     planned: false,

@@ -23,6 +23,7 @@ const byId = (id: string) => contracts.find((c) => c.id === id) as Contract;
 // A tenant written for these tests, independent of policy/tenants.json.
 const TENANT: TenantPolicy = {
   budget: DEFAULT_BUDGET,
+  rollout: {},
   roles: ["operator", "analyst"],
   phases: [1, 3],
   teams: {
