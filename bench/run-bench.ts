@@ -10,6 +10,7 @@ import { dataDirs } from "../test/helpers/data-dirs.ts";
 import { startLocalServer } from "../test/helpers/local-server.ts";
 import { startHttpUpstream } from "../test/helpers/upstreams.ts";
 import { burstBench } from "./burst-bench.ts";
+import { redactionBench } from "./redaction-bench.ts";
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 10);
 const PER_ROUND = Number(process.env.BENCH_PER_ROUND ?? 50);
@@ -302,3 +303,4 @@ async function runtimeProfiles(): Promise<void> {
 if (process.env.BENCH_MAIN !== "0") await main();
 if (process.env.BENCH_PROFILES !== "0") await runtimeProfiles();
 if (process.env.BENCH_BURST !== "0") await burstBench();
+if (process.env.BENCH_REDACTION !== "0") await redactionBench();
