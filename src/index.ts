@@ -215,7 +215,7 @@ async function route(request: Request, env: Env, ctx: ExecutionContext): Promise
       if (!auth.identity && !(config.mcp.anonymousDiscovery && (await isDiscoveryRequest(request)))) {
         return errorResponse(new PlatformError("unauthorized", "This MCP request needs a bearer token."));
       }
-      return await serveMcp(platform.mcp, request, auth.identity);
+      return await serveMcp(platform.mcp, request, auth.identity, env.APPROVALS);
     }
 
     const evidence = EVIDENCE_ROUTE.exec(url.pathname);

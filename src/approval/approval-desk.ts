@@ -118,6 +118,7 @@ export class ApprovalDesk extends DurableObject<Env> {
       );
       CREATE INDEX IF NOT EXISTS approvals_by_key ON approvals (key, created_at);
       CREATE TABLE IF NOT EXISTS approval_teams (id TEXT PRIMARY KEY, team TEXT);
+      CREATE TABLE IF NOT EXISTS url_elicitation_clients (session TEXT PRIMARY KEY, declared_at INTEGER NOT NULL);
       CREATE INDEX IF NOT EXISTS approvals_by_state ON approvals (state, created_at);
     `);
   }
@@ -199,6 +200,20 @@ export class ApprovalDesk extends DurableObject<Env> {
     sql.exec("UPDATE approvals SET state = 'approved', used_by_run = NULL WHERE id = ? AND state = 'used' AND used_by_run = ?", id, runId);
     this.expire(Date.now());
     return before > 0;
+  }
+
+  /**
+   * What a 2025-era client declared at initialize, remembered per authenticated session: the
+   * endpoint is stateless, so the tools/call that needs it arrives as another request.
+   */
+  async rememberClient(session: string, urlElicitation: boolean): Promise<void> {
+    const sql = this.ctx.storage.sql;
+    if (urlElicitation) sql.exec("INSERT OR REPLACE INTO url_elicitation_clients (session, declared_at) VALUES (?, ?)", session, Date.now());
+    else sql.exec("DELETE FROM url_elicitation_clients WHERE session = ?", session);
+  }
+
+  async declaredUrlElicitation(session: string): Promise<boolean> {
+    return this.ctx.storage.sql.exec("SELECT 1 FROM url_elicitation_clients WHERE session = ?", session).toArray().length > 0;
   }
 
   async get(id: string): Promise<ApprovalView | null> {

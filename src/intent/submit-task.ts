@@ -139,6 +139,8 @@ export type RunReport = {
   activity?: ActivitySummary;
   /** What the budget did with the call (absent when it never asked: refused before, or crashed). */
   budget?: BudgetRecord | undefined;
+  /** The approval gate, for a contract that needs one: the request, where it stood, and its page. */
+  approval?: { id: string; state: ApprovalRecord["state"]; url: string } | undefined;
 };
 
 const NOT_RUN = { resultBytes: null, logs: { lines: [], bytes: 0, truncated: false }, latencyMs: { start: null, exec: null } };
@@ -373,7 +375,18 @@ async function runPipeline(deps: SubmitDeps, submission: Submission, progress: P
   // The ledger has the last word on termination (e.g. egress_denied) and on the run's activity.
   const told = forCaller(outcome, redactorFor(deps, contract), contract);
   const final: SandboxOutcome = recorded ? { ...told, termination: recorded.termination } : told;
-  return { runId, contract, policyHash, decision, outcome: final, budget: budgetRecord, ...(recorded ? { activity: recorded.activity } : {}) };
+  return {
+    runId,
+    contract,
+    policyHash,
+    decision,
+    outcome: final,
+    budget: budgetRecord,
+    approval: approvalRecord
+      ? { id: approvalRecord.id, state: approvalRecord.state, url: `${submission.origin ?? ""}/approvals/${approvalRecord.id}` }
+      : undefined,
+    ...(recorded ? { activity: recorded.activity } : {}),
+  };
 }
 
 /** Asks the tenant's approval desk about exactly this task (and opens a request when there is none to use). */

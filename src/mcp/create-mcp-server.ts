@@ -1,6 +1,7 @@
 // Builds the McpServer for one request: one tool per capability contract, with
 // annotations derived from the contract's workload class.
-import { McpServer, type StandardSchemaWithJSON, type ToolAnnotations } from "@modelcontextprotocol/server";
+import { McpServer, type StandardSchemaWithJSON, type ToolAnnotations, UrlElicitationRequiredError } from "@modelcontextprotocol/server";
+import { deskFor } from "../approval/index.ts";
 import type { Contract, WorkloadClass } from "../contracts/index.ts";
 import { PlatformError } from "../errors/index.ts";
 import type { Identity } from "../identity/index.ts";
@@ -37,7 +38,12 @@ function inputSchemaOf(contract: Contract): StandardSchemaWithJSON {
   return schema;
 }
 
-export function createMcpServer(contracts: readonly Contract[], deps: SubmitDeps, identity: Identity | undefined, origin?: string): McpServer {
+export function createMcpServer(
+  contracts: readonly Contract[],
+  deps: SubmitDeps,
+  identity: Identity | undefined,
+  request: { origin?: string | undefined; legacy?: boolean } = {},
+): McpServer {
   const server = new McpServer(SERVER_INFO, { capabilities: { tools: { listChanged: false } }, instructions: INSTRUCTIONS });
   outputSchema ??= advertiseOnly(RUN_RESULT_SCHEMA);
   for (const contract of contracts) {
@@ -54,7 +60,19 @@ export function createMcpServer(contracts: readonly Contract[], deps: SubmitDeps
       async (args: unknown) => {
         // The HTTP gate refuses tools/call without a verified token; this is the second lock.
         if (!identity) return toolError(new PlatformError("unauthorized", "tools/call needs a bearer token."));
-        return toToolResult(await submitToolCall(deps, contract, identity, args, origin));
+        const report = await submitToolCall(deps, contract, identity, args, request.origin);
+        // A 2025-era client that declared URL-mode elicitation gets the protocol's own error pointing at the approval page.
+        const gate = report.approval;
+        if (
+          request.legacy &&
+          gate &&
+          (gate.state === "requested" || gate.state === "pending") &&
+          (await deskFor(deps.approvals, identity.tenant).declaredUrlElicitation(identity.session))
+        ) {
+          const message = `A human with the approver role must approve this exact task (approval ${gate.id}); nothing was run. Open the page, then call again with the same code and input.`;
+          throw new UrlElicitationRequiredError([{ mode: "url", elicitationId: gate.id, url: gate.url, message }], message);
+        }
+        return toToolResult(report);
       },
     );
   }

@@ -3,6 +3,7 @@
 
 import type { AuthInfo } from "@modelcontextprotocol/server";
 import { createMcpHandler, type StatelessMcpHandler } from "agents/mcp/server";
+import { type ApprovalDesk, deskFor } from "../approval/index.ts";
 import type { Contract } from "../contracts/index.ts";
 import type { Identity } from "../identity/index.ts";
 import type { SubmitDeps } from "../intent/index.ts";
@@ -40,12 +41,17 @@ export type McpEndpoint = {
 const IDENTITY = "agent-exec/identity";
 /** And the origin the client reached (for links it is given, such as an approval page). */
 const ORIGIN = "agent-exec/origin";
+/** And whether the request speaks a 2025-era revision (where URL elicitation is the -32042 error). */
+const LEGACY = "agent-exec/legacy";
 
 /** Builds the handler once per endpoint (per isolate); each request still gets a fresh McpServer. */
 export function mcpHandler(endpoint: McpEndpoint): StatelessMcpHandler {
   return createMcpHandler(
     ({ authInfo }) =>
-      createMcpServer(endpoint.contracts, endpoint.deps, authInfo?.extra?.[IDENTITY] as Identity | undefined, authInfo?.extra?.[ORIGIN] as string | undefined),
+      createMcpServer(endpoint.contracts, endpoint.deps, authInfo?.extra?.[IDENTITY] as Identity | undefined, {
+        origin: authInfo?.extra?.[ORIGIN] as string | undefined,
+        legacy: authInfo?.extra?.[LEGACY] === true,
+      }),
     {
       route: MCP_ROUTE,
       ...(endpoint.allowedHostnames.length > 0 ? { allowedHostnames: endpoint.allowedHostnames } : {}),
@@ -54,14 +60,37 @@ export function mcpHandler(endpoint: McpEndpoint): StatelessMcpHandler {
   );
 }
 
-export function serveMcp(handler: StatelessMcpHandler, request: Request, identity: Identity | undefined): Promise<Response> {
-  if (!identity) return handler.fetch(request);
+export async function serveMcp(
+  handler: StatelessMcpHandler,
+  request: Request,
+  identity: Identity | undefined,
+  approvals?: DurableObjectNamespace<ApprovalDesk>,
+): Promise<Response> {
+  if (!identity) return await handler.fetch(request);
+  const version = request.headers.get("mcp-protocol-version") ?? "";
+  const legacy = !version.startsWith("2026-");
+  // A 2025-era client declares URL-mode elicitation once, at initialize, on another request than its tool calls.
+  if (legacy && approvals && request.method === "POST") await rememberCapabilities(request, identity, approvals);
   const authInfo: AuthInfo = {
     token: "(verified)",
     clientId: identity.actor,
     scopes: identity.roles,
     expiresAt: identity.expiresAt,
-    extra: { [IDENTITY]: identity, [ORIGIN]: new URL(request.url).origin },
+    extra: { [IDENTITY]: identity, [ORIGIN]: new URL(request.url).origin, [LEGACY]: legacy },
   };
-  return handler.fetch(request, { authInfo });
+  return await handler.fetch(request, { authInfo });
+}
+
+async function rememberCapabilities(request: Request, identity: Identity, approvals: DurableObjectNamespace<ApprovalDesk>): Promise<void> {
+  let body: unknown;
+  try {
+    body = await request.clone().json();
+  } catch {
+    return;
+  }
+  const initialize = (Array.isArray(body) ? body : [body]).find((m) => (m as { method?: unknown } | null)?.method === "initialize") as
+    | { params?: { capabilities?: { elicitation?: { url?: unknown } } } }
+    | undefined;
+  if (!initialize) return;
+  await deskFor(approvals, identity.tenant).rememberClient(identity.session, initialize.params?.capabilities?.elicitation?.url !== undefined);
 }

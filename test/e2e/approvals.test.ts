@@ -3,6 +3,8 @@
 // approver of the same tenant can; the same call then runs once; any change needs a new
 // approval; a rejection is final for its request. Every step is in the session's evidence,
 // and the session still exports as a bundle that verifies.
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { verifyBundle } from "../../src/evidence/verify-bundle.ts";
 import { type LocalServer, startLocalServer } from "../helpers/local-server.ts";
@@ -87,6 +89,27 @@ describe("approval gate", () => {
     // one byte of code more is another task too
     const otherCode = await alice.callTool("change_privileged", { code: `${CODE} `, input: { reason: "resize the cluster" } });
     expect(errorOf(otherCode).code).toBe("approval_required");
+  });
+
+  it("tells a 2025-era client that declared URL-mode elicitation with the protocol's own error, pointing at the page", async () => {
+    const who = { ...ALICE, session: "s-elicit" };
+    const client = new Client({ name: "elicit-capable", version: "1.0.0" }, { capabilities: { elicitation: { url: {} } } });
+    await client.connect(
+      new StreamableHTTPClientTransport(server.mcpUrl, { requestInit: { headers: { authorization: `Bearer ${await server.token(who)}` } } }),
+    );
+    const call = () => client.callTool({ name: "change_privileged", arguments: { code: CODE, input: { reason: "open the firewall" } } });
+    const error = (await call().then(
+      () => null,
+      (e: unknown) => e,
+    )) as { code?: number; data?: { elicitations?: Array<{ mode: string; url: string; elicitationId: string }> } } | null;
+    expect(error?.code).toBe(-32042);
+    const elicitation = error?.data?.elicitations?.[0];
+    expect(elicitation).toMatchObject({ mode: "url", url: expect.stringMatching(new RegExp(`^${server.url}/approvals/apr_`)) });
+    // nothing ran, and the request is there to approve; once approved, the same call runs
+    expect(await decide(elicitation?.elicitationId ?? "", BOB, "approve", "change ticket 77")).toMatchObject({ status: 200 });
+    expect((await call()).structuredContent).toMatchObject({ termination: "completed", result: "changed: open the firewall" });
+    await client.close();
+    // a client that declared nothing still gets the tool error (the earlier tests)
   });
 
   it("records every step in the session's evidence, which still verifies", async () => {
