@@ -130,7 +130,7 @@ export class ApprovalDesk extends DurableObject<Env> {
    */
   async gate(ask: ApprovalAsk): Promise<GateAnswer> {
     const now = Date.now();
-    this.expire(now);
+    await this.expire(now);
     const sql = this.ctx.storage.sql;
     const latest = sql.exec<Row>("SELECT * FROM approvals WHERE key = ? ORDER BY created_at DESC, rowid DESC LIMIT 1", ask.key).toArray()[0];
     if (latest?.state === "approved") {
@@ -162,13 +162,14 @@ export class ApprovalDesk extends DurableObject<Env> {
       expiresAt,
     );
     sql.exec("INSERT INTO approval_teams (id, team) VALUES (?, ?)", id, ask.team);
+    await this.armExpiry();
     return { outcome: "pending", id, expiresAt, created: true };
   }
 
   /** An approver's verdict on a pending request; recorded in the requester's session ledger. */
   async decide(id: string, approver: { actor: string; roles: string[] }, verdict: "approved" | "rejected", reason: string): Promise<DecideResult> {
     const now = Date.now();
-    this.expire(now);
+    await this.expire(now);
     const sql = this.ctx.storage.sql;
     const row = sql.exec<Row>("SELECT * FROM approvals WHERE id = ?", id).toArray()[0];
     if (!row) return { ok: false, code: "not_found", message: "No such approval request in this tenant." };
@@ -198,7 +199,7 @@ export class ApprovalDesk extends DurableObject<Env> {
     const sql = this.ctx.storage.sql;
     const before = sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM approvals WHERE id = ? AND state = 'used' AND used_by_run = ?", id, runId).one().n;
     sql.exec("UPDATE approvals SET state = 'approved', used_by_run = NULL WHERE id = ? AND state = 'used' AND used_by_run = ?", id, runId);
-    this.expire(Date.now());
+    await this.expire(Date.now());
     return before > 0;
   }
 
@@ -217,14 +218,14 @@ export class ApprovalDesk extends DurableObject<Env> {
   }
 
   async get(id: string): Promise<ApprovalView | null> {
-    this.expire(Date.now());
+    await this.expire(Date.now());
     const row = this.ctx.storage.sql.exec<Row>("SELECT * FROM approvals WHERE id = ?", id).toArray()[0];
     return row ? view(row) : null;
   }
 
   /** The tenant's requests in one state (pending by default), newest first, without code and input bodies. */
   async list(state: ApprovalState, limit: number): Promise<Array<Omit<ApprovalView, "code" | "inputJson">>> {
-    this.expire(Date.now());
+    await this.expire(Date.now());
     return this.ctx.storage.sql
       .exec<Row>("SELECT * FROM approvals WHERE state = ? ORDER BY created_at DESC LIMIT ?", state, limit)
       .toArray()
@@ -234,9 +235,46 @@ export class ApprovalDesk extends DurableObject<Env> {
       });
   }
 
-  /** Pending and approved-but-unused requests past their expiry become expired. */
-  private expire(now: number): void {
-    this.ctx.storage.sql.exec("UPDATE approvals SET state = 'expired' WHERE state IN ('pending', 'approved') AND expires_at <= ?", now);
+  /** Pending and approved-but-unused requests past their expiry become expired; each expiry is evidence in its session. */
+  private async expire(now: number): Promise<void> {
+    const sql = this.ctx.storage.sql;
+    const due = sql.exec<Row>("SELECT * FROM approvals WHERE state IN ('pending', 'approved') AND expires_at <= ?", now).toArray();
+    if (due.length === 0) return;
+    sql.exec("UPDATE approvals SET state = 'expired' WHERE state IN ('pending', 'approved') AND expires_at <= ?", now);
+    for (const row of due) {
+      await ledgerFor(this.env.SESSION_LEDGER, row.tenant, row.session).append({
+        kind: "approval.decided",
+        runId: row.run_id,
+        tenant: row.tenant,
+        actor: "platform",
+        session: row.session,
+        contract: JSON.parse(row.contract) as ApprovalView["contract"],
+        policyHash: row.policy_hash,
+        decision: null,
+        approval: {
+          id: row.id,
+          verdict: "expired",
+          reason: row.state === "approved" ? `approved by ${row.decided_by ?? "?"} but not used before it expired` : "not decided before it expired",
+          requester: row.requester,
+          expiresAt: row.expires_at,
+        },
+      });
+    }
+  }
+
+  /** The alarm fires at the next expiry, so an expiry is recorded even if nobody asks again. */
+  override async alarm(): Promise<void> {
+    await this.expire(Date.now());
+    await this.armExpiry();
+  }
+
+  private async armExpiry(): Promise<void> {
+    const next = this.ctx.storage.sql
+      .exec<{ at: number | null }>("SELECT MIN(expires_at) AS at FROM approvals WHERE state IN ('pending', 'approved')")
+      .one().at;
+    if (next === null) return;
+    const current = await this.ctx.storage.getAlarm();
+    if (current === null || current > next) await this.ctx.storage.setAlarm(next);
   }
 }
 

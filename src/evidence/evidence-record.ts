@@ -210,7 +210,8 @@ export const ApprovalDecidedSchema = z.object({
   /** The approver (the record's `actor`) is never the requester. */
   approval: z.object({
     id: z.string().max(64),
-    verdict: z.enum(["approved", "rejected"]),
+    /** expired: the request was never decided, or its approval never used, before its expiry (actor "platform"). */
+    verdict: z.enum(["approved", "rejected", "expired"]),
     reason: z.string().max(1_000),
     requester: Name,
     expiresAt: z.int(),
