@@ -120,13 +120,21 @@ export const RedactionSchema = z
                 } catch {
                   return false;
                 }
-              }, "not a valid regular expression"),
+              }, "not a valid regular expression")
+              .optional()
+              .describe("A JavaScript regular expression; what it matches is redacted wherever it appears."),
+            path: z
+              .string()
+              .regex(/^\$(\.([A-Za-z_][A-Za-z0-9_-]*|\*))+$/, 'a JSON path such as $.password or $.users.*.token ("*": any key or index)')
+              .optional()
+              .describe("A JSON path; the whole value there is redacted (in input and result)."),
           })
-          .strict(),
+          .strict()
+          .refine((rule) => (rule.pattern === undefined) !== (rule.path === undefined), "a rule has exactly one of pattern or path"),
       )
       .max(32)
       .default([])
-      .describe("Extra patterns to redact (JavaScript regular expressions), each named."),
+      .describe("Extra rules to redact, each named: a regular expression (pattern) or a JSON path (path)."),
     result: z.boolean().default(false).describe("Redact the caller's result, console output and error too (evidence and logs always are)."),
   })
   .strict();

@@ -35,9 +35,11 @@ export type Redactor = {
 /** Secrets shorter than this are not matched by value (too likely to hit ordinary text). */
 const MIN_SECRET_LENGTH = 8;
 
-export function redactor(options: { secrets?: readonly string[]; rules?: readonly { name: string; pattern: string }[] } = {}): Redactor {
+export function redactor(options: { secrets?: readonly string[]; rules?: readonly { name: string; pattern?: string; path?: string }[] } = {}): Redactor {
   const secrets = [...new Set((options.secrets ?? []).filter((s) => s.length >= MIN_SECRET_LENGTH))].sort((a, b) => b.length - a.length);
-  const rules: Detector[] = (options.rules ?? []).map((rule) => ({ name: rule.name, pattern: new RegExp(rule.pattern, "g") }));
+  const rules: Detector[] = (options.rules ?? []).flatMap((rule) => (rule.pattern ? [{ name: rule.name, pattern: new RegExp(rule.pattern, "g") }] : []));
+  const paths = (options.rules ?? []).flatMap((rule) => (rule.path ? [{ name: rule.name, steps: rule.path.split(".").slice(1) }] : []));
+  const pathHit = (at: readonly string[]) => paths.find((p) => p.steps.length === at.length && p.steps.every((step, i) => step === "*" || step === at[i]));
   const text = (value: string) => {
     const found: string[] = [];
     let out = value;
@@ -60,14 +62,19 @@ export function redactor(options: { secrets?: readonly string[]; rules?: readonl
   };
   const json = (value: unknown): { value: unknown; found: string[] } => {
     const found: string[] = [];
-    const walk = (v: unknown): unknown => {
+    const walk = (v: unknown, at: string[] = []): unknown => {
+      const hit = at.length > 0 ? pathHit(at) : undefined;
+      if (hit) {
+        found.push(hit.name);
+        return mark(hit.name);
+      }
       if (typeof v === "string") {
         const r = text(v);
         found.push(...r.found);
         return r.text;
       }
-      if (Array.isArray(v)) return v.map(walk);
-      if (v && typeof v === "object") return Object.fromEntries(Object.entries(v).map(([k, inner]) => [k, walk(inner)]));
+      if (Array.isArray(v)) return v.map((inner, i) => walk(inner, [...at, String(i)]));
+      if (v && typeof v === "object") return Object.fromEntries(Object.entries(v).map(([k, inner]) => [k, walk(inner, [...at, k])]));
       return v;
     };
     return { value: walk(value), found: [...new Set(found)] };

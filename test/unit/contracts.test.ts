@@ -106,3 +106,17 @@ describe("backpressure", () => {
     expect(found.some((p) => p.startsWith("backpressure.downgradeTo") && p.includes(message))).toBe(true);
   });
 });
+
+describe("redaction rules", () => {
+  it.each([
+    ["an invalid regular expression", { rules: [{ name: "bad", pattern: "([" }] }, "not a valid regular expression"],
+    ["a rule with both a pattern and a path", { rules: [{ name: "both", pattern: "x", path: "$.x" }] }, "exactly one of pattern or path"],
+    ["a malformed JSON path", { rules: [{ name: "p", path: "password" }] }, "JSON path"],
+  ])("refuses %s, naming the field", (_case, redaction, message) => {
+    const result = loadContracts([{ file: "contracts/x.json", json: { ...valid, redaction } }]);
+    expect(result.ok).toBe(false);
+    expect(result.ok ? [] : result.problems.map((p) => `${p.field}: ${p.message}`)).toEqual([
+      expect.stringMatching(new RegExp(`^redaction\\.rules\\.0.*${message}`)),
+    ]);
+  });
+});

@@ -45,6 +45,32 @@ describe("redaction: detectors", () => {
     expect(found.sort()).toEqual(["employee_id", "platform_secret"]);
   });
 
+  it("redacts whole values at a contract's JSON paths, in any array element for *", () => {
+    const redact = redactor({
+      rules: [
+        { name: "password", path: "$.password" },
+        { name: "user_token", path: "$.users.*.token" },
+      ],
+    });
+    const { value, found } = redact.json({
+      password: { nested: "x" },
+      users: [
+        { name: "a", token: "t1" },
+        { name: "b", token: "t2" },
+      ],
+      other: "password",
+    });
+    expect(value).toEqual({
+      password: "[REDACTED:password]",
+      users: [
+        { name: "a", token: "[REDACTED:user_token]" },
+        { name: "b", token: "[REDACTED:user_token]" },
+      ],
+      other: "password",
+    });
+    expect(found.sort()).toEqual(["password", "user_token"]);
+  });
+
   it("keeps the SHA-256 of the original beside a redacted field, and nothing extra when nothing was redacted", () => {
     const original = "failed with AKIAQYLPMN5HHHFPZAM2";
     expect(redactedField(redactor(), original)).toEqual({
