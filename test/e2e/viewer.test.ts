@@ -111,8 +111,9 @@ describe("evidence viewer", () => {
     const href = await link.getAttribute("href");
     expect(href).toMatch(/^#policy-[0-9a-f]{64}$/);
     await link.click();
-    const snapshot = page.locator(`details${href}`);
-    expect(await snapshot.getAttribute("open")).not.toBeNull();
+    // the page opens the snapshot on hashchange, which fires after the click returns
+    const snapshot = page.locator(`details${href}[open]`);
+    await snapshot.waitFor();
     expect(await snapshot.locator("pre").textContent()).toContain('"acme"');
 
     expect(problems).toEqual([]);
