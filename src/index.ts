@@ -215,7 +215,7 @@ async function route(request: Request, env: Env, ctx: ExecutionContext): Promise
       if (!auth.identity && !(config.mcp.anonymousDiscovery && (await isDiscoveryRequest(request)))) {
         return errorResponse(new PlatformError("unauthorized", "This MCP request needs a bearer token."));
       }
-      return await serveMcp(platform.mcp, request, auth.identity, env.APPROVALS);
+      return await serveMcp(platform.mcp, request, auth.identity, env.APPROVALS, (promise) => ctx.waitUntil(promise));
     }
 
     const evidence = EVIDENCE_ROUTE.exec(url.pathname);
@@ -293,7 +293,7 @@ async function route(request: Request, env: Env, ctx: ExecutionContext): Promise
 
     const benchContract = platform.catalog.contracts.find((c) => c.class === "read-only");
     if (config.benchRoutes && request.method === "POST" && benchContract && Object.values<string>(BENCH_ROUTES).includes(url.pathname)) {
-      return await serveBench(request, url.pathname, platform.deps, benchContract);
+      return await serveBench(request, url.pathname, platform.deps, benchContract, (promise) => ctx.waitUntil(promise));
     }
     return errorResponse(new PlatformError("not_found", `No route for ${request.method} ${url.pathname}.`));
   } catch (error) {

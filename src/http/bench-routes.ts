@@ -37,7 +37,13 @@ const BodySchema = z.object({
 /** The host Worker fetching a URL n times in a row, directly (no gateway): the egress baseline. */
 const FetchSchema = z.object({ url: z.url(), n: z.int().min(1).max(1_000) });
 
-export async function serveBench(request: Request, route: string, deps: SubmitDeps, contract: Contract): Promise<Response> {
+export async function serveBench(
+  request: Request,
+  route: string,
+  deps: SubmitDeps,
+  contract: Contract,
+  waitUntil?: (promise: Promise<unknown>) => void,
+): Promise<Response> {
   if (route === BENCH_ROUTES.fetch) {
     const parsed = FetchSchema.safeParse(await request.json().catch(() => null));
     if (!parsed.success) return errorResponse(new PlatformError("bad_request", "Send {url, n}."));
@@ -58,6 +64,6 @@ export async function serveBench(request: Request, route: string, deps: SubmitDe
     return jsonResponse({ result: JSON.parse(await entry.run(body.data.input ?? {})) });
   }
   const identity = { actor: "bench", tenant: body.data.tenant, session: body.data.session, roles: [], expiresAt: 0 };
-  const report = await submitToolCall(deps, contract, identity, { code: body.data.code, input: body.data.input ?? {} });
+  const report = await submitToolCall(deps, contract, identity, { code: body.data.code, input: body.data.input ?? {} }, waitUntil ? { waitUntil } : {});
   return jsonResponse({ termination: report.outcome.termination, result: report.outcome.result ?? null, error: report.outcome.error?.toJSON() ?? null });
 }

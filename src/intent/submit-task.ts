@@ -127,6 +127,8 @@ export type Submission = {
   slot?: SlotResult;
   /** The origin the caller reached, for the links it is given (an approval page). */
   origin?: string;
+  /** The request's waitUntil: bookkeeping after the answer (governance figures) runs there, off the caller's path. */
+  waitUntil?: (promise: Promise<unknown>) => void;
 };
 
 export type RunReport = {
@@ -356,7 +358,7 @@ async function runPipeline(deps: SubmitDeps, submission: Submission, progress: P
   };
   // The slot goes back as soon as the run has ended; the finish is recorded meanwhile.
   const [recorded] = await Promise.all([appendWithRetry(ledger, finished), giveBack(deps, submission, progress, outcome.termination, outcome, queuedMs, slot)]);
-  await noteGovernance(
+  const noted = noteGovernance(
     deps,
     {
       at: Date.now(),
@@ -372,6 +374,8 @@ async function runPipeline(deps: SubmitDeps, submission: Submission, progress: P
     },
     { config: policy.hashed.snapshot.policy?.rollout ?? {}, policyHash, tenant: identity.tenant },
   );
+  if (submission.waitUntil) submission.waitUntil(noted);
+  else await noted;
   // The ledger has the last word on termination (e.g. egress_denied) and on the run's activity.
   const told = forCaller(outcome, redactorFor(deps, contract), contract);
   const final: SandboxOutcome = recorded ? { ...told, termination: recorded.termination } : told;
@@ -495,8 +499,14 @@ export function deadlineOf(receivedAt: number, contract: Contract): number {
 export const DEADLINE_GRACE_MS = 2_000;
 
 /** An MCP tool call: the task comes straight from the agent's arguments. */
-export function submitToolCall(deps: SubmitDeps, contract: Contract, identity: Identity, rawArguments: unknown, origin?: string): Promise<RunReport> {
-  return submitTask(deps, { contract, identity, arguments: rawArguments, intent: { source: "mcp" }, ...(origin ? { origin } : {}) });
+export function submitToolCall(
+  deps: SubmitDeps,
+  contract: Contract,
+  identity: Identity,
+  rawArguments: unknown,
+  request: Pick<Submission, "origin" | "waitUntil"> = {},
+): Promise<RunReport> {
+  return submitTask(deps, { contract, identity, arguments: rawArguments, intent: { source: "mcp" }, ...request });
 }
 
 /** What signing and admission produced: the record for evidence, and either the admitted task or why not. */

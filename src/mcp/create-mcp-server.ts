@@ -42,7 +42,7 @@ export function createMcpServer(
   contracts: readonly Contract[],
   deps: SubmitDeps,
   identity: Identity | undefined,
-  request: { origin?: string | undefined; legacy?: boolean } = {},
+  request: { origin?: string | undefined; legacy?: boolean; waitUntil?: ((promise: Promise<unknown>) => void) | undefined } = {},
 ): McpServer {
   const server = new McpServer(SERVER_INFO, { capabilities: { tools: { listChanged: false } }, instructions: INSTRUCTIONS });
   outputSchema ??= advertiseOnly(RUN_RESULT_SCHEMA);
@@ -60,7 +60,10 @@ export function createMcpServer(
       async (args: unknown) => {
         // The HTTP gate refuses tools/call without a verified token; this is the second lock.
         if (!identity) return toolError(new PlatformError("unauthorized", "tools/call needs a bearer token."));
-        const report = await submitToolCall(deps, contract, identity, args, request.origin);
+        const report = await submitToolCall(deps, contract, identity, args, {
+          ...(request.origin ? { origin: request.origin } : {}),
+          ...(request.waitUntil ? { waitUntil: request.waitUntil } : {}),
+        });
         // A 2025-era client that declared URL-mode elicitation gets the protocol's own error pointing at the approval page.
         const gate = report.approval;
         if (

@@ -43,6 +43,8 @@ const IDENTITY = "agent-exec/identity";
 const ORIGIN = "agent-exec/origin";
 /** And whether the request speaks a 2025-era revision (where URL elicitation is the -32042 error). */
 const LEGACY = "agent-exec/legacy";
+/** And the request's waitUntil, for bookkeeping after the answer. */
+const WAIT_UNTIL = "agent-exec/wait-until";
 
 /** Builds the handler once per endpoint (per isolate); each request still gets a fresh McpServer. */
 export function mcpHandler(endpoint: McpEndpoint): StatelessMcpHandler {
@@ -51,6 +53,7 @@ export function mcpHandler(endpoint: McpEndpoint): StatelessMcpHandler {
       createMcpServer(endpoint.contracts, endpoint.deps, authInfo?.extra?.[IDENTITY] as Identity | undefined, {
         origin: authInfo?.extra?.[ORIGIN] as string | undefined,
         legacy: authInfo?.extra?.[LEGACY] === true,
+        waitUntil: authInfo?.extra?.[WAIT_UNTIL] as ((promise: Promise<unknown>) => void) | undefined,
       }),
     {
       route: MCP_ROUTE,
@@ -65,6 +68,7 @@ export async function serveMcp(
   request: Request,
   identity: Identity | undefined,
   approvals?: DurableObjectNamespace<ApprovalDesk>,
+  waitUntil?: (promise: Promise<unknown>) => void,
 ): Promise<Response> {
   if (!identity) return await handler.fetch(request);
   const version = request.headers.get("mcp-protocol-version") ?? "";
@@ -76,7 +80,7 @@ export async function serveMcp(
     clientId: identity.actor,
     scopes: identity.roles,
     expiresAt: identity.expiresAt,
-    extra: { [IDENTITY]: identity, [ORIGIN]: new URL(request.url).origin, [LEGACY]: legacy },
+    extra: { [IDENTITY]: identity, [ORIGIN]: new URL(request.url).origin, [LEGACY]: legacy, ...(waitUntil ? { [WAIT_UNTIL]: waitUntil } : {}) },
   };
   return await handler.fetch(request, { authInfo });
 }
