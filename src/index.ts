@@ -11,6 +11,7 @@ import {
   APPROVAL_PAGE_ROUTE,
   APPROVAL_ROUTE,
   APPROVAL_SCRIPT_ROUTE,
+  APPROVAL_STYLE_ROUTE,
   APPROVALS_ROUTE,
   authenticate,
   BATCH_ROUTE,
@@ -37,6 +38,7 @@ import {
   serveApprovalList,
   serveApprovalPage,
   serveApprovalScript,
+  serveApprovalStyle,
   serveBatch,
   serveBench,
   serveEvidence,
@@ -205,6 +207,7 @@ async function route(request: Request, env: Env, ctx: ExecutionContext): Promise
     const approvalPage = APPROVAL_PAGE_ROUTE.exec(url.pathname);
     if (approvalPage?.[1]) return serveApprovalPage(request, approvalPage[1]);
     if (url.pathname === APPROVAL_SCRIPT_ROUTE) return serveApprovalScript();
+    if (url.pathname === APPROVAL_STYLE_ROUTE) return serveApprovalStyle();
     // The viewer page and its assets carry no data; the page reads the export with the token it is given.
     if (isViewerRequest(url.pathname)) return serveViewer(request, url.pathname);
 

@@ -16,6 +16,7 @@ export const APPROVALS_ROUTE = "/v1/approvals";
 export const APPROVAL_ROUTE = /^\/v1\/approvals\/([^/]+)$/;
 export const APPROVAL_PAGE_ROUTE = /^\/approvals\/([^/]+)$/;
 export const APPROVAL_SCRIPT_ROUTE = "/approvals-page.js";
+export const APPROVAL_STYLE_ROUTE = "/approvals-page.css";
 const ID = /^apr_[0-9a-f-]{36}$/;
 
 const ListQuery = z.object({
@@ -95,13 +96,17 @@ export function serveApprovalPage(request: Request, rawId: string): Response {
   return new Response(approvalPage(id), { headers: { "content-type": "text/html; charset=utf-8", "cache-control": "no-store", ...PAGE_HEADERS } });
 }
 
+export function serveApprovalStyle(): Response {
+  return new Response(APPROVAL_STYLE, { headers: { "content-type": "text/css; charset=utf-8", "cache-control": "no-store", ...PAGE_HEADERS } });
+}
+
 export function serveApprovalScript(): Response {
   return new Response(APPROVAL_SCRIPT, { headers: { "content-type": "text/javascript; charset=utf-8", "cache-control": "no-store", ...PAGE_HEADERS } });
 }
 
 const PAGE_HEADERS = {
   "content-security-policy":
-    "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; connect-src 'self'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
   "x-content-type-options": "nosniff",
   "referrer-policy": "no-referrer",
 };
@@ -114,14 +119,7 @@ function approvalPage(id: string): string {
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Approval ${id} · agent-exec</title>
 <link rel="icon" href="data:,">
-<style>
-body { font: 14px/1.45 system-ui, sans-serif; max-width: 960px; margin: 0 auto; padding: 1.5rem; }
-pre { background: #f4f6f8; padding: .75rem; overflow: auto; max-height: 28rem; }
-dl { display: grid; grid-template-columns: 10rem 1fr; gap: .2rem .75rem; }
-dt { color: #5b6470; } dd { margin: 0; overflow-wrap: anywhere; }
-#status.error { color: #cf222e; } .state { font-weight: 600; }
-textarea { width: 100%; min-height: 4rem; font: inherit; }
-</style>
+<link rel="stylesheet" href="${APPROVAL_STYLE_ROUTE}">
 <script type="module" src="${APPROVAL_SCRIPT_ROUTE}"></script>
 </head>
 <body data-approval="${id}">
@@ -197,3 +195,11 @@ load();
 `;
 
 export type { ApprovalView };
+
+const APPROVAL_STYLE = `body { font: 14px/1.45 system-ui, sans-serif; max-width: 960px; margin: 0 auto; padding: 1.5rem; }
+pre { background: #f4f6f8; padding: .75rem; overflow: auto; max-height: 28rem; }
+dl { display: grid; grid-template-columns: 10rem 1fr; gap: .2rem .75rem; }
+dt { color: #5b6470; } dd { margin: 0; overflow-wrap: anywhere; }
+#status.error { color: #cf222e; } .state { font-weight: 600; }
+textarea { width: 100%; min-height: 4rem; font: inherit; }
+`;

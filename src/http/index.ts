@@ -4,11 +4,13 @@ export {
   APPROVAL_PAGE_ROUTE,
   APPROVAL_ROUTE,
   APPROVAL_SCRIPT_ROUTE,
+  APPROVAL_STYLE_ROUTE,
   APPROVALS_ROUTE,
   serveApproval,
   serveApprovalList,
   serveApprovalPage,
   serveApprovalScript,
+  serveApprovalStyle,
 } from "./approvals-route.ts";
 export { type Authentication, authenticate } from "./authenticate.ts";
 export { BATCH_ROUTE, BATCHES_ROUTE, type BatchDeps, serveBatch, submitBatch } from "./batches-route.ts";
