@@ -78,6 +78,7 @@ type Row = {
   input_sha256: string;
   policy_hash: string;
   data_class: string;
+  team: string | null;
   plan: string | null;
   code: string;
   input_json: string;
@@ -106,6 +107,7 @@ export class ApprovalDesk extends DurableObject<Env> {
         input_sha256 TEXT NOT NULL,
         policy_hash TEXT NOT NULL,
         data_class TEXT NOT NULL,
+        team TEXT,
         plan TEXT,
         code TEXT NOT NULL,
         input_json TEXT NOT NULL,
@@ -117,7 +119,6 @@ export class ApprovalDesk extends DurableObject<Env> {
         used_by_run TEXT
       );
       CREATE INDEX IF NOT EXISTS approvals_by_key ON approvals (key, created_at);
-      CREATE TABLE IF NOT EXISTS approval_teams (id TEXT PRIMARY KEY, team TEXT);
       CREATE TABLE IF NOT EXISTS url_elicitation_clients (session TEXT PRIMARY KEY, declared_at INTEGER NOT NULL);
       CREATE INDEX IF NOT EXISTS approvals_by_state ON approvals (state, created_at);
     `);
@@ -142,8 +143,8 @@ export class ApprovalDesk extends DurableObject<Env> {
     const id = `apr_${crypto.randomUUID()}`;
     const expiresAt = now + ask.ttlMs;
     sql.exec(
-      `INSERT INTO approvals (id, key, state, tenant, requester, session, run_id, contract, code_sha256, input_sha256, policy_hash, data_class, plan, code, input_json, created_at, expires_at)
-       VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO approvals (id, key, state, tenant, requester, session, run_id, contract, code_sha256, input_sha256, policy_hash, data_class, team, plan, code, input_json, created_at, expires_at)
+       VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       id,
       ask.key,
       ask.tenant,
@@ -155,13 +156,13 @@ export class ApprovalDesk extends DurableObject<Env> {
       ask.inputSha256,
       ask.policyHash,
       ask.dataClass,
+      ask.team,
       ask.plan ? JSON.stringify(ask.plan) : null,
       ask.code,
       ask.inputJson,
       now,
       expiresAt,
     );
-    sql.exec("INSERT INTO approval_teams (id, team) VALUES (?, ?)", id, ask.team);
     await this.armExpiry();
     return { outcome: "pending", id, expiresAt, created: true };
   }
@@ -190,8 +191,7 @@ export class ApprovalDesk extends DurableObject<Env> {
       decision: null,
       approval: { id, verdict, reason, requester: row.requester, expiresAt: row.expires_at },
     });
-    const team = sql.exec<{ team: string | null }>("SELECT team FROM approval_teams WHERE id = ?", id).toArray()[0]?.team ?? null;
-    return { ok: true, team, approval: view({ ...row, state: verdict, decided_by: approver.actor, decided_at: now, reason }) };
+    return { ok: true, team: row.team, approval: view({ ...row, state: verdict, decided_by: approver.actor, decided_at: now, reason }) };
   }
 
   /** Gives an approval back to its task when the run that spent it did not start (no budget slot, no evidence). */
