@@ -6,10 +6,11 @@
 //   3b. tenant A submits a 1,000-task batch while B repeats step 2.
 // Prints B's p95/p99 as ratios to step 2, A's accepted/delayed/downgraded/rejected counts,
 // the evidence records against the calls made, and the platform's p50 over the baseline.
-import { dataDirs } from "../test/helpers/data-dirs.ts";
+import { dataDirs, readOnlyContract } from "../test/helpers/data-dirs.ts";
 import { type LocalServer, startLocalServer, until } from "../test/helpers/local-server.ts";
+import { rawToolCall, sessionRecords } from "../test/helpers/mcp-http.ts";
+import { stats } from "./stats.ts";
 
-type Stats = { n: number; p50: number; p95: number; p99: number };
 type Envelope = { runId: string; termination: string; error?: { code: string }; budget?: { outcome: string } };
 
 const CALLS = Number(process.env.BENCH_BURST_CALLS ?? 1_000);
@@ -17,25 +18,7 @@ const STEADY = Number(process.env.BENCH_STEADY_CALLS ?? 200);
 const CLIENT_CONCURRENCY = 100;
 const CODE = "export default async (input) => ({ n: input.n + 1 })";
 
-function stats(samples: number[]): Stats {
-  const sorted = [...samples].sort((a, b) => a - b);
-  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] ?? Number.NaN;
-  return { n: sorted.length, p50: at(0.5), p95: at(0.95), p99: at(0.99) };
-}
-
-const contract = (id: string, tool: string, backpressure: object, limits: object = { wallMs: 5_000 }) => ({
-  id,
-  version: "1.0.0",
-  tool,
-  title: id,
-  description: `Bench contract ${id}.`,
-  class: "read-only",
-  phase: 1,
-  inputSchema: { type: "object" },
-  limits,
-  actions: ["read"],
-  backpressure,
-});
+const contract = (id: string, tool: string, backpressure: object, limits: object = { wallMs: 5_000 }) => readOnlyContract(id, tool, { limits, backpressure });
 
 export async function burstBench(): Promise<void> {
   const contracts = {
@@ -59,7 +42,12 @@ export async function burstBench(): Promise<void> {
     const tokenA = await server.token(A);
     const tokenB = await server.token(B);
     let id = 0;
-    const call = (token: string, tool: string) => toolCall(server, token, tool, ++id);
+    const call = (token: string, tool: string) => {
+      const n = ++id;
+      return rawToolCall<Envelope>(server.mcpUrl, token, tool, { code: CODE, input: { n } }, n);
+    };
+    const countRecords = async (who: { tenant: string; actor: string; session: string }) =>
+      (await sessionRecords(server.url, await server.token({ ...who, roles: ["auditor"] }), who.session)).length;
 
     // 1. baseline, and warm-up of every path
     for (let i = 0; i < 30; i++) {
@@ -125,8 +113,8 @@ export async function burstBench(): Promise<void> {
     const batchMs = performance.now() - batchStarted;
 
     const warmups = 30;
-    const recordsA = await countRecords(server, A);
-    const recordsB = await countRecords(server, B);
+    const recordsA = await countRecords(A);
+    const recordsB = await countRecords(B);
     const callsA = warmups + CALLS + CALLS;
     const callsB = warmups + 3 * STEADY;
     const count = (outcome: string) => answers.filter((a) => a.budget?.outcome === outcome).length;
@@ -162,29 +150,6 @@ async function baseline(server: LocalServer, n: number): Promise<void> {
   await response.arrayBuffer();
 }
 
-async function toolCall(server: LocalServer, token: string, tool: string, id: number): Promise<Envelope> {
-  const response = await fetch(server.mcpUrl, {
-    method: "POST",
-    headers: {
-      authorization: `Bearer ${token}`,
-      "content-type": "application/json",
-      accept: "application/json, text/event-stream",
-      "mcp-protocol-version": "2025-06-18",
-    },
-    body: JSON.stringify({ jsonrpc: "2.0", id, method: "tools/call", params: { name: tool, arguments: { code: CODE, input: { n: id } } } }),
-  });
-  const text = await response.text();
-  const json = text.startsWith("{")
-    ? text
-    : (text
-        .split("\n")
-        .find((line) => line.startsWith("data: "))
-        ?.slice(6) ?? "null");
-  const parsed = JSON.parse(json) as { result?: { structuredContent: Envelope }; error?: unknown };
-  if (!parsed.result) throw new Error(`tools/call answered ${text.slice(0, 300)}`);
-  return parsed.result.structuredContent;
-}
-
 /** Runs `n` jobs with at most `width` in flight; results in job order. */
 async function pool<T>(n: number, width: number, job: (i: number) => Promise<T>): Promise<T[]> {
   const results: T[] = new Array(n);
@@ -198,17 +163,4 @@ async function pool<T>(n: number, width: number, job: (i: number) => Promise<T>)
     }),
   );
   return results;
-}
-
-async function countRecords(server: LocalServer, who: { tenant: string; actor: string; session: string }): Promise<number> {
-  const token = await server.token({ ...who, roles: ["auditor"] });
-  let total = 0;
-  for (let cursor: number | null = 0; cursor !== null; ) {
-    const page = (await (
-      await fetch(`${server.url}/v1/sessions/${who.session}/evidence?limit=500&cursor=${cursor}`, { headers: { authorization: `Bearer ${token}` } })
-    ).json()) as { records: unknown[]; nextCursor: number | null };
-    total += page.records.length;
-    cursor = page.nextCursor;
-  }
-  return total;
 }

@@ -5,15 +5,9 @@
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { redactor } from "../src/redaction/index.ts";
-import { dataDirs } from "../test/helpers/data-dirs.ts";
+import { dataDirs, readOnlyContract } from "../test/helpers/data-dirs.ts";
 import { startLocalServer } from "../test/helpers/local-server.ts";
-
-type Stats = { p50: number; p95: number; p99: number };
-function stats(samples: number[]): Stats {
-  const sorted = [...samples].sort((a, b) => a - b);
-  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] ?? Number.NaN;
-  return { p50: at(0.5), p95: at(0.95), p99: at(0.99) };
-}
+import { stats } from "./stats.ts";
 
 const ROUNDS = 10;
 const PER_ROUND = 40;
@@ -21,18 +15,7 @@ const PER_ROUND = 40;
 const CODE = `export default () => { console.log("token ghp_R8fK2mN4pQ7sT1vX3zB6dF9hJ0kL5wY2cE4g"); return { note: "lorem ipsum ".repeat(80), key: "AKIAQYLPMN5HHHFPZAM2" }; }`;
 
 export async function redactionBench(): Promise<void> {
-  const contract = (id: string, tool: string, redaction: object) => ({
-    id,
-    version: "1.0.0",
-    tool,
-    title: id,
-    description: `Bench contract ${id}.`,
-    class: "read-only",
-    phase: 1,
-    inputSchema: { type: "object" },
-    actions: ["read"],
-    redaction,
-  });
+  const contract = (id: string, tool: string, redaction: object) => readOnlyContract(id, tool, { redaction });
   const contracts = {
     "bench-plain": contract("bench-plain", "bench_plain", { result: false }),
     "bench-redacted": contract("bench-redacted", "bench_redacted", { result: true, rules: [{ name: "employee_id", pattern: "EMP-\\d{6}" }] }),

@@ -6,24 +6,17 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { recordHash } from "../src/evidence/chain.ts";
 import { verifyBundle } from "../src/evidence/verify-bundle.ts";
-import { dataDirs } from "../test/helpers/data-dirs.ts";
+import { dataDirs, readOnlyContract } from "../test/helpers/data-dirs.ts";
 import { startLocalServer } from "../test/helpers/local-server.ts";
 import { startHttpUpstream } from "../test/helpers/upstreams.ts";
 import { burstBench } from "./burst-bench.ts";
 import { redactionBench } from "./redaction-bench.ts";
+import { stats } from "./stats.ts";
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 10);
 const PER_ROUND = Number(process.env.BENCH_PER_ROUND ?? 50);
 const WARMUP = 30;
 const CODE = "export default async (input) => ({ n: input.n + 1 })";
-
-type Stats = { n: number; p50: number; p95: number; p99: number; mean: number };
-
-function stats(samples: number[]): Stats {
-  const sorted = [...samples].sort((a, b) => a - b);
-  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] ?? Number.NaN;
-  return { n: sorted.length, p50: at(0.5), p95: at(0.95), p99: at(0.99), mean: sorted.reduce((a, b) => a + b, 0) / sorted.length };
-}
 
 const fmt = (ms: number) => `${ms.toFixed(2)} ms`.padStart(10);
 
@@ -203,18 +196,7 @@ async function chainCost(url: string, session: string, token: string, callP50: n
 async function runtimeProfiles(): Promise<void> {
   const upstream = await startHttpUpstream("unused");
   const url = `http://127.0.0.1:${upstream.port}/allowed/echo`;
-  const contract = (id: string, tool: string, extra: object) => ({
-    id,
-    version: "1.0.0",
-    tool,
-    title: id,
-    description: `Bench contract ${id}.`,
-    class: "read-only",
-    phase: 1,
-    inputSchema: { type: "object" },
-    actions: ["read"],
-    ...extra,
-  });
+  const contract = readOnlyContract;
   const dirs = dataDirs(
     {
       "bench-egress": contract("bench-egress", "bench_egress", {

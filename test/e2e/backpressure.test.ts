@@ -3,23 +3,12 @@
 // call that is rejected (with retryAfterMs), waits its turn, or runs downgraded. Every
 // outcome is in the session's evidence.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { dataDirs } from "../helpers/data-dirs.ts";
+import { dataDirs, readOnlyContract } from "../helpers/data-dirs.ts";
 import { type LocalServer, startLocalServer } from "../helpers/local-server.ts";
 import { CLIENT_KINDS, type ClientKind, connectClient, type McpSession, type ToolCallResult } from "../helpers/mcp-clients.ts";
 
 const SLEEP = "export default (input) => new Promise((resolve) => setTimeout(() => resolve(input.tag), input.ms))";
-const contract = (id: string, tool: string, extra: object) => ({
-  id,
-  version: "1.0.0",
-  tool,
-  title: id,
-  description: `Backpressure test contract ${id}.`,
-  class: "read-only",
-  phase: 1,
-  inputSchema: { type: "object" },
-  actions: ["read"],
-  ...extra,
-});
+const contract = readOnlyContract;
 
 let server: LocalServer;
 const sessions: McpSession[] = [];

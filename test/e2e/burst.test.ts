@@ -3,27 +3,16 @@
 // its calls one after another. Every call gets a result or a clear over_budget error, every
 // call is in the evidence exactly once, and B is never refused.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { dataDirs } from "../helpers/data-dirs.ts";
+import { dataDirs, readOnlyContract } from "../helpers/data-dirs.ts";
 import { type LocalServer, startLocalServer, until } from "../helpers/local-server.ts";
+import { rawToolCall, sessionRecords } from "../helpers/mcp-http.ts";
 
 let server: LocalServer;
 const A = { tenant: "tenant-a", actor: "cron", session: "s-burst" };
 const B = { tenant: "tenant-b", actor: "human", session: "s-steady" };
 
 beforeAll(async () => {
-  const probe = {
-    id: "burst-probe",
-    version: "1.0.0",
-    tool: "burst_probe",
-    title: "Burst probe",
-    description: "Sleeps as long as it is told.",
-    class: "read-only",
-    phase: 1,
-    inputSchema: { type: "object" },
-    limits: { wallMs: 5_000 },
-    actions: ["read"],
-    backpressure: { mode: "delay", maxWaitMs: 300 },
-  };
+  const probe = readOnlyContract("burst-probe", "burst_probe", { limits: { wallMs: 5_000 }, backpressure: { mode: "delay", maxWaitMs: 300 } });
   const tenant = (interactive: number) => ({
     phases: [1],
     roles: ["auditor"],
@@ -37,49 +26,12 @@ afterAll(async () => {
   await server?.stop();
 });
 
+const SLEEP = "export default (i) => new Promise((r) => setTimeout(() => r(i.ms), i.ms))";
+const call = (token: string, id: number, ms: number) => rawToolCall<Envelope>(server.mcpUrl, token, "burst_probe", { code: SLEEP, input: { ms } }, id);
+type EvidenceRecord = { kind: string; runId: string; budget?: { outcome: string }; termination?: string };
+const evidence = async (who: typeof A) => await sessionRecords<EvidenceRecord>(server.url, await server.token({ ...who, roles: ["auditor"] }), who.session);
+
 type Envelope = { runId: string; termination: string; error?: { code: string; retryAfterMs?: number }; budget?: { outcome: string } };
-
-async function call(token: string, id: number, ms: number): Promise<Envelope> {
-  const response = await fetch(server.mcpUrl, {
-    method: "POST",
-    headers: {
-      authorization: `Bearer ${token}`,
-      "content-type": "application/json",
-      accept: "application/json, text/event-stream",
-      "mcp-protocol-version": "2025-06-18",
-    },
-    body: JSON.stringify({
-      jsonrpc: "2.0",
-      id,
-      method: "tools/call",
-      params: { name: "burst_probe", arguments: { code: "export default (i) => new Promise((r) => setTimeout(() => r(i.ms), i.ms))", input: { ms } } },
-    }),
-  });
-  const text = await response.text();
-  const json = text.startsWith("{")
-    ? text
-    : (text
-        .split("\n")
-        .find((line) => line.startsWith("data: "))
-        ?.slice(6) ?? "null");
-  const parsed = JSON.parse(json) as { result?: { structuredContent: Envelope } };
-  if (!parsed.result?.structuredContent) throw new Error(`tools/call answered ${response.status}: ${text.slice(0, 500)}`);
-  return parsed.result.structuredContent;
-}
-
-async function evidence(who: typeof A): Promise<Array<{ kind: string; runId: string; budget?: { outcome: string }; termination?: string }>> {
-  const token = await server.token({ ...who, roles: ["auditor"] });
-  const all: Array<{ kind: string; runId: string }> = [];
-  for (let cursor: number | null = 0; cursor !== null; ) {
-    const response = await fetch(`${server.url}/v1/sessions/${who.session}/evidence?limit=500&cursor=${cursor}`, {
-      headers: { authorization: `Bearer ${token}` },
-    });
-    const page = (await response.json()) as { records: Array<{ kind: string; runId: string }>; nextCursor: number | null };
-    all.push(...page.records);
-    cursor = page.nextCursor;
-  }
-  return all;
-}
 
 describe("a burst from one tenant", () => {
   it("answers every call with a result or over_budget, loses no evidence, and never refuses the steady tenant", async () => {

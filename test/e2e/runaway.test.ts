@@ -3,7 +3,7 @@
 // bomb takes the whole local runtime down (open-source workerd enforces no CPU or per-isolate
 // memory limit); the supervisor brings it back and closes the runs it lost.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { dataDirs } from "../helpers/data-dirs.ts";
+import { dataDirs, readOnlyContract } from "../helpers/data-dirs.ts";
 import { type LocalServer, startLocalServer } from "../helpers/local-server.ts";
 import { CLIENT_KINDS, connectClient, type McpSession, type ToolCallResult } from "../helpers/mcp-clients.ts";
 
@@ -13,28 +13,10 @@ const RUNAWAY = { tenant: "acme", actor: "mallory", session: "s-runaway" };
 const BYSTANDER = { tenant: "globex", actor: "gina", session: "s-bystander" };
 
 beforeAll(async () => {
-  const quick = {
-    id: "quick-probe",
-    version: "1.0.0",
-    tool: "probe_quick",
-    title: "Quick probe",
-    description: "Test contract with a one-second wall clock.",
-    class: "read-only",
-    phase: 1,
-    inputSchema: { type: "object" },
-    limits: { wallMs: 1000, outputBytes: 65536 },
-    actions: ["read"],
-  };
+  const quick = readOnlyContract("quick-probe", "probe_quick", { limits: { wallMs: 1000, outputBytes: 65536 } });
   // the memory bomb gets a long wall clock so that the heap limit, not the watchdog, ends it
   // even on a slow machine: this test is about the crash path
-  const roomy = {
-    ...quick,
-    id: "roomy-probe",
-    tool: "probe_roomy",
-    title: "Roomy probe",
-    description: "Test contract with a 20-second wall clock.",
-    limits: { wallMs: 20_000, outputBytes: 65536 },
-  };
+  const roomy = readOnlyContract("roomy-probe", "probe_roomy", { limits: { wallMs: 20_000, outputBytes: 65536 } });
   const dirs = dataDirs(
     { "quick-probe": quick, "roomy-probe": roomy },
     {

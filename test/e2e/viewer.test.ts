@@ -6,7 +6,7 @@ import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { dataDirs } from "../helpers/data-dirs.ts";
+import { dataDirs, readOnlyContract } from "../helpers/data-dirs.ts";
 import { type LocalServer, ROOT, startLocalServer } from "../helpers/local-server.ts";
 import { CLIENT_KINDS, connectClient } from "../helpers/mcp-clients.ts";
 
@@ -21,18 +21,7 @@ const runIds: Record<string, string> = {};
 
 beforeAll(async () => {
   if (!existsSync(CHROMIUM)) throw new Error(`No Chromium at ${CHROMIUM}: apt-get install chromium, or set CHROMIUM_PATH.`);
-  const quick = {
-    id: "quick-probe",
-    version: "1.0.0",
-    tool: "probe_quick",
-    title: "Quick probe",
-    description: "Test contract with a one-second wall clock.",
-    class: "read-only",
-    phase: 1,
-    inputSchema: { type: "object" },
-    limits: { wallMs: 1000, outputBytes: 65536 },
-    actions: ["read"],
-  };
+  const quick = readOnlyContract("quick-probe", "probe_quick", { limits: { wallMs: 1000, outputBytes: 65536 } });
   const grants = [
     { contract: "read-only-analysis", maxDataClass: "confidential", actions: ["read"] },
     { contract: "quick-probe", maxDataClass: "internal" },

@@ -17,3 +17,19 @@ export function dataDirs(extraContracts: Record<string, unknown>, policy: unknow
   writeFileSync(join(policyDir, "tenants.json"), JSON.stringify(policy, null, 2));
   return { CONTRACTS_DIR: contracts, POLICY_DIR: policyDir };
 }
+
+/** A read-only, phase-1 contract for a test server: `extra` sets or overrides any field (limits, backpressure, egress…). */
+export function readOnlyContract(id: string, tool: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    id,
+    version: "1.0.0",
+    tool,
+    title: id,
+    description: `Test contract ${id}.`,
+    class: "read-only",
+    phase: 1,
+    inputSchema: { type: "object" },
+    actions: ["read"],
+    ...extra,
+  };
+}

@@ -1,0 +1,38 @@
+// Plain HTTP against a running server, for volume (bursts, benchmarks) where an MCP client
+// per call would measure the client: one tools/call as one POST, and a session's whole evidence.
+
+/** One tools/call as a single POST; the tool result's structuredContent (JSON or one SSE event). */
+export async function rawToolCall<T = Record<string, unknown>>(mcpUrl: URL | string, token: string, name: string, args: object, id: number): Promise<T> {
+  const response = await fetch(mcpUrl, {
+    method: "POST",
+    headers: {
+      authorization: `Bearer ${token}`,
+      "content-type": "application/json",
+      accept: "application/json, text/event-stream",
+      "mcp-protocol-version": "2025-06-18",
+    },
+    body: JSON.stringify({ jsonrpc: "2.0", id, method: "tools/call", params: { name, arguments: args } }),
+  });
+  const text = await response.text();
+  const json = text.startsWith("{")
+    ? text
+    : (text
+        .split("\n")
+        .find((line) => line.startsWith("data: "))
+        ?.slice(6) ?? "null");
+  const parsed = JSON.parse(json) as { result?: { structuredContent?: T } };
+  if (!parsed.result?.structuredContent) throw new Error(`tools/call answered ${response.status}: ${text.slice(0, 500)}`);
+  return parsed.result.structuredContent;
+}
+
+/** Every evidence record of a session, following nextCursor. */
+export async function sessionRecords<T = Record<string, unknown>>(baseUrl: string, token: string, session: string): Promise<T[]> {
+  const all: T[] = [];
+  for (let cursor: number | null = 0; cursor !== null; ) {
+    const response = await fetch(`${baseUrl}/v1/sessions/${session}/evidence?limit=500&cursor=${cursor}`, { headers: { authorization: `Bearer ${token}` } });
+    const page = (await response.json()) as { records: T[]; nextCursor: number | null };
+    all.push(...page.records);
+    cursor = page.nextCursor;
+  }
+  return all;
+}
