@@ -100,7 +100,6 @@ function platformSecrets(env: Env, config: Config): string[] {
     .map(([, value]) => value as string);
   const keys = [config.tasks.signingKey, config.evidence.signingKey].flatMap((key) => (key && typeof key.d === "string" ? [key.d] : []));
   const secrets = [...egress, ...keys, ...(config.metricsToken ? [config.metricsToken] : []), ...(config.supervisorToken ? [config.supervisorToken] : [])];
-  redactLogsOf(secrets);
   return secrets;
 }
 
@@ -108,12 +107,15 @@ function platformFor(env: Env, config: Config, exports: Cloudflare.Exports): Pla
   let platform = platforms.get(env);
   if (!platform) {
     const catalog = catalogFor(config.catalogOverride);
+    const secrets = platformSecrets(env, config);
+    // server logs of this isolate are redacted with the same values as evidence
+    redactLogsOf(secrets);
     const deps: SubmitDeps = {
       host: sandboxHost(env, exports),
       ledgers: env.SESSION_LEDGER,
       budgets: env.TENANT_BUDGET,
       approvals: env.APPROVALS,
-      secrets: platformSecrets(env, config),
+      secrets,
       policy: policyInForce(catalog.policy, catalog.contracts, env.POLICY_ARCHIVE),
       tasks: {
         signer: config.tasks.signingKey ? taskSigner(config.tasks.signingKey) : null,
