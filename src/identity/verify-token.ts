@@ -29,7 +29,35 @@ export function bearerToken(header: string | null): { ok: true; token: string | 
   return { ok: true, token: match[1] };
 }
 
+/**
+ * Tokens this isolate verified, by their exact text: an agent sends the same bearer token on
+ * every call, and checking its signature again each time is the most expensive step of
+ * authentication. An entry lives until the token expires, and at most `VERIFIED_TTL_MS`, so a
+ * key taken out of the key set stops being honoured within that time; the map is bounded.
+ */
+const verified = new WeakMap<Config["auth"], Map<string, { identity: Identity; until: number }>>();
+export const VERIFIED_TTL_MS = 60_000;
+const VERIFIED_MAX = 2_048;
+
 export async function verifyToken(token: string, auth: Config["auth"]): Promise<VerifyResult> {
+  let cache = verified.get(auth);
+  if (!cache) {
+    cache = new Map();
+    verified.set(auth, cache);
+  }
+  const now = Date.now();
+  const hit = cache.get(token);
+  if (hit && hit.until > now) return { ok: true, identity: hit.identity };
+  if (hit) cache.delete(token);
+  const result = await verifyUncached(token, auth);
+  if (result.ok) {
+    if (cache.size >= VERIFIED_MAX) cache.delete(cache.keys().next().value as string);
+    cache.set(token, { identity: result.identity, until: Math.min(now + VERIFIED_TTL_MS, result.identity.expiresAt * 1_000) });
+  }
+  return result;
+}
+
+async function verifyUncached(token: string, auth: Config["auth"]): Promise<VerifyResult> {
   let payload: JWTPayload;
   try {
     ({ payload } = await jwtVerify(token, keySetFor(auth), {

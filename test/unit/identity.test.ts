@@ -19,6 +19,15 @@ describe("identity", () => {
     expect(result).toMatchObject({ ok: true, identity: { actor: "alice", tenant: "acme", session: "s-42", roles: ["auditor"] } });
   });
 
+  it("remembers a verified token only for the verifier that checked it", async () => {
+    const token = await signToken({ sub: "carol", tenant: "acme", sid: "s-cache" });
+    expect((await verifyToken(token, auth())).ok).toBe(true);
+    // the same token again, for a verifier that expects another audience: checked afresh, refused
+    const other = { ...auth(), audience: "another-audience" };
+    expect(await verifyToken(token, other)).toMatchObject({ ok: false, error: { code: "invalid_token", message: expect.stringMatching(/audience/) } });
+    expect(await verifyToken(token, auth())).toMatchObject({ ok: true, identity: { actor: "carol", session: "s-cache" } });
+  });
+
   it("accepts roles as a space-separated string (OAuth scope style)", async () => {
     const result = await verifyToken(await signToken({ roles: "auditor approver" }), auth());
     expect(result).toMatchObject({ ok: true, identity: { roles: ["auditor", "approver"] } });
