@@ -4,7 +4,7 @@ import type { Contract } from "../contracts/index.ts";
 import { PlatformError } from "../errors/index.ts";
 import type { Budget } from "../policy/index.ts";
 import { logEvent } from "../redaction/index.ts";
-import type { Lane, SlotOutcome, TenantBudget } from "./tenant-budget.ts";
+import type { GovernanceNote, Lane, SlotOutcome, TenantBudget } from "./tenant-budget.ts";
 
 /** A lease outlives its run's deadline by this much before the budget takes the slot back. */
 export const LEASE_GRACE_MS = 10_000;
@@ -67,9 +67,10 @@ export async function releaseSlot(
   tenant: string,
   runId: string,
   sample: Parameters<TenantBudget["release"]>[1],
+  note?: GovernanceNote,
 ): Promise<void> {
   try {
-    await budgetFor(namespace, tenant).release(runId, sample);
+    await budgetFor(namespace, tenant).release(runId, sample, note);
   } catch (error) {
     logEvent("error", { event: "budget_release_failed", tenant, runId, error: String(error) });
   }

@@ -15,4 +15,4 @@ export {
   summarize,
 } from "./percentiles.ts";
 // The Durable Object class is exported by the Worker's root (src/index.ts); layers see its type only.
-export type { BackpressureMode, Lane, SlotOutcome, SlotRequest, TenantBudget } from "./tenant-budget.ts";
+export type { BackpressureMode, GovernanceNote, Lane, SlotOutcome, SlotRequest, TenantBudget } from "./tenant-budget.ts";

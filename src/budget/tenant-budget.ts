@@ -17,6 +17,9 @@ import { type Trip, tripsOf } from "./rollout.ts";
 
 /** The session in which a tenant's rollout changes are recorded (auditors read it like any other). */
 export const GOVERNANCE_SESSION = "governance";
+
+/** A finished run's governance facts, and the rollout conditions in force for its tenant (from its policy snapshot). */
+export type GovernanceNote = { sample: GovernanceSample; rollout?: { config: Rollout; policyHash: string; tenant: string } };
 /** How soon after a run the rollback conditions are evaluated. */
 const EVALUATE_AFTER_MS = 1_000;
 
@@ -188,8 +191,17 @@ export class TenantBudget extends DurableObject<Env> {
     return this.reject(request, request.mode === "delay" ? "queue_full" : "budget_full", 0, inFlight);
   }
 
-  /** Frees the run's slot (if it still holds one), records its figures, and hands the slot to the next waiter. */
-  async release(runId: string, sample: Omit<RunSample, "lane" | "contract" | "outcome"> & { outcome: RunSample["outcome"] }): Promise<{ released: boolean }> {
+  /**
+   * Frees the run's slot (if it still holds one), records its figures, and hands the slot to
+   * the next waiter. A finished run's governance facts come along (`note`), so a run that held a
+   * slot costs one round trip here after it ends, not two.
+   */
+  async release(
+    runId: string,
+    sample: Omit<RunSample, "lane" | "contract" | "outcome"> & { outcome: RunSample["outcome"] },
+    note?: GovernanceNote,
+  ): Promise<{ released: boolean }> {
+    if (note) await this.note(note.sample, note.rollout);
     const lease = this.leases.get(runId);
     if (!lease) return { released: false };
     this.leases.delete(runId);
@@ -205,7 +217,11 @@ export class TenantBudget extends DurableObject<Env> {
   }
 
   /** One finished run's governance facts (policy decision, plan and drift, approval gate). */
-  async noteRun(sample: GovernanceSample, rollout?: { config: Rollout; policyHash: string; tenant: string }): Promise<void> {
+  async noteRun(sample: GovernanceSample, rollout?: GovernanceNote["rollout"]): Promise<void> {
+    await this.note(sample, rollout);
+  }
+
+  private async note(sample: GovernanceSample, rollout?: GovernanceNote["rollout"]): Promise<void> {
     this.ctx.storage.sql.exec("INSERT OR REPLACE INTO governance (run_id, at, body) VALUES (?, ?, ?)", sample.runId, sample.at, JSON.stringify(sample));
     if (rollout) this.rollout = rollout;
     // the conditions are evaluated by the alarm shortly after, not on the run's path

@@ -3,7 +3,7 @@
 // evidence (start, spending the task ids) -> execution (run) -> evidence (finish).
 // The start is recorded before any task code runs; if it cannot be, nothing runs.
 import { type ApprovalDesk, approvalKey, deskFor, type GateAnswer } from "../approval/index.ts";
-import { acquireSlot, budgetFor, type GovernanceSample, type Lane, releaseSlot, type SlotResult, type TenantBudget } from "../budget/index.ts";
+import { acquireSlot, budgetFor, type GovernanceNote, type Lane, releaseSlot, type SlotResult, type TenantBudget } from "../budget/index.ts";
 import type { Contract } from "../contracts/index.ts";
 import { PlatformError } from "../errors/index.ts";
 import {
@@ -36,16 +36,7 @@ import {
   type VerifiedTask,
 } from "../execution/index.ts";
 import type { Identity } from "../identity/index.ts";
-import {
-  DEFAULT_BUDGET,
-  type Decision,
-  decide,
-  type HashedSnapshot,
-  type PolicyInForce,
-  type Rollout,
-  refusalError,
-  type TaskSigner,
-} from "../policy/index.ts";
+import { DEFAULT_BUDGET, type Decision, decide, type HashedSnapshot, type PolicyInForce, refusalError, type TaskSigner } from "../policy/index.ts";
 import { logEvent, type Redactor, redactedField, redactor } from "../redaction/index.ts";
 import { buildTask } from "./build-task.ts";
 import { newRunId, type Task } from "./task.ts";
@@ -356,11 +347,12 @@ async function runPipeline(deps: SubmitDeps, submission: Submission, progress: P
     resultBytes: outcome.resultBytes,
     logs: { lines: outcome.logs.lines.length, bytes: outcome.logs.bytes, truncated: outcome.logs.truncated },
   };
-  // The slot goes back as soon as the run has ended; the finish is recorded meanwhile.
-  const [recorded] = await Promise.all([appendWithRetry(ledger, finished), giveBack(deps, submission, progress, outcome.termination, outcome, queuedMs, slot)]);
-  const noted = noteGovernance(
-    deps,
-    {
+  const recorded = await appendWithRetry(ledger, finished);
+  // The run's governance facts (the ledger has the last word on termination and drift) go to the
+  // tenant's budget object with its slot, in one round trip; a run without a slot sends them alone,
+  // after the answer.
+  const note = {
+    sample: {
       at: Date.now(),
       runId,
       team: decision?.team ?? null,
@@ -372,10 +364,14 @@ async function runPipeline(deps: SubmitDeps, submission: Submission, progress: P
       drifted: (recorded?.activity.egress.drift ?? 0) > 0,
       approval: approvalRecord?.state ?? null,
     },
-    { config: policy.hashed.snapshot.policy?.rollout ?? {}, policyHash, tenant: identity.tenant },
-  );
-  if (submission.waitUntil) submission.waitUntil(noted);
-  else await noted;
+    rollout: { config: policy.hashed.snapshot.policy?.rollout ?? {}, policyHash, tenant: identity.tenant },
+  };
+  if (progress.leased) await giveBack(deps, submission, progress, recorded?.termination ?? outcome.termination, outcome, queuedMs, slot, note);
+  else {
+    const noted = noteGovernance(deps, note);
+    if (submission.waitUntil) submission.waitUntil(noted);
+    else await noted;
+  }
   // The ledger has the last word on termination (e.g. egress_denied) and on the run's activity.
   const told = forCaller(outcome, redactorFor(deps, contract), contract);
   const final: SandboxOutcome = recorded ? { ...told, termination: recorded.termination } : told;
@@ -455,7 +451,7 @@ function evidenceError(error: PlatformError, redact: Redactor): { code: string; 
 }
 
 /** The run's governance facts for the tenant's metrics; a failure is logged, never the caller's problem. */
-async function noteGovernance(deps: SubmitDeps, sample: GovernanceSample, rollout: { config: Rollout; policyHash: string; tenant: string }): Promise<void> {
+async function noteGovernance(deps: SubmitDeps, { sample, rollout }: GovernanceNote & { rollout: object }): Promise<void> {
   const { tenant } = rollout;
   try {
     await budgetFor(deps.budgets, tenant).noteRun(sample, rollout);
@@ -473,18 +469,25 @@ async function giveBack(
   outcome: Pick<SandboxOutcome, "latencyMs">,
   queuedMs: number,
   slot: SlotResult | null,
+  note?: GovernanceNote,
 ): Promise<void> {
   if (!progress.leased || !slot?.ok) return;
   progress.leased = false;
-  await releaseSlot(deps.budgets, submission.identity.tenant, progress.runId, {
-    at: Date.now(),
-    outcome: slot.slot.outcome,
-    termination,
-    queueMs: queuedMs,
-    startMs: outcome.latencyMs.start,
-    execMs: outcome.latencyMs.exec,
-    totalMs: Date.now() - progress.receivedAt,
-  });
+  await releaseSlot(
+    deps.budgets,
+    submission.identity.tenant,
+    progress.runId,
+    {
+      at: Date.now(),
+      outcome: slot.slot.outcome,
+      termination,
+      queueMs: queuedMs,
+      startMs: outcome.latencyMs.start,
+      execMs: outcome.latencyMs.exec,
+      totalMs: Date.now() - progress.receivedAt,
+    },
+    note,
+  );
 }
 
 /**
