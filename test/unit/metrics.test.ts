@@ -220,6 +220,26 @@ describe("governance figures", () => {
     expect(text).toContain(`agent_exec_governance_ratio{tenant="${TENANT_G}",team="sre",figure="human_override"} 0.75`);
   });
 
+  it("counts a run's governance facts that came with its slot's release, also when the lease had already expired", async () => {
+    const budget = budgetFor(env.TENANT_BUDGET, "gov-t2");
+    const done = { at: Date.now(), outcome: "granted" as const, termination: "completed", queueMs: 0, startMs: 1, execMs: 1, totalMs: 3 };
+    const slot = await budget.acquire({
+      lane: "interactive",
+      runId: run(20).runId,
+      contract: "read-only-analysis",
+      mode: "reject",
+      maxWaitMs: 0,
+      leaseMs: 60_000,
+      limits: { maxInFlight: 2, queueMax: 0, downgradeInFlight: 0 },
+    });
+    expect(slot.outcome).toBe("granted");
+    expect(await budget.release(run(20).runId, done, { sample: run(20, { planned: true, drifted: true }) })).toEqual({ released: true });
+    // no lease any more (released, or expired): the facts still count
+    expect(await budget.release(run(21).runId, done, { sample: run(21, { decision: "deny", termination: "denied" }) })).toEqual({ released: false });
+    const figures = await budget.governance(3_600_000);
+    expect(figures.teams.platform).toMatchObject({ runs: 2, policyDenied: 1, planned: 1, drifted: 1 });
+  });
+
   it("refuses to link incidents without the auditor or operator role, or with a malformed body", async () => {
     const post = async (roles: string[], body: unknown) =>
       await worker().fetch(`${BASE}/v1/incidents`, {
