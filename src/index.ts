@@ -1,6 +1,7 @@
 // The Worker: routes requests to the layers and exports the Durable Object classes.
 import type { JWK } from "jose";
 import { type BatchMessage, consumeTask } from "./batch/index.ts";
+import { Turnstile } from "./budget/index.ts";
 import { type Catalog, catalogFor } from "./catalog/index.ts";
 import { type Config, readConfig } from "./config/index.ts";
 import type { CapabilityName } from "./contracts/index.ts";
@@ -22,6 +23,7 @@ import {
   EXPORT_ROUTE,
   type ExportDeps,
   errorResponse,
+  heldBySupervisor,
   INCIDENTS_ROUTE,
   isViewerRequest,
   JWKS_ROUTE,
@@ -123,6 +125,7 @@ function platformFor(env: Env, config: Config, exports: Cloudflare.Exports): Pla
         clockToleranceS: config.tasks.clockToleranceS,
       },
       reconcileGraceMs: config.evidence.reconcileGraceMs,
+      turnstile: new Turnstile(config.turnstile),
     };
     const keys = [...publishedKeys(config.tasks), ...publishedKeys(config.evidence)];
     platform = {
@@ -220,7 +223,14 @@ async function route(request: Request, env: Env, ctx: ExecutionContext): Promise
       if (!auth.identity && !(config.mcp.anonymousDiscovery && (await isDiscoveryRequest(request)))) {
         return errorResponse(new PlatformError("unauthorized", "This MCP request needs a bearer token."));
       }
-      return await serveMcp(platform.mcp, request, auth.identity, env.APPROVALS, (promise) => ctx.waitUntil(promise));
+      return await serveMcp(
+        platform.mcp,
+        request,
+        auth.identity,
+        env.APPROVALS,
+        (promise) => ctx.waitUntil(promise),
+        await heldBySupervisor(request, config.supervisorToken),
+      );
     }
 
     const evidence = EVIDENCE_ROUTE.exec(url.pathname);
@@ -289,7 +299,14 @@ async function route(request: Request, env: Env, ctx: ExecutionContext): Promise
 
     if (url.pathname === TASKS_ROUTE) {
       if (!auth.identity) return errorResponse(new PlatformError("unauthorized", "Submitting tasks needs a bearer token."));
-      return await serveTasks(request, auth.identity, platform.deps, platform.catalog.contracts, platform.planners);
+      return await serveTasks(
+        request,
+        auth.identity,
+        platform.deps,
+        platform.catalog.contracts,
+        platform.planners,
+        await heldBySupervisor(request, config.supervisorToken),
+      );
     }
 
     if (url.pathname === RECONCILE_ROUTE && config.supervisorToken) {

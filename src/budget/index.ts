@@ -16,3 +16,4 @@ export {
 } from "./percentiles.ts";
 // The Durable Object class is exported by the Worker's root (src/index.ts); layers see its type only.
 export type { BackpressureMode, GovernanceNote, Lane, SlotOutcome, SlotRequest, TenantBudget } from "./tenant-budget.ts";
+export { DEFAULT_TURNSTILE, type Turn, Turnstile, type TurnstileLimits } from "./turnstile.ts";

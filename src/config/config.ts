@@ -1,6 +1,7 @@
 // Reads and validates the Worker's configuration from its env, in one place.
 // Nothing else reads env vars; a bad value fails closed with the variable named.
 import { z } from "zod";
+import { DEFAULT_TURNSTILE, type TurnstileLimits } from "../budget/turnstile.ts";
 import { PlatformError } from "../errors/index.ts";
 
 const csv = (fallback: string[]) =>
@@ -15,6 +16,34 @@ const csv = (fallback: string[]) =>
             .filter(Boolean)
         : fallback,
     );
+
+/** How a runtime's thread is shared between tenants' calls (src/budget/turnstile.ts); the local supervisor reads the same. */
+const TurnVarsSchema = z.object({
+  /** Calls of one tenant an isolate works on at once while other tenants are active on it (the rest wait their turn). */
+  TURN_SHARED_PER_TENANT: z.coerce.number().int().min(1).max(1_000).default(DEFAULT_TURNSTILE.sharedPerTenant),
+  /** Calls of one tenant an isolate works on at once while no other tenant is active on it. */
+  TURN_ALONE_PER_TENANT: z.coerce.number().int().min(1).max(1_000).default(DEFAULT_TURNSTILE.alonePerTenant),
+  /** How long after its last call ended a tenant still counts as active on the isolate. */
+  TURN_ACTIVE_WINDOW_MS: z.coerce.number().int().min(0).max(60_000).default(DEFAULT_TURNSTILE.activeWindowMs),
+  /** The longest a call waits for its tenant's turn before it is refused as `overloaded`. */
+  TURN_MAX_WAIT_MS: z.coerce.number().int().min(1).max(300_000).default(DEFAULT_TURNSTILE.maxWaitMs),
+});
+
+/** The turnstile's limits from TURN_* variables; a bad value fails closed with the variable named. */
+export function readTurnstileLimits(env: object): TurnstileLimits {
+  const parsed = TurnVarsSchema.safeParse(env);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new PlatformError("misconfigured", `Configuration variable ${String(issue?.path[0] ?? "?")} is invalid: ${issue?.message}`);
+  }
+  const raw = parsed.data;
+  return {
+    sharedPerTenant: raw.TURN_SHARED_PER_TENANT,
+    alonePerTenant: Math.max(raw.TURN_ALONE_PER_TENANT, raw.TURN_SHARED_PER_TENANT),
+    activeWindowMs: raw.TURN_ACTIVE_WINDOW_MS,
+    maxWaitMs: raw.TURN_MAX_WAIT_MS,
+  };
+}
 
 const RawConfigSchema = z.object({
   AUTH_ISSUER: z.string().min(1),
@@ -97,6 +126,8 @@ export type Config = {
     previousKeys: SigningJwk[];
     reconcileGraceMs: number;
   };
+  /** How an isolate's thread is shared between tenants' calls (src/budget/turnstile.ts). */
+  turnstile: TurnstileLimits;
   /** Bearer secret for the all-tenants metrics view; null: only tenant auditors' views. */
   metricsToken: string | null;
   trackerBaseUrl: URL;
@@ -152,6 +183,7 @@ export function readConfig(env: object): Config {
         : [],
       reconcileGraceMs: raw.EVIDENCE_RECONCILE_GRACE_MS,
     },
+    turnstile: readTurnstileLimits(env),
     metricsToken: raw.METRICS_TOKEN ?? null,
     trackerBaseUrl: new URL(raw.TRACKER_BASE_URL),
     benchRoutes: raw.LOCAL_BENCH === "1",

@@ -121,7 +121,10 @@ export const BudgetRecordSchema = z.object({
   mode: z.enum(["reject", "delay", "downgrade"]),
   /** granted at once, delayed (waited in the queue), downgraded, or rejected (over_budget: nothing ran). */
   outcome: z.enum(["granted", "delayed", "downgraded", "rejected"]),
+  /** Time waited in the budget's queue (delay mode; batch work: since it was queued). */
   queuedMs: z.number().min(0),
+  /** Time waited before that for the tenant's turn on the isolate, shared with other tenants' calls (absent: none). */
+  turnWaitMs: z.number().min(0).optional(),
   /** Runs of the lane in flight (in the pool used) when the slot was granted, or when it was refused. */
   inFlight: z.int().min(0),
   /** rejected: why (budget_full, queue_full, wait_expired, downgrade_full) and when a retry can succeed. */

@@ -10,6 +10,8 @@ import { errorResponse, jsonResponse } from "./error-response.ts";
 
 export const RECONCILE_ROUTE = "/__local/reconcile";
 export const SUPERVISOR_HEADER = "x-local-supervisor";
+/** How long the supervisor held a call in its line before forwarding it (sent with SUPERVISOR_HEADER). */
+export const HELD_HEADER = "x-local-supervisor-held-ms";
 /** Every response of the Worker carries it; the supervisor tells a lost runtime apart by its absence. */
 export const RESPONSE_MARKER = "x-agent-exec";
 
@@ -30,6 +32,18 @@ export async function serveReconcile(request: Request, token: string, ledgers: D
     for (const run of await ledgerFor(ledgers, tenant, session).reconcile(body.data.before, body.data.cause)) closed.push({ tenant, session, ...run });
   }
   return jsonResponse({ closed });
+}
+
+/**
+ * How long the local supervisor held this call before forwarding it: 0 unless the request
+ * carries the supervisor's own token (anyone else could claim a wait and shorten its own).
+ */
+export async function heldBySupervisor(request: Request, token: string | null): Promise<number> {
+  const held = request.headers.get(HELD_HEADER);
+  if (!token || held === null) return 0;
+  const ms = Number(held);
+  if (!Number.isInteger(ms) || ms <= 0 || ms > 3_600_000) return 0;
+  return (await sameSecret(request.headers.get(SUPERVISOR_HEADER) ?? "", token)) ? ms : 0;
 }
 
 /** Compares two secrets without leaking where they differ. */

@@ -25,8 +25,8 @@ export async function submitPlannerTask(
   body: unknown,
   contracts: readonly Contract[],
   planners: TaskTrust,
-  /** Batch tasks run on the batch lane, under a run id and slot the consumer took. */
-  batch: Pick<Submission, "lane" | "batch" | "runId" | "slot"> = {},
+  /** Batch tasks run on the batch lane, under a run id, slot and turn the consumer took; a planner's call may have been held before it came. */
+  batch: Pick<Submission, "lane" | "batch" | "runId" | "slot" | "turn" | "heldMs"> = {},
 ): Promise<{ ok: true; report: RunReport } | { ok: false; error: PlatformError }> {
   const parsed = PlannerSubmissionSchema.safeParse(body);
   if (!parsed.success) {

@@ -3,7 +3,17 @@
 // evidence (start, spending the task ids) -> execution (run) -> evidence (finish).
 // The start is recorded before any task code runs; if it cannot be, nothing runs.
 import { type ApprovalDesk, approvalKey, deskFor, type GateAnswer } from "../approval/index.ts";
-import { acquireSlot, budgetFor, type GovernanceNote, type Lane, releaseSlot, type SlotResult, type TenantBudget } from "../budget/index.ts";
+import {
+  acquireSlot,
+  budgetFor,
+  type GovernanceNote,
+  type Lane,
+  releaseSlot,
+  type SlotResult,
+  type TenantBudget,
+  type Turn,
+  type Turnstile,
+} from "../budget/index.ts";
 import type { Contract } from "../contracts/index.ts";
 import { PlatformError } from "../errors/index.ts";
 import {
@@ -58,6 +68,8 @@ export type SubmitDeps = {
   budgets: DurableObjectNamespace<TenantBudget>;
   /** Each tenant's approval desk (one object per tenant). */
   approvals: DurableObjectNamespace<ApprovalDesk>;
+  /** This isolate's thread, shared fairly between tenants (absent: calls are not held back here). */
+  turnstile?: Turnstile;
   /** Values of the platform's own secrets (injected egress credentials, keys), redacted wherever they appear. */
   secrets?: readonly string[];
 };
@@ -118,6 +130,10 @@ export type Submission = {
   slot?: SlotResult;
   /** The origin the caller reached, for the links it is given (an approval page). */
   origin?: string;
+  /** The caller's turn on this isolate, when it took one itself (the batch consumer, before it claims a task); left by the caller. */
+  turn?: Extract<Turn, { ok: true }>;
+  /** How long the call waited for its turn before it reached this isolate (the local supervisor's line). */
+  heldMs?: number;
   /** The request's waitUntil: bookkeeping after the answer (governance figures) runs there, off the caller's path. */
   waitUntil?: (promise: Promise<unknown>) => void;
 };
@@ -147,20 +163,38 @@ export function taskRejected(reason: TaskRejection, detail: string): PlatformErr
  * was written, and a finish with `internal_error`) and a failed report, never in silence.
  */
 export async function submitTask(deps: SubmitDeps, submission: Submission): Promise<RunReport> {
+  const receivedAt = Date.now();
+  // A call waits for its tenant's turn on this isolate before anything else is done for it.
+  const held = submission.heldMs ?? 0;
+  const turn = submission.turn ?? (deps.turnstile ? await deps.turnstile.enter(submission.identity.tenant, submission.lane ?? "interactive", held) : null);
   const progress: Progress = {
     runId: submission.runId ?? newRunId(),
-    receivedAt: Date.now(),
+    receivedAt,
+    // a turn the caller took is the caller's to account for (the batch consumer counts from when the task was queued)
+    waitedMs: submission.turn ? 0 : (turn?.waitedMs ?? held),
     startSeq: null,
     leased: submission.slot?.ok === true,
   };
+  const submitted = turn && !turn.ok ? { ...submission, refusal: submission.refusal ?? overloaded(submission.identity.tenant, turn) } : submission;
   try {
-    return await runPipeline(deps, submission, progress);
+    return await runPipeline(deps, submitted, progress);
   } catch (error) {
-    return await recordCrash(deps, submission, progress, error);
+    return await recordCrash(deps, submitted, progress, error);
+  } finally {
+    if (turn?.ok && !submission.turn) turn.leave();
   }
 }
 
-type Progress = { runId: string; receivedAt: number; startSeq: number | null; leased?: boolean };
+type Progress = { runId: string; receivedAt: number; waitedMs: number; startSeq: number | null; leased?: boolean };
+
+/** A call that waited longer than the limit for its tenant's turn on this isolate. */
+function overloaded(tenant: string, turn: Extract<Turn, { ok: false }>): PlatformError {
+  return new PlatformError(
+    "overloaded",
+    `Tenant ${tenant}'s call waited ${turn.waitedMs} ms for its turn on a runtime it shares with other tenants (${turn.waiting} more of the tenant's calls are waiting; at most ${turn.limits.sharedPerTenant} run at once while others are active); nothing ran.`,
+    { retryAfterMs: Math.min(turn.limits.maxWaitMs, 1_000) },
+  );
+}
 
 async function runPipeline(deps: SubmitDeps, submission: Submission, progress: Progress): Promise<RunReport> {
   const { identity } = submission;
@@ -196,6 +230,7 @@ async function runPipeline(deps: SubmitDeps, submission: Submission, progress: P
   // meanwhile it is signed, and the runtime admits only what verifies.
   const allowed = built.ok && decision && (decision.outcome === "allow" || approval?.outcome === "approved") ? { task: built.task, decision } : null;
   const budget = policy.hashed.snapshot.policy?.budget ?? DEFAULT_BUDGET;
+  await deps.turnstile?.yield();
   const preLeased = submission.slot ?? null;
   const [slot, firstIssue] = allowed
     ? await Promise.all([
@@ -242,14 +277,17 @@ async function runPipeline(deps: SubmitDeps, submission: Submission, progress: P
     : undefined;
   if (phaseRefusal && approval?.outcome === "approved") await deskFor(deps.approvals, identity.tenant).restore(approval.id, runId);
   const digests = task ?? (built.ok ? built.task : built.digests);
-  const queuedMs = slot?.slot?.queuedMs ?? 0;
+  // Queue wait: for the tenant's turn on this isolate, then for a budget slot.
+  const budgetQueuedMs = slot?.slot?.queuedMs ?? 0;
+  const queuedMs = progress.waitedMs + budgetQueuedMs;
   const budgetRecord: BudgetRecord | undefined = slot?.slot
     ? {
         lane,
         // batch work waits in the queue, whatever the contract's interactive mode
         mode: lane === "batch" ? "delay" : asked.backpressure.mode,
         outcome: slot.slot.outcome,
-        queuedMs,
+        queuedMs: budgetQueuedMs,
+        ...(progress.waitedMs > 0 ? { turnWaitMs: progress.waitedMs } : {}),
         inFlight: slot.slot.inFlight,
         ...(slot.slot.outcome === "rejected" ? { reason: slot.slot.reason, retryAfterMs: slot.slot.retryAfterMs } : {}),
         ...(contract !== asked ? { downgradedFrom: { id: asked.id, version: asked.version } } : {}),
@@ -334,6 +372,7 @@ async function runPipeline(deps: SubmitDeps, submission: Submission, progress: P
                     : appended.replayed
                       ? taskRejected("task_replayed", "this task id was used before")
                       : undefined);
+  await deps.turnstile?.yield();
   const outcome: SandboxOutcome =
     sandbox && !refusal ? await sandbox.run() : { termination: refusal && refusal.status >= 500 ? "failed" : "denied", ...NOT_RUN, error: refusal };
 
@@ -347,6 +386,7 @@ async function runPipeline(deps: SubmitDeps, submission: Submission, progress: P
     resultBytes: outcome.resultBytes,
     logs: { lines: outcome.logs.lines.length, bytes: outcome.logs.bytes, truncated: outcome.logs.truncated },
   };
+  await deps.turnstile?.yield();
   const recorded = await appendWithRetry(ledger, finished);
   // The run's governance facts (the ledger has the last word on termination and drift) go to the
   // tenant's budget object with its slot, in one round trip; a run without a slot sends them alone,
@@ -507,7 +547,7 @@ export function submitToolCall(
   contract: Contract,
   identity: Identity,
   rawArguments: unknown,
-  request: Pick<Submission, "origin" | "waitUntil"> = {},
+  request: Pick<Submission, "origin" | "waitUntil" | "heldMs"> = {},
 ): Promise<RunReport> {
   return submitTask(deps, { contract, identity, arguments: rawArguments, intent: { source: "mcp" }, ...request });
 }

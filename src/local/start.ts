@@ -6,6 +6,8 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { createServer } from "node:net";
 import { delimiter, dirname, join } from "node:path";
+import type { TurnstileLimits } from "../budget/turnstile.ts";
+import { readTurnstileLimits } from "../config/config.ts";
 import { loadContracts } from "../contracts/load-contracts.ts";
 import { buildCatalog, CONTRACTS_DIR, catalogOverride, readDataFiles } from "./build-catalog.ts";
 import { buildViewer } from "./build-viewer.ts";
@@ -13,7 +15,7 @@ import { ensureKey, ROOT, stateDir } from "./dev-keys.ts";
 import { Supervisor } from "./supervisor.ts";
 
 /** Configuration variables an operator may set in the shell; forwarded to the Worker as-is. */
-const FORWARDED_VARS = /^(AUTH_|MCP_|TASK_|EVIDENCE_|EGRESS_|TRACKER_|METRICS_|LOCAL_BENCH$)/;
+const FORWARDED_VARS = /^(AUTH_|MCP_|TASK_|EVIDENCE_|EGRESS_|TRACKER_|METRICS_|TURN_|LOCAL_BENCH$)/;
 
 function fail(message: string): never {
   process.stderr.write(`${message}\n`);
@@ -109,6 +111,7 @@ async function main(): Promise<void> {
     ),
     token: supervisorToken,
     tenantClaim: process.env.AUTH_TENANT_CLAIM ?? "tenant",
+    turns: turnstileLimits(),
     log: (line) => process.stderr.write(`[supervisor] ${line}\n`),
   });
   // The runtime's output passes through; an out-of-memory abort is noted so lost runs say so.
@@ -130,6 +133,15 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => fail(error instanceof Error ? (error.stack ?? error.message) : String(error)));
+
+/** The Worker's TURN_* limits, read here as the Worker reads them (a bad value stops the start). */
+function turnstileLimits(): TurnstileLimits {
+  try {
+    return readTurnstileLimits(process.env);
+  } catch (error) {
+    fail(`${(error as Error).message} The server was not started.`);
+  }
+}
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {

@@ -8,10 +8,14 @@
 // answers each such call with that run as a tool error. Calls without runs are retried once.
 import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { Turnstile, type TurnstileLimits } from "../budget/turnstile.ts";
 import { type ClosedRun, classify, lostRunResponse, type RunRequest, type ToolInfo } from "./run-requests.ts";
 import { killProcesses, userRuntimePids } from "./runtime-processes.ts";
 
 const MARKER = "x-agent-exec";
+// The Worker's names for them are in src/http/local-supervisor-route.ts (not imported: it needs the Workers runtime).
+const SUPERVISOR_HEADER = "x-local-supervisor";
+const HELD_HEADER = "x-local-supervisor-held-ms";
 const MAX_BODY = 8 * 1024 * 1024;
 
 export type SupervisorOptions = {
@@ -22,6 +26,8 @@ export type SupervisorOptions = {
   tools: ReadonlyMap<string, ToolInfo>;
   token: string;
   tenantClaim: string;
+  /** The Worker's turnstile limits: the supervisor holds a tenant's calls beyond its share before they reach the runtime. */
+  turns: TurnstileLimits;
   log: (line: string) => void;
 };
 
@@ -34,12 +40,14 @@ export class Supervisor {
   private outOfMemoryAt = 0;
   private timer: ReturnType<typeof setInterval> | undefined;
   private checking = false;
+  private readonly line: Turnstile;
 
   private readonly options: SupervisorOptions;
 
   constructor(options: SupervisorOptions) {
     this.options = options;
     this.byContract = new Map([...options.tools.values()].map((info) => [info.contractId, info]));
+    this.line = new Turnstile(options.turns);
   }
 
   async listen(): Promise<AddressInfo> {
@@ -76,16 +84,23 @@ export class Supervisor {
       this.byContract,
       this.options.tenantClaim,
     );
+    // Locally every tenant's calls reach one runtime thread. A call beyond its tenant's share
+    // waits here, outside the runtime, where waiting costs that thread nothing; past the
+    // longest wait it goes on anyway, and the Worker's own turnstile answers it (and records it).
+    const turn = run ? await this.line.enter(run.tenant, "interactive") : null;
+    if (run && turn) run.deadlineAt += turn.waitedMs;
     if (run) this.inflight.add(run);
     try {
-      let forwarded = await this.forward(req, body, res);
+      // the Worker counts the time held here into the call's wait (and against the longest wait)
+      const held: Record<string, string> = turn && turn.waitedMs > 0 ? { [SUPERVISOR_HEADER]: this.options.token, [HELD_HEADER]: String(turn.waitedMs) } : {};
+      let forwarded = await this.forward(req, body, res, held);
       if (forwarded === "answered") return;
       // The runtime was lost under this request (killed by us, or crashed by itself).
       const loss = this.noteLoss(arrivedAt);
       await loss.recovered;
       if (!run) {
         // Nothing of a run rode on it: ask again, once.
-        if (forwarded === "lost") forwarded = await this.forward(req, body, res);
+        if (forwarded === "lost") forwarded = await this.forward(req, body, res, held);
         if (forwarded !== "answered" && !res.headersSent)
           res
             .writeHead(503, { "content-type": "application/json" })
@@ -108,6 +123,7 @@ export class Supervisor {
       res.writeHead(answer.status, { "content-type": "application/json", "x-agent-exec-supervisor": loss.cause }).end(JSON.stringify(answer.body));
     } finally {
       if (run) this.inflight.delete(run);
+      if (turn?.ok) turn.leave();
     }
   }
 
@@ -116,7 +132,12 @@ export class Supervisor {
    * sent to the client yet); "lost-mid-stream": it died while streaming an answer whose
    * headers were already sent (the response is left open for the caller to finish).
    */
-  private forward(req: IncomingMessage, body: Buffer, res: ServerResponse): Promise<"answered" | "lost" | "lost-mid-stream"> {
+  private forward(
+    req: IncomingMessage,
+    body: Buffer,
+    res: ServerResponse,
+    extraHeaders: Record<string, string> = {},
+  ): Promise<"answered" | "lost" | "lost-mid-stream"> {
     return new Promise((resolve) => {
       const upstream = httpRequest(
         {
@@ -124,7 +145,7 @@ export class Supervisor {
           port: this.options.upstreamPort,
           method: req.method,
           path: req.url,
-          headers: { ...req.headers, "content-length": String(body.length) },
+          headers: { ...req.headers, ...extraHeaders, "content-length": String(body.length) },
         },
         (answer) => {
           if (answer.headers[MARKER] === undefined && (answer.statusCode ?? 500) >= 500) {
@@ -222,7 +243,7 @@ export class Supervisor {
       try {
         const response = await fetch(`http://127.0.0.1:${this.options.upstreamPort}/__local/reconcile`, {
           method: "POST",
-          headers: { "x-local-supervisor": this.options.token, "content-type": "application/json" },
+          headers: { [SUPERVISOR_HEADER]: this.options.token, "content-type": "application/json" },
           body,
           signal: AbortSignal.timeout(10_000),
         });

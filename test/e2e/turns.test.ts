@@ -1,0 +1,92 @@
+// Turns on the shared runtime, end to end through the local supervisor and the Worker: a
+// tenant's call beyond its share waits (and its wait is in the evidence), another tenant is
+// let in at once, and a call that waits past the longest wait is refused as `overloaded`,
+// with its start and finish recorded like any other refusal.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { dataDirs, readOnlyContract } from "../helpers/data-dirs.ts";
+import { type LocalServer, startLocalServer } from "../helpers/local-server.ts";
+import { rawToolCall, sessionRecords } from "../helpers/mcp-http.ts";
+
+const MAX_WAIT_MS = 600;
+let server: LocalServer;
+
+beforeAll(async () => {
+  const probe = readOnlyContract("turn-probe", "turn_probe", { limits: { wallMs: 5_000 }, backpressure: { mode: "reject" } });
+  const tenant = {
+    phases: [1],
+    roles: ["auditor"],
+    budget: { interactive: { maxInFlight: 8, queueMax: 0 }, batch: { maxInFlight: 1, queueMax: 0 }, downgradeInFlight: 0 },
+    teams: { all: { members: ["*"], grants: [{ contract: "turn-probe", maxDataClass: "internal" }] } },
+  };
+  server = await startLocalServer({
+    env: {
+      ...dataDirs({ "turn-probe": probe }, { tenants: { "t-one": tenant, "t-two": tenant } }),
+      TURN_ALONE_PER_TENANT: "1",
+      TURN_SHARED_PER_TENANT: "1",
+      TURN_MAX_WAIT_MS: String(MAX_WAIT_MS),
+    },
+  });
+}, 120_000);
+
+afterAll(async () => {
+  await server?.stop();
+});
+
+const SLEEP = "export default (i) => new Promise((r) => setTimeout(() => r(i.ms), i.ms))";
+type Envelope = { runId: string; termination: string; error?: { code: string; message: string; retryAfterMs?: number } };
+type EvidenceRecord = { kind: string; runId: string; budget?: { turnWaitMs?: number }; latencyMs?: { queue?: number }; error?: { code: string } };
+let ids = 0;
+const call = (token: string, ms: number) => rawToolCall<Envelope>(server.mcpUrl, token, "turn_probe", { code: SLEEP, input: { ms } }, ++ids);
+const records = async (who: { tenant: string; actor: string; session: string }, runId: string) =>
+  (await sessionRecords<EvidenceRecord>(server.url, await server.token({ ...who, roles: ["auditor"] }), who.session)).filter((r) => r.runId === runId);
+const settled = () => new Promise((resolve) => setTimeout(resolve, 150));
+
+describe("turns on the shared runtime", () => {
+  it("makes a tenant's second call wait for its first, and records the wait", async () => {
+    const who = { tenant: "t-one", actor: "a", session: "s-turn-wait" };
+    const token = await server.token(who);
+    const first = call(token, 400);
+    await settled();
+    const second = await call(token, 1);
+    expect((await first).termination).toBe("completed");
+    expect(second.termination).toBe("completed");
+    const [started, finished] = await records(who, second.runId);
+    expect(started?.budget?.turnWaitMs).toBeGreaterThanOrEqual(100);
+    expect(finished?.latencyMs?.queue).toBeGreaterThanOrEqual(started?.budget?.turnWaitMs ?? Number.POSITIVE_INFINITY);
+  });
+
+  it("lets another tenant in at once while the first tenant's calls wait", async () => {
+    const one = await server.token({ tenant: "t-one", actor: "a", session: "s-turn-busy" });
+    const two = await server.token({ tenant: "t-two", actor: "b", session: "s-turn-other" });
+    const order: string[] = [];
+    const noted = (label: string) => (answer: Envelope) => {
+      order.push(label);
+      return answer;
+    };
+    const slow = call(one, 1_000).then(noted("one"));
+    await settled();
+    const waiting = call(one, 1).then(noted("one-waiting"));
+    const other = await call(two, 1);
+    order.push("two");
+    expect(other.termination).toBe("completed");
+    await Promise.all([slow, waiting]);
+    expect(order[0]).toBe("two");
+  });
+
+  it("refuses a call that waited past the longest wait as overloaded, and records it", async () => {
+    const who = { tenant: "t-one", actor: "a", session: "s-turn-over" };
+    const token = await server.token(who);
+    const holder = call(token, 2_000);
+    await settled();
+    const refused = await call(token, 1);
+    expect(refused).toMatchObject({ termination: "denied", error: { code: "overloaded", retryAfterMs: expect.any(Number) } });
+    expect((await holder).termination).toBe("completed");
+    const [started, finished] = await records(who, refused.runId);
+    expect(started?.kind).toBe("run.started");
+    expect(finished).toMatchObject({ kind: "run.finished", error: { code: "overloaded" } });
+    // the wait in the supervisor's line counts: the call was refused once the whole wait was used up
+    // (and only once: it is not waited for again in full inside the runtime)
+    expect(finished?.latencyMs?.queue).toBeGreaterThanOrEqual(MAX_WAIT_MS - 50);
+    expect(finished?.latencyMs?.queue).toBeLessThan(2 * MAX_WAIT_MS - 150);
+  });
+});

@@ -1,0 +1,105 @@
+// The turnstile that shares one isolate's thread between tenants: a tenant alone gets its
+// wide share, tenants side by side get the narrow one, waiting calls go in order
+// (interactive before batch), and a call past the longest wait is refused, never lost.
+import { describe, expect, it } from "vitest";
+import { type Turn, Turnstile } from "../../src/budget/index.ts";
+
+const limits = { sharedPerTenant: 1, alonePerTenant: 3, activeWindowMs: 200, maxWaitMs: 2_000 };
+type Admitted = Extract<Turn, { ok: true }>;
+/** Notes `label` when the turn comes, and hands it on. */
+const noting =
+  (order: string[], label: string) =>
+  (turn: Turn): Admitted => {
+    order.push(label);
+    return admitted(turn);
+  };
+const admitted = (turn: Turn): Admitted => {
+  if (!turn.ok) throw new Error("expected a turn");
+  return turn;
+};
+/** Settles after every pending timer of up to `ms` has fired. */
+const later = (ms = 5) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe("turnstile", () => {
+  it("lets a tenant alone work on its wide share, and the next call in when one leaves", async () => {
+    const gate = new Turnstile(limits);
+    const first = await Promise.all([1, 2, 3].map(() => gate.enter("t-alone", "interactive")));
+    expect(first.every((turn) => turn.ok && turn.waitedMs === 0)).toBe(true);
+    let fourth: Turn | undefined;
+    void gate.enter("t-alone", "interactive").then((turn) => (fourth = turn));
+    await later();
+    expect(fourth).toBeUndefined();
+    expect(gate.load("t-alone")).toEqual({ active: 3, waiting: 1 });
+    admitted(first[0] as Turn).leave();
+    admitted(first[0] as Turn).leave(); // a second leave changes nothing
+    await later();
+    expect(fourth?.ok).toBe(true);
+    expect(gate.load("t-alone")).toEqual({ active: 3, waiting: 0 });
+  });
+
+  it("holds a busy tenant to the narrow share while another is active, and lets the other in at once", async () => {
+    const gate = new Turnstile(limits);
+    const busy = admitted(await gate.enter("t-busy", "interactive"));
+    // the other tenant arrives: it is let in at once, and the busy tenant's next call waits
+    const quiet = admitted(await gate.enter("t-quiet", "interactive"));
+    expect(quiet.waitedMs).toBe(0);
+    const order: string[] = [];
+    const next = [1, 2].map((n) => gate.enter("t-busy", "interactive").then(noting(order, `busy-${n}`)));
+    await later();
+    expect(order).toEqual([]);
+    expect(gate.load("t-busy")).toEqual({ active: 1, waiting: 2 });
+    // the busy tenant's call leaves: its next one goes in, in the order they came; still one at a time
+    busy.leave();
+    const second = await next[0];
+    expect(order).toEqual(["busy-1"]);
+    expect(gate.load("t-busy")).toEqual({ active: 1, waiting: 1 });
+    quiet.leave();
+    second?.leave();
+    (await next[1])?.leave();
+    expect(order).toEqual(["busy-1", "busy-2"]);
+  });
+
+  it("lets a tenant's waiting interactive calls in before its batch work", async () => {
+    const gate = new Turnstile({ ...limits, alonePerTenant: 1 });
+    const running = admitted(await gate.enter("t-lanes", "batch"));
+    const order: string[] = [];
+    const batch = gate.enter("t-lanes", "batch").then(noting(order, "batch"));
+    const interactive = gate.enter("t-lanes", "interactive").then(noting(order, "interactive"));
+    await later();
+    running.leave();
+    (await interactive).leave();
+    (await batch).leave();
+    expect(order).toEqual(["interactive", "batch"]);
+  });
+
+  it("refuses a call that waited past the longest wait, and forgets it", async () => {
+    const gate = new Turnstile({ ...limits, alonePerTenant: 1, maxWaitMs: 50 });
+    const holder = admitted(await gate.enter("t-slow", "interactive"));
+    const refused = await gate.enter("t-slow", "interactive");
+    expect(refused).toMatchObject({ ok: false, waiting: 0, limits: { maxWaitMs: 50 } });
+    expect(refused.waitedMs).toBeGreaterThanOrEqual(40);
+    expect(gate.load("t-slow")).toEqual({ active: 1, waiting: 0 });
+    holder.leave();
+    expect(gate.load("t-slow")).toEqual({ active: 0, waiting: 0 });
+    expect((await gate.enter("t-slow", "interactive")).ok).toBe(true);
+  });
+
+  it("yields only while other calls are worked on or waiting", async () => {
+    const gate = new Turnstile(limits);
+    const one = admitted(await gate.enter("t-yield", "interactive"));
+    let yielded = false;
+    const alone = gate.yield().then(() => (yielded = true));
+    await Promise.resolve();
+    expect(yielded).toBe(true); // nothing else here: no detour through the timers
+    await alone;
+    const two = admitted(await gate.enter("t-other", "interactive"));
+    yielded = false;
+    const shared = gate.yield().then(() => (yielded = true));
+    await Promise.resolve();
+    expect(yielded).toBe(false);
+    await shared;
+    expect(yielded).toBe(true);
+    one.leave();
+    two.leave();
+  });
+});
