@@ -1,7 +1,7 @@
 // The Worker: routes requests to the layers and exports the Durable Object classes.
 import type { JWK } from "jose";
 import { type BatchMessage, consumeTask } from "./batch/index.ts";
-import { Turnstile } from "./budget/index.ts";
+import { SlotReserve, Turnstile } from "./budget/index.ts";
 import { type Catalog, catalogFor } from "./catalog/index.ts";
 import { type Config, readConfig } from "./config/index.ts";
 import type { CapabilityName } from "./contracts/index.ts";
@@ -126,6 +126,7 @@ function platformFor(env: Env, config: Config, exports: Cloudflare.Exports): Pla
       },
       reconcileGraceMs: config.evidence.reconcileGraceMs,
       turnstile: new Turnstile(config.turnstile),
+      reserve: new SlotReserve(env.TENANT_BUDGET, { freshMs: config.slotReserveFreshMs }),
     };
     const keys = [...publishedKeys(config.tasks), ...publishedKeys(config.evidence)];
     platform = {
@@ -206,7 +207,7 @@ async function route(request: Request, env: Env, ctx: ExecutionContext): Promise
     if (url.pathname === JWKS_ROUTE && request.method === "GET") return serveJwks(platform.keys);
     // The platform's metrics token is not a JWT: it is checked before token authentication.
     if (url.pathname === METRICS_ROUTE && presentsMetricsToken(request, config.metricsToken)) {
-      return await serveMetrics(request, { kind: "platform" }, { budgets: env.TENANT_BUDGET, policy: platform.catalog.policy });
+      return await serveMetrics(request, { kind: "platform" }, { budgets: env.TENANT_BUDGET, policy: platform.catalog.policy, reserve: platform.deps.reserve });
     }
     // The approval page and its script carry no data either.
     const approvalPage = APPROVAL_PAGE_ROUTE.exec(url.pathname);
@@ -248,7 +249,11 @@ async function route(request: Request, env: Env, ctx: ExecutionContext): Promise
     if (url.pathname === METRICS_ROUTE) {
       if (!auth.identity)
         return errorResponse(new PlatformError("unauthorized", "Metrics need a bearer token (an auditor's, or the platform's METRICS_TOKEN)."));
-      return await serveMetrics(request, { kind: "tenant", identity: auth.identity }, { budgets: env.TENANT_BUDGET, policy: platform.catalog.policy });
+      return await serveMetrics(
+        request,
+        { kind: "tenant", identity: auth.identity },
+        { budgets: env.TENANT_BUDGET, policy: platform.catalog.policy, reserve: platform.deps.reserve },
+      );
     }
 
     const policy = POLICY_ROUTE.exec(url.pathname);
@@ -264,7 +269,10 @@ async function route(request: Request, env: Env, ctx: ExecutionContext): Promise
     const enable = ROLLOUT_ENABLE_ROUTE.exec(url.pathname);
     if (enable?.[1]) {
       if (!auth.identity) return errorResponse(new PlatformError("unauthorized", "The rollout needs a bearer token."));
-      return await serveRolloutEnable(request, Number(enable[1]), auth.identity, env.TENANT_BUDGET);
+      const response = await serveRolloutEnable(request, Number(enable[1]), auth.identity, env.TENANT_BUDGET);
+      // this isolate's next call of the tenant asks the budget again (other isolates within SLOT_RESERVE_FRESH_MS)
+      platform.deps.reserve?.forget(auth.identity.tenant);
+      return response;
     }
 
     if (url.pathname === INCIDENTS_ROUTE) {

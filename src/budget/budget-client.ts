@@ -4,7 +4,7 @@ import type { Contract } from "../contracts/index.ts";
 import { PlatformError } from "../errors/index.ts";
 import type { Budget } from "../policy/index.ts";
 import { logEvent } from "../redaction/index.ts";
-import type { GovernanceNote, Lane, SlotOutcome, TenantBudget } from "./tenant-budget.ts";
+import type { GovernanceNote, Lane, SlotOutcome, SlotRequest, TenantBudget } from "./tenant-budget.ts";
 
 /** A lease outlives its run's deadline by this much before the budget takes the slot back. */
 export const LEASE_GRACE_MS = 10_000;
@@ -24,6 +24,7 @@ export async function acquireSlot(
   lane: Lane,
   budget: Budget,
   deadlineMs: number,
+  keep?: SlotRequest["keep"],
 ): Promise<SlotResult> {
   const { mode, maxWaitMs } = contract.backpressure;
   let slot: SlotOutcome;
@@ -36,6 +37,7 @@ export async function acquireSlot(
       maxWaitMs,
       leaseMs: deadlineMs + LEASE_GRACE_MS,
       limits: { maxInFlight: budget[lane].maxInFlight, queueMax: budget[lane].queueMax, downgradeInFlight: budget.downgradeInFlight },
+      ...(keep === undefined ? {} : { keep }),
     });
   } catch (error) {
     logEvent("error", { event: "budget_unavailable", tenant, runId, error: String(error) });

@@ -14,6 +14,7 @@ import { logEvent } from "../redaction/index.ts";
 import { type ApprovalDecisionSample, type GovernanceFigures, type GovernanceSample, governanceByTeam } from "./governance.ts";
 import { type LaneSummary, type RunSample, SAMPLE_RETENTION_MS, summarize } from "./percentiles.ts";
 import { type Trip, tripsOf } from "./rollout.ts";
+import { RESERVE_PREFIX } from "./slot-reserve.ts";
 
 /** The session in which a tenant's rollout changes are recorded (auditors read it like any other). */
 export const GOVERNANCE_SESSION = "governance";
@@ -38,6 +39,12 @@ export type SlotRequest = {
   leaseMs: number;
   /** From the tenant's policy snapshot: the limits that apply to this request. */
   limits: { maxInFlight: number; queueMax: number; downgradeInFlight: number };
+  /**
+   * The caller isolate's reserve asks to keep the slot after this run, under this id and for
+   * this long unless renewed (see slot-reserve.ts). Granted only while the lane is uncontended
+   * and has room to spare.
+   */
+  keep?: { slotId: string; leaseMs: number };
 };
 
 export type SlotOutcome = (
@@ -53,7 +60,30 @@ export type SlotOutcome = (
 ) & {
   /** The rollout phases rolled back for this tenant right now (absent: none). */
   rolledBack?: number[];
+  /** With `keep`: the slot is leased to the reserve under that id, until `expiresAt` unless renewed. */
+  kept?: { slotId: string; expiresAt: number };
+  /** Granted by an isolate's reserve from a slot it keeps, without asking the budget (slot-reserve.ts); inFlight then counts that reserve's busy slots. */
+  reserved?: true;
+  /** With `keep`: whether the lane is contended (waiters, a recent refusal, or no room to spare); a reserve then keeps nothing. */
+  contended?: boolean;
 };
+
+/** What an isolate's reserve tells the budget about the slots it keeps, and the figures of the runs that used them. */
+export type ReserveReport = {
+  lane: Lane;
+  limits: SlotRequest["limits"];
+  /** How long each slot kept lives from now unless renewed again. */
+  leaseMs: number;
+  /** `busy`: a run holds it now; `used`: a run held it since the last report. */
+  slots: Array<{ slotId: string; busy: boolean; used: boolean }>;
+  /** Give back every free slot (the reserve is being emptied). */
+  giveBack: boolean;
+  samples: RunSample[];
+  notes: GovernanceNote[];
+};
+
+/** The budget's answer: which slots the reserve still holds (with their new expiry), and whether the lane is contended. */
+export type ReserveAnswer = { kept: Record<string, number>; contended: boolean; rolledBack: number[] };
 
 type Waiter = { request: SlotRequest; enqueuedAt: number; settle: (outcome: SlotOutcome) => void; timer: ReturnType<typeof setTimeout> };
 
@@ -61,6 +91,8 @@ type Waiter = { request: SlotRequest; enqueuedAt: number; settle: (outcome: Slot
 const SAMPLE_MAX = 100_000;
 /** Recent run durations per lane, for the retry-after estimate. */
 const RECENT = 64;
+/** A lane that refused, delayed or downgraded a call within this long counts as contended: reserves keep no slots of it. */
+const CONTENDED_FOR_MS = 1_000;
 
 export class TenantBudget extends DurableObject<Env> {
   private readonly waiters: Record<Lane, Waiter[]> = { interactive: [], batch: [] };
@@ -76,7 +108,12 @@ export class TenantBudget extends DurableObject<Env> {
    * path, so it reads this copy; every change is written through, and a new instance (after an
    * eviction) rebuilds it from the table.
    */
-  private readonly leases = new Map<string, { lane: Lane; pool: "main" | "downgrade"; contract: string; acquiredAt: number; expiresAt: number }>();
+  private readonly leases = new Map<
+    string,
+    { lane: Lane; pool: "main" | "downgrade"; contract: string; acquiredAt: number; expiresAt: number; idle?: boolean }
+  >();
+  /** When each lane last refused, delayed or downgraded a call. */
+  private readonly pressureAt: Record<Lane, number> = { interactive: 0, batch: 0 };
   /** The earliest expiry among the leases (Infinity: none), and when the alarm is set for. */
   private earliestExpiry = Number.POSITIVE_INFINITY;
   private alarmAt: number | null | undefined;
@@ -152,7 +189,47 @@ export class TenantBudget extends DurableObject<Env> {
   /** Leases a slot, waits for one, takes a downgrade slot, or says when to retry; and names the phases rolled back. */
   async acquire(request: SlotRequest): Promise<SlotOutcome> {
     const outcome = await this.leaseOrWait(request);
-    return this.rolledBack.size > 0 ? { ...outcome, rolledBack: [...this.rolledBack] } : outcome;
+    if (outcome.outcome !== "granted") this.pressureAt[request.lane] = Date.now();
+    const told = request.keep === undefined ? outcome : { ...outcome, contended: this.contended(request.lane, request.limits) };
+    return this.rolledBack.size > 0 ? { ...told, rolledBack: [...this.rolledBack] } : told;
+  }
+
+  /** Whether a reserve may keep (more) slots of this lane: no one waits, nothing was refused lately, and room is left. */
+  private contended(lane: Lane, limits: SlotRequest["limits"]): boolean {
+    return this.waiters[lane].length > 0 || Date.now() - this.pressureAt[lane] < CONTENDED_FOR_MS || this.inFlight(lane, "main") >= limits.maxInFlight;
+  }
+
+  /**
+   * An isolate's reserve reports the slots it keeps and the runs that used them: free slots it
+   * no longer needs (or every free one, while the lane is contended) come back and go to waiters,
+   * the rest are renewed; the runs' figures and governance facts are recorded.
+   */
+  async settle(report: ReserveReport): Promise<ReserveAnswer> {
+    const now = Date.now();
+    this.lastLimits[report.lane] = report.limits;
+    this.expireLeases(now);
+    for (const note of report.notes) await this.note(note.sample, note.rollout);
+    for (const sample of report.samples) this.addSample(sample);
+    for (const sample of report.samples) if (sample.totalMs !== null) this.remember(sample.lane, sample.totalMs);
+    const contended = this.contended(report.lane, report.limits);
+    const kept: Record<string, number> = {};
+    let freed = false;
+    for (const slot of report.slots) {
+      const lease = this.leases.get(slot.slotId);
+      if (!lease || !slot.slotId.startsWith(RESERVE_PREFIX)) continue; // expired, or never kept: the reserve forgets it
+      if (!slot.busy && (report.giveBack || contended || !slot.used)) {
+        this.leases.delete(slot.slotId);
+        this.ctx.storage.sql.exec("DELETE FROM leases WHERE run_id = ?", slot.slotId);
+        freed = true;
+        continue;
+      }
+      lease.expiresAt = now + report.leaseMs;
+      lease.idle = !slot.busy;
+      this.ctx.storage.sql.exec("UPDATE leases SET expires_at = ? WHERE run_id = ?", lease.expiresAt, slot.slotId);
+      kept[slot.slotId] = lease.expiresAt;
+    }
+    if (freed) this.pump(report.lane);
+    return { kept, contended: this.contended(report.lane, report.limits), rolledBack: [...this.rolledBack] };
   }
 
   private async leaseOrWait(request: SlotRequest): Promise<SlotOutcome> {
@@ -161,8 +238,13 @@ export class TenantBudget extends DurableObject<Env> {
     this.expireLeases(now);
     const inFlight = this.inFlight(request.lane, "main");
     if (inFlight < request.limits.maxInFlight && this.waiters[request.lane].length === 0) {
-      this.lease(request, "main", now);
-      return { outcome: "granted", pool: "main", queuedMs: 0, inFlight: inFlight + 1 };
+      // a reserve keeps the slot only while the lane has room to spare after this grant
+      const keep =
+        request.keep?.slotId.startsWith(RESERVE_PREFIX) && now - this.pressureAt[request.lane] >= CONTENDED_FOR_MS && inFlight + 1 < request.limits.maxInFlight
+          ? request.keep
+          : undefined;
+      const expiresAt = this.lease(keep ? { ...request, runId: keep.slotId, leaseMs: Math.max(request.leaseMs, keep.leaseMs) } : request, "main", now);
+      return { outcome: "granted", pool: "main", queuedMs: 0, inFlight: inFlight + 1, ...(keep ? { kept: { slotId: keep.slotId, expiresAt } } : {}) };
     }
     if (request.mode === "downgrade") {
       const downgraded = this.inFlight(request.lane, "downgrade");
@@ -207,13 +289,15 @@ export class TenantBudget extends DurableObject<Env> {
     this.leases.delete(runId);
     this.ctx.storage.sql.exec("DELETE FROM leases WHERE run_id = ?", runId);
     this.addSample({ ...sample, lane: lease.lane, contract: lease.contract });
-    if (sample.totalMs !== null) {
-      const recent = this.recent[lease.lane];
-      recent.push(sample.totalMs);
-      if (recent.length > RECENT) recent.shift();
-    }
+    if (sample.totalMs !== null) this.remember(lease.lane, sample.totalMs);
     this.pump(lease.lane);
     return { released: true };
+  }
+
+  private remember(lane: Lane, totalMs: number): void {
+    const recent = this.recent[lane];
+    recent.push(totalMs);
+    if (recent.length > RECENT) recent.shift();
   }
 
   /** One finished run's governance facts (policy decision, plan and drift, approval gate). */
@@ -328,7 +412,9 @@ export class TenantBudget extends DurableObject<Env> {
   }
 
   /** The tenant's figures over the last `windowMs`: per lane and contract, percentiles of each phase and outcome counts. */
-  async metrics(windowMs: number): Promise<{ windowMs: number; inFlight: Record<Lane, number>; waiting: Record<Lane, number>; lanes: LaneSummary[] }> {
+  async metrics(
+    windowMs: number,
+  ): Promise<{ windowMs: number; inFlight: Record<Lane, number>; keptIdle: Record<Lane, number>; waiting: Record<Lane, number>; lanes: LaneSummary[] }> {
     const since = Date.now() - Math.min(windowMs, SAMPLE_RETENTION_MS);
     const rows = this.ctx.storage.sql
       .exec<{
@@ -357,7 +443,8 @@ export class TenantBudget extends DurableObject<Env> {
     this.expireLeases(Date.now());
     return {
       windowMs,
-      inFlight: { interactive: this.inFlight("interactive"), batch: this.inFlight("batch") },
+      inFlight: { interactive: this.inFlight("interactive") - this.keptIdle("interactive"), batch: this.inFlight("batch") - this.keptIdle("batch") },
+      keptIdle: { interactive: this.keptIdle("interactive"), batch: this.keptIdle("batch") },
       waiting: { interactive: this.waiters.interactive.length, batch: this.waiters.batch.length },
       lanes: summarize(samples),
     };
@@ -392,12 +479,14 @@ export class TenantBudget extends DurableObject<Env> {
     const recent = [...this.recent[lane]].sort((a, b) => a - b);
     const typical = recent.length > 0 ? (recent[Math.floor(recent.length / 2)] ?? 100) : 100;
     let oldest = Number.POSITIVE_INFINITY;
-    for (const lease of this.leases.values()) if (lease.lane === lane && lease.pool === "main") oldest = Math.min(oldest, lease.acquiredAt);
+    // a kept slot's age says nothing about the run in it
+    for (const [id, lease] of this.leases)
+      if (lease.lane === lane && lease.pool === "main" && !id.startsWith(RESERVE_PREFIX)) oldest = Math.min(oldest, lease.acquiredAt);
     const age = Number.isFinite(oldest) ? Date.now() - oldest : 0;
     return Math.round(Math.min(leaseMs, Math.max(25, typical - age)) + this.waiters[lane].length * typical);
   }
 
-  private lease(request: SlotRequest, pool: "main" | "downgrade", now: number): void {
+  private lease(request: SlotRequest, pool: "main" | "downgrade", now: number): number {
     const expiresAt = now + request.leaseMs;
     this.leases.set(request.runId, { lane: request.lane, pool, contract: request.contract, acquiredAt: now, expiresAt });
     this.earliestExpiry = Math.min(this.earliestExpiry, expiresAt);
@@ -411,11 +500,20 @@ export class TenantBudget extends DurableObject<Env> {
       now + request.leaseMs,
     );
     void this.armAlarm();
+    return expiresAt;
   }
 
+  /** Slots leased on the lane (in the pool), kept ones included: all of them count against the budget. */
   private inFlight(lane: Lane, pool?: "main" | "downgrade"): number {
     let n = 0;
     for (const lease of this.leases.values()) if (lease.lane === lane && (pool === undefined || lease.pool === pool)) n++;
+    return n;
+  }
+
+  /** Slots kept by reserves that no run used at their last report. */
+  private keptIdle(lane: Lane): number {
+    let n = 0;
+    for (const lease of this.leases.values()) if (lease.lane === lane && lease.idle) n++;
     return n;
   }
 

@@ -1,6 +1,7 @@
 // Reads and validates the Worker's configuration from its env, in one place.
 // Nothing else reads env vars; a bad value fails closed with the variable named.
 import { z } from "zod";
+import { DEFAULT_RESERVE_FRESH_MS } from "../budget/slot-reserve.ts";
 import { DEFAULT_TURNSTILE, type TurnstileLimits } from "../budget/turnstile.ts";
 import { PlatformError } from "../errors/index.ts";
 
@@ -81,6 +82,8 @@ const RawConfigSchema = z.object({
   EVIDENCE_SIGNING_PREVIOUS_KEYS: z.string().optional(),
   /** How long past its deadline a run left open (its runtime was lost) waits before the ledger's alarm closes it. */
   EVIDENCE_RECONCILE_GRACE_MS: z.coerce.number().int().min(0).max(86_400_000).default(30_000),
+  /** How fresh the budget's last answer must be for an isolate to run a call in a slot it keeps (src/budget/slot-reserve.ts); 0: keep none. */
+  SLOT_RESERVE_FRESH_MS: z.coerce.number().int().min(0).max(10_000).default(DEFAULT_RESERVE_FRESH_MS),
   /** Bearer secret for the all-tenants view of GET /v1/metrics (Prometheus scrapes, fairness). A secret; unset: tenant views only. */
   METRICS_TOKEN: z.string().min(32, "at least 32 characters").optional(),
   /** Where the tracker capability's API lives; reached through the egress gateway. */
@@ -128,6 +131,8 @@ export type Config = {
   };
   /** How an isolate's thread is shared between tenants' calls (src/budget/turnstile.ts). */
   turnstile: TurnstileLimits;
+  /** How fresh the budget's answer must be for a kept slot to be used (0: no reserve). */
+  slotReserveFreshMs: number;
   /** Bearer secret for the all-tenants metrics view; null: only tenant auditors' views. */
   metricsToken: string | null;
   trackerBaseUrl: URL;
@@ -184,6 +189,7 @@ export function readConfig(env: object): Config {
       reconcileGraceMs: raw.EVIDENCE_RECONCILE_GRACE_MS,
     },
     turnstile: readTurnstileLimits(env),
+    slotReserveFreshMs: raw.SLOT_RESERVE_FRESH_MS,
     metricsToken: raw.METRICS_TOKEN ?? null,
     trackerBaseUrl: new URL(raw.TRACKER_BASE_URL),
     benchRoutes: raw.LOCAL_BENCH === "1",

@@ -127,6 +127,11 @@ export const BudgetRecordSchema = z.object({
   turnWaitMs: z.number().min(0).optional(),
   /** Runs of the lane in flight (in the pool used) when the slot was granted, or when it was refused. */
   inFlight: z.int().min(0),
+  /**
+   * Granted from a slot the isolate keeps in reserve (leased from the tenant's budget, which
+   * counts it), without asking the budget; `inFlight` then counts that reserve's busy slots.
+   */
+  reserved: z.literal(true).optional(),
   /** rejected: why (budget_full, queue_full, wait_expired, downgrade_full) and when a retry can succeed. */
   reason: z.string().max(32).optional(),
   retryAfterMs: z.number().min(0).optional(),

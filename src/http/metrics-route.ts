@@ -3,7 +3,7 @@
 // the platform's (bearer METRICS_TOKEN: every tenant, and the fairness figures across them)
 // and a tenant auditor's (a token with the auditor role: that tenant only).
 import { z } from "zod";
-import { budgetFor, SAMPLE_RETENTION_MS, type TenantBudget } from "../budget/index.ts";
+import { budgetFor, SAMPLE_RETENTION_MS, type SlotReserve, type TenantBudget } from "../budget/index.ts";
 import { PlatformError } from "../errors/index.ts";
 import type { Identity } from "../identity/index.ts";
 import { fairness, type MetricsReport, PROMETHEUS_CONTENT_TYPE, prometheusText, tenantMetrics } from "../metrics/index.ts";
@@ -41,7 +41,7 @@ export function presentsMetricsToken(request: Request, token: string | null): bo
 export async function serveMetrics(
   request: Request,
   access: MetricsAccess,
-  deps: { budgets: DurableObjectNamespace<TenantBudget>; policy: PolicySet },
+  deps: { budgets: DurableObjectNamespace<TenantBudget>; policy: PolicySet; reserve?: SlotReserve | undefined },
 ): Promise<Response> {
   if (request.method !== "GET" && request.method !== "HEAD") {
     return errorResponse(new PlatformError("method_not_allowed", "Metrics are read with GET."), { allow: "GET, HEAD" });
@@ -66,6 +66,8 @@ export async function serveMetrics(
   const to = Date.now();
   const measured = await Promise.all(
     names.map(async (name) => {
+      // this isolate's buffered figures and idle kept slots first (other isolates report within SLOT_RESERVE_FRESH_MS)
+      await deps.reserve?.flush(name);
       const budget = budgetFor(deps.budgets, name);
       const [figures, governance] = await Promise.all([budget.metrics(windowMs), budget.governance(windowMs)]);
       return [name, figures, governance] as const;

@@ -9,6 +9,7 @@ import {
   type GovernanceNote,
   type Lane,
   releaseSlot,
+  type SlotReserve,
   type SlotResult,
   type TenantBudget,
   type Turn,
@@ -66,6 +67,8 @@ export type SubmitDeps = {
   reconcileGraceMs: number;
   /** Each tenant's concurrency budget (one object per tenant). */
   budgets: DurableObjectNamespace<TenantBudget>;
+  /** This isolate's reserve of budget slots (absent: every run asks the budget and gives its slot back there). */
+  reserve?: SlotReserve;
   /** Each tenant's approval desk (one object per tenant). */
   approvals: DurableObjectNamespace<ApprovalDesk>;
   /** This isolate's thread, shared fairly between tenants (absent: calls are not held back here). */
@@ -234,7 +237,10 @@ async function runPipeline(deps: SubmitDeps, submission: Submission, progress: P
   const preLeased = submission.slot ?? null;
   const [slot, firstIssue] = allowed
     ? await Promise.all([
-        preLeased ?? acquireSlot(deps.budgets, identity.tenant, runId, asked, lane, budget, deadlineOf(0, asked)),
+        preLeased ??
+          (deps.reserve
+            ? deps.reserve.acquire(identity.tenant, runId, asked, lane, budget, deadlineOf(0, asked))
+            : acquireSlot(deps.budgets, identity.tenant, runId, asked, lane, budget, deadlineOf(0, asked))),
         issueAndAdmit(deps, allowed.task, allowed.decision, policyHash),
       ])
     : [preLeased, null];
@@ -289,6 +295,7 @@ async function runPipeline(deps: SubmitDeps, submission: Submission, progress: P
         queuedMs: budgetQueuedMs,
         ...(progress.waitedMs > 0 ? { turnWaitMs: progress.waitedMs } : {}),
         inFlight: slot.slot.inFlight,
+        ...(slot.slot.reserved ? { reserved: true as const } : {}),
         ...(slot.slot.outcome === "rejected" ? { reason: slot.slot.reason, retryAfterMs: slot.slot.retryAfterMs } : {}),
         ...(contract !== asked ? { downgradedFrom: { id: asked.id, version: asked.version } } : {}),
       }
@@ -513,21 +520,18 @@ async function giveBack(
 ): Promise<void> {
   if (!progress.leased || !slot?.ok) return;
   progress.leased = false;
-  await releaseSlot(
-    deps.budgets,
-    submission.identity.tenant,
-    progress.runId,
-    {
-      at: Date.now(),
-      outcome: slot.slot.outcome,
-      termination,
-      queueMs: queuedMs,
-      startMs: outcome.latencyMs.start,
-      execMs: outcome.latencyMs.exec,
-      totalMs: Date.now() - progress.receivedAt,
-    },
-    note,
-  );
+  const sample = {
+    at: Date.now(),
+    outcome: slot.slot.outcome,
+    termination,
+    queueMs: queuedMs,
+    startMs: outcome.latencyMs.start,
+    execMs: outcome.latencyMs.exec,
+    totalMs: Date.now() - progress.receivedAt,
+  };
+  const { tenant } = submission.identity;
+  if (deps.reserve) await deps.reserve.release(tenant, progress.runId, sample, note, submission.waitUntil);
+  else await releaseSlot(deps.budgets, tenant, progress.runId, sample, note);
 }
 
 /**
@@ -651,15 +655,17 @@ async function recordCrash(deps: SubmitDeps, submission: Submission, progress: P
   const outcome: SandboxOutcome = { termination: "failed", ...NOT_RUN, error: failure };
   if (progress.leased) {
     progress.leased = false;
-    await releaseSlot(deps.budgets, identity.tenant, progress.runId, {
+    const sample = {
       at: Date.now(),
-      outcome: "granted",
+      outcome: "granted" as const,
       termination: "failed",
       queueMs: 0,
       startMs: null,
       execMs: null,
       totalMs: Date.now() - progress.receivedAt,
-    });
+    };
+    if (deps.reserve) await deps.reserve.release(identity.tenant, progress.runId, sample, undefined, submission.waitUntil);
+    else await releaseSlot(deps.budgets, identity.tenant, progress.runId, sample);
   }
   if (progress.startSeq !== null) {
     await appendWithRetry(ledger, {

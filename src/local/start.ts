@@ -15,7 +15,7 @@ import { ensureKey, ROOT, stateDir } from "./dev-keys.ts";
 import { Supervisor } from "./supervisor.ts";
 
 /** Configuration variables an operator may set in the shell; forwarded to the Worker as-is. */
-const FORWARDED_VARS = /^(AUTH_|MCP_|TASK_|EVIDENCE_|EGRESS_|TRACKER_|METRICS_|TURN_|LOCAL_BENCH$)/;
+const FORWARDED_VARS = /^(AUTH_|MCP_|TASK_|EVIDENCE_|EGRESS_|TRACKER_|METRICS_|TURN_|SLOT_RESERVE_|LOCAL_BENCH$)/;
 
 function fail(message: string): never {
   process.stderr.write(`${message}\n`);
@@ -86,7 +86,14 @@ async function main(): Promise<void> {
     cwd: ROOT,
     stdio: ["ignore", "pipe", "pipe"],
     // wrangler's [build] command runs `node`: make it this Node (22), not whatever else is on PATH.
-    env: { ...process.env, PATH: `${dirname(process.execPath)}${delimiter}${process.env.PATH ?? ""}`, WRANGLER_SEND_METRICS: "false" },
+    // wrangler's own request tracing (its local explorer's trace store) is off unless asked for: it writes every
+    // invocation, each Durable Object call included, to SQLite on the runtime's thread (BENCHMARKS.md, session 6).
+    env: {
+      X_LOCAL_OBSERVABILITY: "false",
+      ...process.env,
+      PATH: `${dirname(process.execPath)}${delimiter}${process.env.PATH ?? ""}`,
+      WRANGLER_SEND_METRICS: "false",
+    },
   });
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
     process.on(signal, () => {

@@ -7,6 +7,8 @@ import type { Budget } from "../policy/index.ts";
 export type TenantMetrics = {
   budget: Budget;
   inFlight: Record<"interactive" | "batch", number>;
+  /** Slots isolates keep in reserve for the tenant's next calls, unused at their last report (they count against the budget). */
+  keptIdle: Record<"interactive" | "batch", number>;
   waiting: Record<"interactive" | "batch", number>;
   lanes: Partial<Record<"interactive" | "batch", { all: Figures; contracts: Record<string, Figures> }>>;
   /** Policy-denied ratio, drift rate, human override frequency, incident link rate: for the tenant and per team. */
@@ -28,13 +30,14 @@ export type MetricsReport = {
 
 export function tenantMetrics(
   budget: Budget,
-  measured: { inFlight: TenantMetrics["inFlight"]; waiting: TenantMetrics["waiting"]; lanes: LaneSummary[] },
+  measured: { inFlight: TenantMetrics["inFlight"]; keptIdle: TenantMetrics["keptIdle"]; waiting: TenantMetrics["waiting"]; lanes: LaneSummary[] },
   governance: TenantMetrics["governance"],
 ): TenantMetrics {
   return {
     budget,
     governance,
     inFlight: measured.inFlight,
+    keptIdle: measured.keptIdle,
     waiting: measured.waiting,
     lanes: Object.fromEntries(measured.lanes.map((l) => [l.lane, { all: l.all, contracts: l.contracts }])),
   };

@@ -13,6 +13,7 @@ const FAMILIES = {
   agent_exec_runs: "Calls over the window by what the budget did with them, and runs that completed.",
   agent_exec_budget_max_in_flight: "The tenant's concurrency budget per lane (from its policy).",
   agent_exec_in_flight: "Runs holding a slot now.",
+  agent_exec_kept_idle: "Slots kept in reserve by isolates for the tenant's next calls, unused at their last report (they count against the budget).",
   agent_exec_waiting: "Calls waiting for a slot now (delay mode).",
   agent_exec_fairness_share_ratio: "A tenant's share of completed runs over its share of the lane's budget, among tenants with runs in the window.",
   agent_exec_fairness_p95_spread: "The slowest tenant's p95 total latency over the fastest's, per lane.",
@@ -31,6 +32,7 @@ export function prometheusText(report: MetricsReport): string {
     for (const lane of ["interactive", "batch"] as const) {
       add("agent_exec_budget_max_in_flight", { tenant, lane }, t.budget[lane].maxInFlight);
       add("agent_exec_in_flight", { tenant, lane }, t.inFlight[lane]);
+      add("agent_exec_kept_idle", { tenant, lane }, t.keptIdle[lane]);
       add("agent_exec_waiting", { tenant, lane }, t.waiting[lane]);
       const summary = t.lanes[lane];
       if (!summary) continue;

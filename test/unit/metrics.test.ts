@@ -125,6 +125,7 @@ describe("fairness", () => {
   const tenant = (maxInFlight: number, samples: RunSample[]): TenantMetrics => ({
     budget: { ...DEFAULT_BUDGET, interactive: { maxInFlight, queueMax: 0 } },
     inFlight: { interactive: 0, batch: 0 },
+    keptIdle: { interactive: 0, batch: 0 },
     waiting: { interactive: 0, batch: 0 },
     governance: governanceByTeam([], [], new Set()),
     lanes: samples.length > 0 ? { interactive: { all: figuresOf(samples), contracts: {} } } : {},
