@@ -77,8 +77,16 @@ export async function serveMcp(
   if (!identity) return await handler.fetch(request);
   const version = request.headers.get("mcp-protocol-version") ?? "";
   const legacy = !version.startsWith("2026-");
+  // Read once here and handed on: otherwise the handler reads the body twice more (era check, transport).
+  const parsedBody =
+    request.method === "POST"
+      ? await request
+          .clone()
+          .json()
+          .catch(() => undefined)
+      : undefined;
   // A 2025-era client declares URL-mode elicitation once, at initialize, on another request than its tool calls.
-  if (legacy && approvals && request.method === "POST") await rememberCapabilities(request, identity, approvals);
+  if (legacy && approvals && parsedBody !== undefined) await rememberCapabilities(parsedBody, identity, approvals);
   const authInfo: AuthInfo = {
     token: "(verified)",
     clientId: identity.actor,
@@ -86,16 +94,10 @@ export async function serveMcp(
     expiresAt: identity.expiresAt,
     extra: { [IDENTITY]: identity, [ORIGIN]: new URL(request.url).origin, [LEGACY]: legacy, ...(waitUntil ? { [WAIT_UNTIL]: waitUntil } : {}), [HELD]: heldMs },
   };
-  return await handler.fetch(request, { authInfo });
+  return await handler.fetch(request, { authInfo, ...(parsedBody === undefined ? {} : { parsedBody }) });
 }
 
-async function rememberCapabilities(request: Request, identity: Identity, approvals: DurableObjectNamespace<ApprovalDesk>): Promise<void> {
-  let body: unknown;
-  try {
-    body = await request.clone().json();
-  } catch {
-    return;
-  }
+async function rememberCapabilities(body: unknown, identity: Identity, approvals: DurableObjectNamespace<ApprovalDesk>): Promise<void> {
   const initialize = (Array.isArray(body) ? body : [body]).find((m) => (m as { method?: unknown } | null)?.method === "initialize") as
     | { params?: { capabilities?: { elicitation?: { url?: unknown } } } }
     | undefined;
