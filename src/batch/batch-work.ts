@@ -5,7 +5,7 @@
 // wait line). On its last delivery a task runs through the pipeline as is, so a task that
 // never found a slot ends as a recorded over_budget run, not as a dropped message.
 import { z } from "zod";
-import { acquireSlot, releaseSlot, type TenantBudget, type Turn } from "../budget/index.ts";
+import { acquireSlot, releaseSlot, type TakenTurn, type TenantBudget } from "../budget/index.ts";
 import type { Contract } from "../contracts/index.ts";
 import { PlatformError } from "../errors/index.ts";
 import type { TaskTrust } from "../execution/index.ts";
@@ -95,7 +95,7 @@ export async function consumeTask(message: Message<BatchMessage>, deps: Consumer
   }
 }
 
-async function consumeOnTurn(message: Message<BatchMessage>, deps: ConsumerDeps, turn: Extract<Turn, { ok: true }> | undefined): Promise<void> {
+async function consumeOnTurn(message: Message<BatchMessage>, deps: ConsumerDeps, turn: TakenTurn | undefined): Promise<void> {
   const { tenant, batchId, index } = message.body;
   const record = batchFor(deps.batches, tenant, batchId);
   const runId = newRunId();

@@ -209,8 +209,10 @@ export class TenantBudget extends DurableObject<Env> {
     this.lastLimits[report.lane] = report.limits;
     this.expireLeases(now);
     for (const note of report.notes) await this.note(note.sample, note.rollout);
-    for (const sample of report.samples) this.addSample(sample);
-    for (const sample of report.samples) if (sample.totalMs !== null) this.remember(sample.lane, sample.totalMs);
+    for (const sample of report.samples) {
+      this.addSample(sample);
+      if (sample.totalMs !== null) this.remember(sample.lane, sample.totalMs);
+    }
     const contended = this.contended(report.lane, report.limits);
     const kept: Record<string, number> = {};
     let freed = false;

@@ -27,7 +27,18 @@ export type TurnstileLimits = {
 export const DEFAULT_TURNSTILE: TurnstileLimits = { sharedPerTenant: 1, alonePerTenant: 16, activeWindowMs: 500, maxWaitMs: 10_000 };
 
 /** A call's turn: `leave()` exactly once when its work is done; or why it got none. */
-export type Turn = { ok: true; waitedMs: number; leave: () => void } | { ok: false; waitedMs: number; waiting: number; limits: TurnstileLimits };
+export type Turn = TakenTurn | RefusedTurn;
+/** A turn given: the call may be worked on now. */
+export type TakenTurn = { ok: true; waitedMs: number; leave: () => void };
+/** No turn within the longest wait: the call is refused as `overloaded`. */
+export type RefusedTurn = {
+  ok: false;
+  waitedMs: number;
+  waiting: number;
+  /** The tenant's share when it was refused: `sharedPerTenant` while others were active here, else `alonePerTenant`. */
+  share: number;
+  limits: TurnstileLimits;
+};
 
 type Waiter = { settled: boolean; admit: () => void };
 type TenantState = { active: number; lastActive: number; queues: Record<Lane, Waiter[]> };
@@ -70,7 +81,7 @@ export class Turnstile {
     });
     if (timer !== null) clearTimeout(timer);
     const waitedMs = heldMs + Date.now() - arrived;
-    if (!admitted) return { ok: false, waitedMs, waiting: waiting(state), limits: this.limits };
+    if (!admitted) return { ok: false, waitedMs, waiting: waiting(state), share: this.#share(tenant, Date.now()), limits: this.limits };
     // Admitted by the call that left: go on through the timer queue, not straight from its
     // promise, so the runtime gets to read the requests that arrived meanwhile.
     await nextTick();

@@ -8,11 +8,13 @@ import {
   budgetFor,
   type GovernanceNote,
   type Lane,
+  type RefusedTurn,
   releaseSlot,
   type SlotReserve,
   type SlotResult,
+  type SlotSample,
+  type TakenTurn,
   type TenantBudget,
-  type Turn,
   type Turnstile,
 } from "../budget/index.ts";
 import type { Contract } from "../contracts/index.ts";
@@ -134,7 +136,7 @@ export type Submission = {
   /** The origin the caller reached, for the links it is given (an approval page). */
   origin?: string;
   /** The caller's turn on this isolate, when it took one itself (the batch consumer, before it claims a task); left by the caller. */
-  turn?: Extract<Turn, { ok: true }>;
+  turn?: TakenTurn;
   /** How long the call waited for its turn before it reached this isolate (the local supervisor's line). */
   heldMs?: number;
   /** The request's waitUntil: bookkeeping after the answer (governance figures) runs there, off the caller's path. */
@@ -191,10 +193,10 @@ export async function submitTask(deps: SubmitDeps, submission: Submission): Prom
 type Progress = { runId: string; receivedAt: number; waitedMs: number; startSeq: number | null; leased?: boolean };
 
 /** A call that waited longer than the limit for its tenant's turn on this isolate. */
-function overloaded(tenant: string, turn: Extract<Turn, { ok: false }>): PlatformError {
+function overloaded(tenant: string, turn: RefusedTurn): PlatformError {
   return new PlatformError(
     "overloaded",
-    `Tenant ${tenant}'s call waited ${turn.waitedMs} ms for its turn on a runtime it shares with other tenants (${turn.waiting} more of the tenant's calls are waiting; at most ${turn.limits.sharedPerTenant} run at once while others are active); nothing ran.`,
+    `Tenant ${tenant}'s call waited ${turn.waitedMs} ms for its turn on a runtime shared between tenants (${turn.waiting} more of the tenant's calls are waiting; at most ${turn.share} of them run at once here now, ${turn.limits.sharedPerTenant} while other tenants are active); nothing ran.`,
     { retryAfterMs: Math.min(turn.limits.maxWaitMs, 1_000) },
   );
 }
@@ -529,9 +531,14 @@ async function giveBack(
     execMs: outcome.latencyMs.exec,
     totalMs: Date.now() - progress.receivedAt,
   };
+  await returnSlot(deps, submission, progress.runId, sample, note);
+}
+
+/** Gives a slot back where it came from: this isolate's reserve (which knows its own), or the budget. */
+async function returnSlot(deps: SubmitDeps, submission: Submission, runId: string, sample: SlotSample, note?: GovernanceNote): Promise<void> {
   const { tenant } = submission.identity;
-  if (deps.reserve) await deps.reserve.release(tenant, progress.runId, sample, note, submission.waitUntil);
-  else await releaseSlot(deps.budgets, tenant, progress.runId, sample, note);
+  if (deps.reserve) await deps.reserve.release(tenant, runId, sample, note, submission.waitUntil);
+  else await releaseSlot(deps.budgets, tenant, runId, sample, note);
 }
 
 /**
@@ -655,17 +662,15 @@ async function recordCrash(deps: SubmitDeps, submission: Submission, progress: P
   const outcome: SandboxOutcome = { termination: "failed", ...NOT_RUN, error: failure };
   if (progress.leased) {
     progress.leased = false;
-    const sample = {
+    await returnSlot(deps, submission, progress.runId, {
       at: Date.now(),
-      outcome: "granted" as const,
+      outcome: "granted",
       termination: "failed",
       queueMs: 0,
       startMs: null,
       execMs: null,
       totalMs: Date.now() - progress.receivedAt,
-    };
-    if (deps.reserve) await deps.reserve.release(identity.tenant, progress.runId, sample, undefined, submission.waitUntil);
-    else await releaseSlot(deps.budgets, identity.tenant, progress.runId, sample);
+    });
   }
   if (progress.startSeq !== null) {
     await appendWithRetry(ledger, {

@@ -2,10 +2,10 @@
 // wide share, tenants side by side get the narrow one, waiting calls go in order
 // (interactive before batch), and a call past the longest wait is refused, never lost.
 import { describe, expect, it } from "vitest";
-import { type Turn, Turnstile } from "../../src/budget/index.ts";
+import { type TakenTurn, type Turn, Turnstile } from "../../src/budget/index.ts";
 
 const limits = { sharedPerTenant: 1, alonePerTenant: 3, activeWindowMs: 200, maxWaitMs: 2_000 };
-type Admitted = Extract<Turn, { ok: true }>;
+type Admitted = TakenTurn;
 /** Notes `label` when the turn comes, and hands it on. */
 const noting =
   (order: string[], label: string) =>
