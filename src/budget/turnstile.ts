@@ -11,6 +11,14 @@
 // next waiting call let in by the one leaving) keeps every newly arrived request unread,
 // however little it needs: measured locally, a trivial `GET /` took 1.1-1.4 s while 100
 // calls waited here, and 55 ms once admission and each stage went through the timer queue.
+//
+// Nor are breaks alone: a call's stages cannot be interrupted, so a light tenant's call still
+// waits behind a stage of the backlogged tenant's, at each of its own stages and before the
+// runtime even reads it. So at a stage break a call of a backlogged tenant (one whose calls
+// had to wait for their turn lately, here or in the local supervisor's line) pauses while a
+// call of a tenant that is not backlogged is being worked on here, up to `maxPauseMs` per
+// break: the light tenant's call runs its stages back to back, and the heavy tenant goes on
+// in the gaps between them.
 import type { Lane } from "./tenant-budget.ts";
 
 export type TurnstileLimits = {
@@ -22,9 +30,11 @@ export type TurnstileLimits = {
   activeWindowMs: number;
   /** The longest a call waits for its turn before it is refused. */
   maxWaitMs: number;
+  /** The longest a backlogged tenant's call pauses at one stage break for other tenants' calls (0: never). */
+  maxPauseMs: number;
 };
 
-export const DEFAULT_TURNSTILE: TurnstileLimits = { sharedPerTenant: 1, alonePerTenant: 16, activeWindowMs: 500, maxWaitMs: 10_000 };
+export const DEFAULT_TURNSTILE: TurnstileLimits = { sharedPerTenant: 1, alonePerTenant: 16, activeWindowMs: 500, maxWaitMs: 10_000, maxPauseMs: 100 };
 
 /** A call's turn: `leave()` exactly once when its work is done; or why it got none. */
 export type Turn = TakenTurn | RefusedTurn;
@@ -41,11 +51,15 @@ export type RefusedTurn = {
 };
 
 type Waiter = { settled: boolean; admit: () => void };
-type TenantState = { active: number; lastActive: number; queues: Record<Lane, Waiter[]> };
+/** `backloggedAt`: when a call of the tenant last had to wait for its turn (0: never). */
+type TenantState = { active: number; lastActive: number; backloggedAt: number; queues: Record<Lane, Waiter[]> };
+/** A backlogged tenant's call paused at a stage break. */
+type Paused = { tenant: string; resume: () => void };
 
 export class Turnstile {
   readonly limits: TurnstileLimits;
   readonly #tenants = new Map<string, TenantState>();
+  #paused: Paused[] = [];
 
   constructor(limits: TurnstileLimits = DEFAULT_TURNSTILE) {
     this.limits = limits;
@@ -59,6 +73,7 @@ export class Turnstile {
   async enter(tenant: string, lane: Lane, heldMs = 0): Promise<Turn> {
     const arrived = Date.now();
     const state = this.#state(tenant, arrived);
+    if (heldMs > 0) state.backloggedAt = arrived;
     if (state.active < this.#share(tenant, arrived) && waiting(state) === 0) {
       state.active++;
       return this.#turn(tenant, state, heldMs);
@@ -78,6 +93,7 @@ export class Turnstile {
         resolve(false);
       }, maxWaitMs);
       state.queues[lane].push(waiter);
+      state.backloggedAt = arrived;
     });
     if (timer !== null) clearTimeout(timer);
     const waitedMs = heldMs + Date.now() - arrived;
@@ -89,18 +105,40 @@ export class Turnstile {
   }
 
   /**
-   * Between the stages of a call: while other calls are worked on or waiting here, lets the
-   * runtime read what arrived meanwhile before this call goes on. The runtime polls for new
-   * requests only when no work is ready, and a call's stages (policy, Durable Object round
-   * trips, the sandbox) follow one another without any; without a break, requests that
-   * arrive during a busy spell (another tenant's, too) are not even read until it ends.
+   * Between the stages of a call of `tenant`: while other calls are worked on or waiting
+   * here, lets the runtime read what arrived meanwhile before this call goes on. The runtime
+   * polls for new requests only when no work is ready, and a call's stages (policy, Durable
+   * Object round trips, the sandbox) follow one another without any; without a break,
+   * requests that arrive during a busy spell (another tenant's, too) are not even read until
+   * it ends. A backlogged tenant's call first pauses while a call of a tenant that is not
+   * backlogged is worked on here (at most `maxPauseMs`); returns how long it paused.
    */
-  async yield(): Promise<void> {
+  async yield(tenant: string): Promise<number> {
+    if (this.#mustPause(tenant, Date.now())) {
+      const paused = Date.now();
+      await new Promise<void>((resolve) => {
+        const entry: Paused = { tenant, resume: () => {} };
+        // The timer is also this call's own pending I/O while it waits on other requests.
+        const timer = setTimeout(() => entry.resume(), this.limits.maxPauseMs);
+        entry.resume = () => {
+          clearTimeout(timer);
+          this.#paused = this.#paused.filter((other) => other !== entry);
+          resolve();
+        };
+        this.#paused.push(entry);
+      });
+      await nextTick();
+      return Date.now() - paused;
+    }
     let others = -1;
     for (const state of this.#tenants.values()) {
       others += state.active + waiting(state);
-      if (others > 0) return await nextTick();
+      if (others > 0) {
+        await nextTick();
+        return 0;
+      }
     }
+    return 0;
   }
 
   /** Calls of `tenant` being worked on and waiting here (for tests and logs). */
@@ -120,6 +158,7 @@ export class Turnstile {
         state.active--;
         state.lastActive = Date.now();
         this.#admitWaiting(tenant);
+        this.#resumePaused();
       },
     };
   }
@@ -127,11 +166,31 @@ export class Turnstile {
   #state(tenant: string, now: number): TenantState {
     let state = this.#tenants.get(tenant);
     if (!state) {
-      state = { active: 0, lastActive: now, queues: { interactive: [], batch: [] } };
+      state = { active: 0, lastActive: now, backloggedAt: 0, queues: { interactive: [], batch: [] } };
       this.#tenants.set(tenant, state);
     }
     state.lastActive = now;
     return state;
+  }
+
+  /** True while `tenant` is backlogged and a call of a tenant that is not is being worked on here. */
+  #mustPause(tenant: string, now: number): boolean {
+    const mine = this.#tenants.get(tenant);
+    if (this.limits.maxPauseMs === 0 || !mine || !this.#backlogged(mine, now)) return false;
+    for (const [other, state] of this.#tenants) {
+      if (other !== tenant && state.active > 0 && !this.#backlogged(state, now)) return true;
+    }
+    return false;
+  }
+
+  #backlogged(state: TenantState, now: number): boolean {
+    return state.backloggedAt > 0 && now - state.backloggedAt < this.limits.activeWindowMs;
+  }
+
+  /** Lets paused calls go on once no call they give way to is worked on here any more. */
+  #resumePaused(): void {
+    const now = Date.now();
+    for (const entry of [...this.#paused]) if (!this.#mustPause(entry.tenant, now)) entry.resume();
   }
 
   /** How many calls `tenant` may have worked on at once now: fewer while other tenants are active. */

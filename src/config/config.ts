@@ -28,6 +28,8 @@ const TurnVarsSchema = z.object({
   TURN_ACTIVE_WINDOW_MS: z.coerce.number().int().min(0).max(60_000).default(DEFAULT_TURNSTILE.activeWindowMs),
   /** The longest a call waits for its tenant's turn before it is refused as `overloaded`. */
   TURN_MAX_WAIT_MS: z.coerce.number().int().min(1).max(300_000).default(DEFAULT_TURNSTILE.maxWaitMs),
+  /** The longest a backlogged tenant's call pauses at one stage break for other tenants' calls (0: no pauses). */
+  TURN_MAX_PAUSE_MS: z.coerce.number().int().min(0).max(10_000).default(DEFAULT_TURNSTILE.maxPauseMs),
 });
 
 /** The turnstile's limits from TURN_* variables; a bad value fails closed with the variable named. */
@@ -43,6 +45,7 @@ export function readTurnstileLimits(env: object): TurnstileLimits {
     alonePerTenant: Math.max(raw.TURN_ALONE_PER_TENANT, raw.TURN_SHARED_PER_TENANT),
     activeWindowMs: raw.TURN_ACTIVE_WINDOW_MS,
     maxWaitMs: raw.TURN_MAX_WAIT_MS,
+    maxPauseMs: raw.TURN_MAX_PAUSE_MS,
   };
 }
 

@@ -206,6 +206,11 @@ async function runPipeline(deps: SubmitDeps, submission: Submission, progress: P
   const asked = submission.contract;
   const lane = submission.lane ?? "interactive";
   const { runId, receivedAt } = progress;
+  // Time this run stood aside at its stage breaks for other tenants' calls (see Turnstile.yield).
+  let pausedMs = 0;
+  const stageBreak = async () => {
+    pausedMs += (await deps.turnstile?.yield(identity.tenant)) ?? 0;
+  };
   const built = await buildTask({ runId, receivedAt, identity, contract: asked }, submission.arguments);
 
   const policy = await archivedSnapshot(deps.policy, identity.tenant);
@@ -235,7 +240,7 @@ async function runPipeline(deps: SubmitDeps, submission: Submission, progress: P
   // meanwhile it is signed, and the runtime admits only what verifies.
   const allowed = built.ok && decision && (decision.outcome === "allow" || approval?.outcome === "approved") ? { task: built.task, decision } : null;
   const budget = policy.hashed.snapshot.policy?.budget ?? DEFAULT_BUDGET;
-  await deps.turnstile?.yield();
+  await stageBreak();
   const preLeased = submission.slot ?? null;
   const [slot, firstIssue] = allowed
     ? await Promise.all([
@@ -339,6 +344,8 @@ async function runPipeline(deps: SubmitDeps, submission: Submission, progress: P
 
   const ledger = ledgerFor(deps.ledgers, identity.tenant, identity.session);
   const admitted = slot?.ok && !downgradeRefusal && !phaseRefusal ? issued?.task : undefined;
+  // A boot is the longest stage that cannot be interrupted: a backlogged tenant's call stands aside here too.
+  if (admitted) await stageBreak();
   // An admitted task's isolate boots while its start is recorded. Booting evaluates only
   // the harness; the task's code is imported by run(), after the record is durable.
   const sandbox = admitted
@@ -381,9 +388,11 @@ async function runPipeline(deps: SubmitDeps, submission: Submission, progress: P
                     : appended.replayed
                       ? taskRejected("task_replayed", "this task id was used before")
                       : undefined);
-  await deps.turnstile?.yield();
+  await stageBreak();
   const outcome: SandboxOutcome =
     sandbox && !refusal ? await sandbox.run() : { termination: refusal && refusal.status >= 500 ? "failed" : "denied", ...NOT_RUN, error: refusal };
+  const totalMs = Date.now() - receivedAt;
+  await stageBreak();
 
   const finished: EvidenceEntry = {
     kind: "run.finished",
@@ -391,11 +400,10 @@ async function runPipeline(deps: SubmitDeps, submission: Submission, progress: P
     startSeq: appended.seq,
     termination: outcome.termination,
     ...(outcome.error ? { error: evidenceError(outcome.error, redactorFor(deps, contract)) } : {}),
-    latencyMs: { queue: queuedMs, ...outcome.latencyMs, total: Date.now() - receivedAt },
+    latencyMs: { queue: queuedMs, ...outcome.latencyMs, total: totalMs, ...(pausedMs > 0 ? { paused: pausedMs } : {}) },
     resultBytes: outcome.resultBytes,
     logs: { lines: outcome.logs.lines.length, bytes: outcome.logs.bytes, truncated: outcome.logs.truncated },
   };
-  await deps.turnstile?.yield();
   const recorded = await appendWithRetry(ledger, finished);
   // The run's governance facts (the ledger has the last word on termination and drift) go to the
   // tenant's budget object with its slot, in one round trip; a run without a slot sends them alone,

@@ -1,13 +1,15 @@
 // Turns on the shared runtime, end to end through the local supervisor and the Worker: a
 // tenant's call beyond its share waits (and its wait is in the evidence), another tenant is
 // let in at once, and a call that waits past the longest wait is refused as `overloaded`,
-// with its start and finish recorded like any other refusal.
+// with its start and finish recorded like any other refusal. A backlogged tenant's call stands
+// aside at its stage breaks while another tenant's call is worked on, and says so in its evidence.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { dataDirs, readOnlyContract } from "../helpers/data-dirs.ts";
 import { type LocalServer, startLocalServer } from "../helpers/local-server.ts";
 import { rawToolCall, sessionRecords } from "../helpers/mcp-http.ts";
 
 const MAX_WAIT_MS = 600;
+const MAX_PAUSE_MS = 150;
 let server: LocalServer;
 
 beforeAll(async () => {
@@ -24,6 +26,7 @@ beforeAll(async () => {
       TURN_ALONE_PER_TENANT: "1",
       TURN_SHARED_PER_TENANT: "1",
       TURN_MAX_WAIT_MS: String(MAX_WAIT_MS),
+      TURN_MAX_PAUSE_MS: String(MAX_PAUSE_MS),
     },
   });
 }, 120_000);
@@ -34,7 +37,13 @@ afterAll(async () => {
 
 const SLEEP = "export default (i) => new Promise((r) => setTimeout(() => r(i.ms), i.ms))";
 type Envelope = { runId: string; termination: string; error?: { code: string; message: string; retryAfterMs?: number } };
-type EvidenceRecord = { kind: string; runId: string; budget?: { turnWaitMs?: number }; latencyMs?: { queue?: number }; error?: { code: string } };
+type EvidenceRecord = {
+  kind: string;
+  runId: string;
+  budget?: { turnWaitMs?: number };
+  latencyMs?: { queue?: number; total?: number; paused?: number };
+  error?: { code: string };
+};
 let ids = 0;
 const call = (token: string, ms: number) => rawToolCall<Envelope>(server.mcpUrl, token, "turn_probe", { code: SLEEP, input: { ms } }, ++ids);
 const records = async (who: { tenant: string; actor: string; session: string }, runId: string) =>
@@ -71,6 +80,30 @@ describe("turns on the shared runtime", () => {
     expect(other.termination).toBe("completed");
     await Promise.all([slow, waiting]);
     expect(order[0]).toBe("two");
+  });
+
+  it("makes a backlogged tenant's call stand aside while another tenant's call runs, and records the pause", async () => {
+    const busy = { tenant: "t-one", actor: "a", session: "s-turn-backlog" };
+    const light = { tenant: "t-two", actor: "b", session: "s-turn-light" };
+    const busyToken = await server.token(busy);
+    const first = call(busyToken, 300);
+    await settled();
+    // the light tenant's long call is worked on while the busy tenant's next call, held for its turn, runs
+    const lightCall = call(await server.token(light), 1_500);
+    const held = call(busyToken, 1);
+    expect((await first).termination).toBe("completed");
+    const heldAnswer = await held;
+    expect(heldAnswer.termination).toBe("completed");
+    const lightAnswer = await lightCall;
+    expect(lightAnswer.termination).toBe("completed");
+    const [heldStart, heldFinish] = await records(busy, heldAnswer.runId);
+    expect(heldStart?.budget?.turnWaitMs).toBeGreaterThan(0);
+    // each break it reached while the light call ran cost it up to MAX_PAUSE_MS
+    expect(heldFinish?.latencyMs?.paused).toBeGreaterThanOrEqual(MAX_PAUSE_MS - 20);
+    // the light tenant never waited and never stood aside
+    const [, lightFinish] = await records(light, lightAnswer.runId);
+    expect(lightFinish?.kind).toBe("run.finished");
+    expect(lightFinish?.latencyMs?.paused).toBeUndefined();
   });
 
   it("refuses a call that waited past the longest wait as overloaded, and records it", async () => {

@@ -4,7 +4,7 @@
 import { describe, expect, it } from "vitest";
 import { type TakenTurn, type Turn, Turnstile } from "../../src/budget/index.ts";
 
-const limits = { sharedPerTenant: 1, alonePerTenant: 3, activeWindowMs: 200, maxWaitMs: 2_000 };
+const limits = { sharedPerTenant: 1, alonePerTenant: 3, activeWindowMs: 200, maxWaitMs: 2_000, maxPauseMs: 1_000 };
 type Admitted = TakenTurn;
 /** Notes `label` when the turn comes, and hands it on. */
 const noting =
@@ -88,18 +88,77 @@ describe("turnstile", () => {
     const gate = new Turnstile(limits);
     const one = admitted(await gate.enter("t-yield", "interactive"));
     let yielded = false;
-    const alone = gate.yield().then(() => (yielded = true));
+    const alone = gate.yield("t-yield").then(() => (yielded = true));
     await Promise.resolve();
     expect(yielded).toBe(true); // nothing else here: no detour through the timers
     await alone;
     const two = admitted(await gate.enter("t-other", "interactive"));
     yielded = false;
-    const shared = gate.yield().then(() => (yielded = true));
+    const shared = gate.yield("t-yield").then(() => (yielded = true));
     await Promise.resolve();
     expect(yielded).toBe(false);
     await shared;
     expect(yielded).toBe(true);
     one.leave();
     two.leave();
+  });
+
+  it("makes a backlogged tenant's call stand aside at a break while a light tenant's call is worked on", async () => {
+    const gate = new Turnstile(limits);
+    const light = admitted(await gate.enter("t-light", "interactive"));
+    // t-heavy is backlogged: its second call has to wait for its turn
+    const heavy = admitted(await gate.enter("t-heavy", "interactive"));
+    const queued = gate.enter("t-heavy", "interactive");
+    expect(gate.load("t-heavy")).toEqual({ active: 1, waiting: 1 });
+    let resumed = false;
+    const pause = gate.yield("t-heavy").then((ms) => {
+      resumed = true;
+      return ms;
+    });
+    // the light tenant's call goes through its breaks at once (through the timer queue) and is never held
+    expect(await gate.yield("t-light")).toBe(0);
+    await later(30);
+    expect(resumed).toBe(false);
+    light.leave();
+    const pausedMs = await pause;
+    expect(resumed).toBe(true);
+    expect(pausedMs).toBeGreaterThanOrEqual(25);
+    expect(pausedMs).toBeLessThan(limits.maxPauseMs);
+    // nothing to give way to any more: the heavy tenant's breaks cost no pause
+    expect(await gate.yield("t-heavy")).toBe(0);
+    heavy.leave();
+    admitted(await queued).leave();
+  });
+
+  it("holds a pause no longer than maxPauseMs, and never when pauses are off", async () => {
+    const capped = new Turnstile({ ...limits, maxPauseMs: 40 });
+    // held by the supervisor before it got here: backlogged as well
+    const heavy = admitted(await capped.enter("t-heavy", "interactive", 15));
+    const light = admitted(await capped.enter("t-light", "interactive"));
+    const pausedMs = await capped.yield("t-heavy");
+    expect(pausedMs).toBeGreaterThanOrEqual(35);
+    expect(pausedMs).toBeLessThan(500);
+    heavy.leave();
+    light.leave();
+
+    const off = new Turnstile({ ...limits, maxPauseMs: 0 });
+    const heavyOff = admitted(await off.enter("t-heavy", "interactive", 15));
+    const lightOff = admitted(await off.enter("t-light", "interactive"));
+    expect(await off.yield("t-heavy")).toBe(0);
+    heavyOff.leave();
+    lightOff.leave();
+  });
+
+  it("does not pause between two backlogged tenants, or once the backlog is past the window", async () => {
+    const gate = new Turnstile({ ...limits, activeWindowMs: 60 });
+    const a = admitted(await gate.enter("t-a", "interactive", 5));
+    const b = admitted(await gate.enter("t-b", "interactive", 5));
+    expect(await gate.yield("t-a")).toBe(0);
+    b.leave();
+    const light = admitted(await gate.enter("t-light", "interactive"));
+    await later(80); // t-a's backlog is older than the window: it counts as light again
+    expect(await gate.yield("t-a")).toBe(0);
+    a.leave();
+    light.leave();
   });
 });
