@@ -135,7 +135,11 @@ export class SlotReserve {
       await this.report(pool, false);
       return;
     }
-    waitUntil(this.reportSoon(pool));
+    // Only the release that schedules the reports keeps its request open for them; the others'
+    // figures ride along. A request held open keeps its sandbox's isolate alive with it, and
+    // requests let go together have their isolates torn down together, on the one thread.
+    const scheduled = this.reportSoon(pool);
+    if (scheduled) waitUntil(scheduled);
   }
 
   /** Reports every pool (of one tenant) now and gives back every free slot: before figures are read. */
@@ -187,23 +191,35 @@ export class SlotReserve {
     pool.rolledBack = rolledBack;
   }
 
-  /** Reports when half the freshness window has passed since the last answer, and again until no free slot is left. */
-  private reportSoon(pool: Pool): Promise<void> {
-    pool.scheduled ??= (async () => {
+  /**
+   * The next report, half a freshness window after the last answer, if none is due yet (null
+   * otherwise: the one due carries what was buffered since). Once it is on its way, the next
+   * release schedules the one after. When no release did by then, the same caller reports once
+   * more, half a window later, and gives back the slots still free: the lane went quiet.
+   */
+  private reportSoon(pool: Pool): Promise<void> | null {
+    if (pool.scheduled) return null;
+    const halfWindow = async () => {
+      const wait = pool.answeredAt + this.freshMs / 2 - Date.now();
+      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+    };
+    let scheduled: Promise<void> | null = null;
+    scheduled = (async () => {
       try {
-        for (;;) {
-          const wait = pool.answeredAt + this.freshMs / 2 - Date.now();
-          if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
-          await this.report(pool, false);
-          const free = [...pool.slots.values()].some((kept) => kept.runId === null);
-          if (!free && pool.samples.length === 0 && pool.notes.length === 0) return;
-          if (pool.answeredAt === 0) return; // the budget is unreachable: its leases expire on their own
-        }
-      } finally {
+        await halfWindow();
         pool.scheduled = null;
+        await this.report(pool, false);
+        const free = [...pool.slots.values()].some((kept) => kept.runId === null);
+        // the budget unreachable (answeredAt 0): its leases expire on their own
+        if (pool.scheduled || pool.answeredAt === 0 || (!free && pool.samples.length === 0 && pool.notes.length === 0)) return;
+        await halfWindow();
+        if (!pool.scheduled) await this.report(pool, true);
+      } finally {
+        if (pool.scheduled === scheduled) pool.scheduled = null;
       }
     })();
-    return pool.scheduled;
+    pool.scheduled = scheduled;
+    return scheduled;
   }
 
   /** One round trip: the figures buffered, and the kept slots as they stand; the budget renews or takes back each. */

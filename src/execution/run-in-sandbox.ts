@@ -71,6 +71,7 @@ export function startSandbox(host: SandboxHost, job: SandboxJob): Sandbox {
 
   const boot: Promise<Boot> = withDeadline(harness.warm(), limits.wallMs).then(
     (answer): Boot => {
+      release(answer);
       if (answer === TIMED_OUT) return { ok: false, outcome: timedOut(limits.wallMs, { start: null, exec: null }) };
       const startedAt = (answer as { startedAt?: unknown } | null)?.startedAt;
       return { ok: true, startMs: typeof startedAt === "number" ? Math.max(0, startedAt - loadedAt) : Date.now() - loadedAt };
@@ -95,6 +96,7 @@ export function startSandbox(host: SandboxHost, job: SandboxJob): Sandbox {
       return failed(startFailure(error), { start: booted.startMs, exec: Date.now() - calledAt });
     }
     const answeredAt = Date.now();
+    release(answer);
     if (answer === TIMED_OUT) return timedOut(limits.wallMs, { start: booted.startMs, exec: answeredAt - calledAt });
     const parsed = SandboxAnswerSchema.safeParse(answer);
     if (!parsed.success) {
@@ -214,4 +216,14 @@ function startFailure(error: unknown): PlatformError {
   }
   logEvent("error", { event: "sandbox_unavailable", error: text });
   return new PlatformError("sandbox_unavailable", "The sandbox could not be started.", { cause: error });
+}
+
+/** `Symbol.dispose` where the runtime has it (workerd does; the compiler's library may not name it). */
+const DISPOSE = (Symbol as unknown as { dispose?: symbol }).dispose;
+
+/** Disposes an RPC call's result at once, so the sandbox's side of the call is let go now rather than at the caller's garbage collection. */
+function release(answer: unknown): void {
+  if (DISPOSE === undefined || typeof answer !== "object" || answer === null) return;
+  const dispose = (answer as Record<symbol, unknown>)[DISPOSE];
+  if (typeof dispose === "function") dispose.call(answer);
 }

@@ -13,9 +13,9 @@ const runId = () => `run_reserve_${++runs}`;
 const done = { at: Date.now(), outcome: "granted" as const, termination: "completed", queueMs: 0, startMs: 5, execMs: 1, totalMs: 9 };
 
 /** Collects what the reserve leaves for after the answer, like a request's waitUntil. */
-function later(): { waitUntil: (promise: Promise<unknown>) => void; settled: () => Promise<unknown> } {
+function later(): { waitUntil: (promise: Promise<unknown>) => void; settled: () => Promise<unknown>; held: () => number } {
   const pending: Promise<unknown>[] = [];
-  return { waitUntil: (promise) => pending.push(promise), settled: () => Promise.all(pending) };
+  return { waitUntil: (promise) => pending.push(promise), settled: () => Promise.all(pending), held: () => pending.length };
 }
 
 const direct = (maxInFlight: number): SlotRequest => ({
@@ -52,6 +52,9 @@ describe("slot reserve", () => {
     // the budget counts the kept slot as in flight: it is a lease there
     expect(await figures(tenant)).toMatchObject({ inFlight: 1 });
     await reserve.release(tenant, "run_keep_2", { ...done, totalMs: 11 }, undefined, after.waitUntil);
+    // only the release that scheduled the report holds its request open (and with it its
+    // sandbox's isolate); the second run's figures ride along in the same report
+    expect(after.held()).toBe(1);
 
     // reports after the answer: both runs' figures, then the slot (idle since) goes back
     await after.settled();
