@@ -58,6 +58,8 @@ type Pool = {
   notes: GovernanceNote[];
   reporting: Promise<void> | null;
   scheduled: Promise<void> | null;
+  /** Scheduled reports started so far: a later one supersedes an earlier one's give-back. */
+  rounds: number;
 };
 
 export class SlotReserve {
@@ -177,6 +179,7 @@ export class SlotReserve {
         notes: [],
         reporting: null,
         scheduled: null,
+        rounds: 0,
       };
       this.pools.set(key, pool);
     }
@@ -203,20 +206,16 @@ export class SlotReserve {
       const wait = pool.answeredAt + this.freshMs / 2 - Date.now();
       if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
     };
-    let scheduled: Promise<void> | null = null;
-    scheduled = (async () => {
-      try {
-        await halfWindow();
-        pool.scheduled = null;
-        await this.report(pool, false);
-        const free = [...pool.slots.values()].some((kept) => kept.runId === null);
-        // the budget unreachable (answeredAt 0): its leases expire on their own
-        if (pool.scheduled || pool.answeredAt === 0 || (!free && pool.samples.length === 0 && pool.notes.length === 0)) return;
-        await halfWindow();
-        if (!pool.scheduled) await this.report(pool, true);
-      } finally {
-        if (pool.scheduled === scheduled) pool.scheduled = null;
-      }
+    const scheduled = (async () => {
+      await halfWindow();
+      pool.scheduled = null;
+      const round = ++pool.rounds;
+      await this.report(pool, false);
+      const free = [...pool.slots.values()].some((kept) => kept.runId === null);
+      // the budget unreachable (answeredAt 0): its leases expire on their own
+      if (pool.rounds !== round || pool.answeredAt === 0 || (!free && pool.samples.length === 0 && pool.notes.length === 0)) return;
+      await halfWindow();
+      if (pool.rounds === round && !pool.scheduled) await this.report(pool, true);
     })();
     pool.scheduled = scheduled;
     return scheduled;

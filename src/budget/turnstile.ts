@@ -15,10 +15,11 @@
 // Nor are breaks alone: a call's stages cannot be interrupted, so a light tenant's call still
 // waits behind a stage of the backlogged tenant's, at each of its own stages and before the
 // runtime even reads it. So at a stage break a call of a backlogged tenant (one whose calls
-// had to wait for their turn lately, here or in the local supervisor's line) pauses while a
-// call of a tenant that is not backlogged is being worked on here, up to `maxPauseMs` per
-// break: the light tenant's call runs its stages back to back, and the heavy tenant goes on
-// in the gaps between them.
+// wait for their turn, or had to lately, here or in the local supervisor's line) pauses
+// while a call of a tenant that is not backlogged is being worked on here, up to
+// `maxPauseMs` per break: the light tenant's call runs its stages back to back, and the
+// heavy tenant goes on in the gaps between them. "Worked on" includes a call's I/O waits,
+// which the isolate cannot tell from its work; the pause bound is what that costs at most.
 import type { Lane } from "./tenant-budget.ts";
 
 export type TurnstileLimits = {
@@ -51,10 +52,10 @@ export type RefusedTurn = {
 };
 
 type Waiter = { settled: boolean; admit: () => void };
-/** `backloggedAt`: when a call of the tenant last had to wait for its turn (0: never). */
-type TenantState = { active: number; lastActive: number; backloggedAt: number; queues: Record<Lane, Waiter[]> };
+/** `lanes`: of `active`, per lane. `backloggedAt`: when a call of the tenant last had to wait for its turn (0: never). */
+type TenantState = { active: number; lanes: Record<Lane, number>; lastActive: number; backloggedAt: number; queues: Record<Lane, Waiter[]> };
 /** A backlogged tenant's call paused at a stage break. */
-type Paused = { tenant: string; resume: () => void };
+type Paused = { tenant: string; lane: Lane; resume: () => void };
 
 export class Turnstile {
   readonly limits: TurnstileLimits;
@@ -76,7 +77,8 @@ export class Turnstile {
     if (heldMs > 0) state.backloggedAt = arrived;
     if (state.active < this.#share(tenant, arrived) && waiting(state) === 0) {
       state.active++;
-      return this.#turn(tenant, state, heldMs);
+      state.lanes[lane]++;
+      return this.#turn(tenant, lane, state, heldMs);
     }
     const maxWaitMs = Math.max(0, this.limits.maxWaitMs - heldMs);
     const waiter: Waiter = { settled: false, admit: () => {} };
@@ -101,7 +103,7 @@ export class Turnstile {
     // Admitted by the call that left: go on through the timer queue, not straight from its
     // promise, so the runtime gets to read the requests that arrived meanwhile.
     await nextTick();
-    return this.#turn(tenant, state, waitedMs);
+    return this.#turn(tenant, lane, state, waitedMs);
   }
 
   /**
@@ -110,14 +112,16 @@ export class Turnstile {
    * polls for new requests only when no work is ready, and a call's stages (policy, Durable
    * Object round trips, the sandbox) follow one another without any; without a break,
    * requests that arrive during a busy spell (another tenant's, too) are not even read until
-   * it ends. A backlogged tenant's call first pauses while a call of a tenant that is not
-   * backlogged is worked on here (at most `maxPauseMs`); returns how long it paused.
+   * it ends. With `mayPause`, a backlogged tenant's call first pauses while a call of a
+   * tenant that is not backlogged is worked on here (of its own lane or a more urgent one:
+   * an interactive call gives way to interactive calls only), at most `maxPauseMs`; returns
+   * how long it paused.
    */
-  async yield(tenant: string): Promise<number> {
-    if (this.#mustPause(tenant, Date.now())) {
+  async yield(tenant: string, lane: Lane, mayPause = true): Promise<number> {
+    if (mayPause && this.#mustPause(tenant, lane, Date.now())) {
       const paused = Date.now();
       await new Promise<void>((resolve) => {
-        const entry: Paused = { tenant, resume: () => {} };
+        const entry: Paused = { tenant, lane, resume: () => {} };
         // The timer is also this call's own pending I/O while it waits on other requests.
         const timer = setTimeout(() => entry.resume(), this.limits.maxPauseMs);
         entry.resume = () => {
@@ -147,7 +151,7 @@ export class Turnstile {
     return { active: state?.active ?? 0, waiting: state ? waiting(state) : 0 };
   }
 
-  #turn(tenant: string, state: TenantState, waitedMs: number): Turn {
+  #turn(tenant: string, lane: Lane, state: TenantState, waitedMs: number): Turn {
     let left = false;
     return {
       ok: true,
@@ -156,6 +160,7 @@ export class Turnstile {
         if (left) return;
         left = true;
         state.active--;
+        state.lanes[lane]--;
         state.lastActive = Date.now();
         this.#admitWaiting(tenant);
         this.#resumePaused();
@@ -166,31 +171,32 @@ export class Turnstile {
   #state(tenant: string, now: number): TenantState {
     let state = this.#tenants.get(tenant);
     if (!state) {
-      state = { active: 0, lastActive: now, backloggedAt: 0, queues: { interactive: [], batch: [] } };
+      state = { active: 0, lanes: { interactive: 0, batch: 0 }, lastActive: now, backloggedAt: 0, queues: { interactive: [], batch: [] } };
       this.#tenants.set(tenant, state);
     }
     state.lastActive = now;
     return state;
   }
 
-  /** True while `tenant` is backlogged and a call of a tenant that is not is being worked on here. */
-  #mustPause(tenant: string, now: number): boolean {
+  /** True while `tenant` is backlogged and a call (of `lane` or a more urgent one) of a tenant that is not is being worked on here. */
+  #mustPause(tenant: string, lane: Lane, now: number): boolean {
     const mine = this.#tenants.get(tenant);
     if (this.limits.maxPauseMs === 0 || !mine || !this.#backlogged(mine, now)) return false;
     for (const [other, state] of this.#tenants) {
-      if (other !== tenant && state.active > 0 && !this.#backlogged(state, now)) return true;
+      const working = lane === "interactive" ? state.lanes.interactive : state.active;
+      if (other !== tenant && working > 0 && !this.#backlogged(state, now)) return true;
     }
     return false;
   }
 
   #backlogged(state: TenantState, now: number): boolean {
-    return state.backloggedAt > 0 && now - state.backloggedAt < this.limits.activeWindowMs;
+    return waiting(state) > 0 || (state.backloggedAt > 0 && now - state.backloggedAt < this.limits.activeWindowMs);
   }
 
   /** Lets paused calls go on once no call they give way to is worked on here any more. */
   #resumePaused(): void {
     const now = Date.now();
-    for (const entry of [...this.#paused]) if (!this.#mustPause(entry.tenant, now)) entry.resume();
+    for (const entry of [...this.#paused]) if (!this.#mustPause(entry.tenant, entry.lane, now)) entry.resume();
   }
 
   /** How many calls `tenant` may have worked on at once now: fewer while other tenants are active. */
@@ -214,9 +220,11 @@ export class Turnstile {
         const tenant = order[(start + i) % order.length] as string;
         const state = this.#tenants.get(tenant);
         if (!state || waiting(state) === 0 || state.active >= this.#share(tenant, now)) continue;
-        const waiter = (state.queues.interactive.length > 0 ? state.queues.interactive : state.queues.batch).shift() as Waiter;
+        const lane: Lane = state.queues.interactive.length > 0 ? "interactive" : "batch";
+        const waiter = state.queues[lane].shift() as Waiter;
         waiter.settled = true;
         state.active++;
+        state.lanes[lane]++;
         waiter.admit();
         progressed = true;
       }

@@ -29,7 +29,7 @@ const TurnVarsSchema = z.object({
   /** The longest a call waits for its tenant's turn before it is refused as `overloaded`. */
   TURN_MAX_WAIT_MS: z.coerce.number().int().min(1).max(300_000).default(DEFAULT_TURNSTILE.maxWaitMs),
   /** The longest a backlogged tenant's call pauses at one stage break for other tenants' calls (0: no pauses). */
-  TURN_MAX_PAUSE_MS: z.coerce.number().int().min(0).max(10_000).default(DEFAULT_TURNSTILE.maxPauseMs),
+  TURN_MAX_PAUSE_MS: z.coerce.number().int().min(0).max(1_000).default(DEFAULT_TURNSTILE.maxPauseMs),
 });
 
 /** The turnstile's limits from TURN_* variables; a bad value fails closed with the variable named. */

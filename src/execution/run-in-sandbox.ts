@@ -125,7 +125,10 @@ async function withDeadline<T>(work: Promise<T>, ms: number): Promise<T | typeof
     timer = setTimeout(() => resolve(TIMED_OUT), ms);
   });
   try {
-    return await Promise.race([work, deadline]);
+    const answer = await Promise.race([work, deadline]);
+    // an answer that comes after the deadline is let go as it arrives
+    if (answer === TIMED_OUT) work.then(release, () => {});
+    return answer;
   } finally {
     if (timer !== undefined) clearTimeout(timer);
   }

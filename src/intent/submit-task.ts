@@ -206,10 +206,11 @@ async function runPipeline(deps: SubmitDeps, submission: Submission, progress: P
   const asked = submission.contract;
   const lane = submission.lane ?? "interactive";
   const { runId, receivedAt } = progress;
-  // Time this run stood aside at its stage breaks for other tenants' calls (see Turnstile.yield).
+  // Time this run stood aside at its stage breaks for other tenants' calls (see Turnstile.yield);
+  // after its sandbox has answered it no longer does (it would only hold its slot and turn longer).
   let pausedMs = 0;
-  const stageBreak = async () => {
-    pausedMs += (await deps.turnstile?.yield(identity.tenant)) ?? 0;
+  const stageBreak = async (mayPause = true) => {
+    pausedMs += (await deps.turnstile?.yield(identity.tenant, lane, mayPause)) ?? 0;
   };
   const built = await buildTask({ runId, receivedAt, identity, contract: asked }, submission.arguments);
 
@@ -339,7 +340,8 @@ async function runPipeline(deps: SubmitDeps, submission: Submission, progress: P
     task: issued?.record ?? null,
     plan: task?.plan ? { destinations: task.plan.text } : null,
     profile: { capabilities: profile.capabilities, egressRules: profile.rules.length },
-    deadlineAt: deadlineOf(receivedAt + queuedMs, contract),
+    // the two breaks still ahead (before the boot, before the run) may each stand aside up to maxPauseMs
+    deadlineAt: deadlineOf(receivedAt + queuedMs + pausedMs, contract) + 2 * (deps.turnstile?.limits.maxPauseMs ?? 0),
   };
 
   const ledger = ledgerFor(deps.ledgers, identity.tenant, identity.session);
@@ -392,7 +394,7 @@ async function runPipeline(deps: SubmitDeps, submission: Submission, progress: P
   const outcome: SandboxOutcome =
     sandbox && !refusal ? await sandbox.run() : { termination: refusal && refusal.status >= 500 ? "failed" : "denied", ...NOT_RUN, error: refusal };
   const totalMs = Date.now() - receivedAt;
-  await stageBreak();
+  await stageBreak(false);
 
   const finished: EvidenceEntry = {
     kind: "run.finished",

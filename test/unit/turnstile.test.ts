@@ -88,13 +88,13 @@ describe("turnstile", () => {
     const gate = new Turnstile(limits);
     const one = admitted(await gate.enter("t-yield", "interactive"));
     let yielded = false;
-    const alone = gate.yield("t-yield").then(() => (yielded = true));
+    const alone = gate.yield("t-yield", "interactive").then(() => (yielded = true));
     await Promise.resolve();
     expect(yielded).toBe(true); // nothing else here: no detour through the timers
     await alone;
     const two = admitted(await gate.enter("t-other", "interactive"));
     yielded = false;
-    const shared = gate.yield("t-yield").then(() => (yielded = true));
+    const shared = gate.yield("t-yield", "interactive").then(() => (yielded = true));
     await Promise.resolve();
     expect(yielded).toBe(false);
     await shared;
@@ -111,12 +111,12 @@ describe("turnstile", () => {
     const queued = gate.enter("t-heavy", "interactive");
     expect(gate.load("t-heavy")).toEqual({ active: 1, waiting: 1 });
     let resumed = false;
-    const pause = gate.yield("t-heavy").then((ms) => {
+    const pause = gate.yield("t-heavy", "interactive").then((ms) => {
       resumed = true;
       return ms;
     });
     // the light tenant's call goes through its breaks at once (through the timer queue) and is never held
-    expect(await gate.yield("t-light")).toBe(0);
+    expect(await gate.yield("t-light", "interactive")).toBe(0);
     await later(30);
     expect(resumed).toBe(false);
     light.leave();
@@ -125,7 +125,7 @@ describe("turnstile", () => {
     expect(pausedMs).toBeGreaterThanOrEqual(25);
     expect(pausedMs).toBeLessThan(limits.maxPauseMs);
     // nothing to give way to any more: the heavy tenant's breaks cost no pause
-    expect(await gate.yield("t-heavy")).toBe(0);
+    expect(await gate.yield("t-heavy", "interactive")).toBe(0);
     heavy.leave();
     admitted(await queued).leave();
   });
@@ -135,7 +135,7 @@ describe("turnstile", () => {
     // held by the supervisor before it got here: backlogged as well
     const heavy = admitted(await capped.enter("t-heavy", "interactive", 15));
     const light = admitted(await capped.enter("t-light", "interactive"));
-    const pausedMs = await capped.yield("t-heavy");
+    const pausedMs = await capped.yield("t-heavy", "interactive");
     expect(pausedMs).toBeGreaterThanOrEqual(35);
     expect(pausedMs).toBeLessThan(500);
     heavy.leave();
@@ -144,20 +144,38 @@ describe("turnstile", () => {
     const off = new Turnstile({ ...limits, maxPauseMs: 0 });
     const heavyOff = admitted(await off.enter("t-heavy", "interactive", 15));
     const lightOff = admitted(await off.enter("t-light", "interactive"));
-    expect(await off.yield("t-heavy")).toBe(0);
+    expect(await off.yield("t-heavy", "interactive")).toBe(0);
     heavyOff.leave();
     lightOff.leave();
+  });
+
+  it("keeps a tenant backlogged while its calls still wait, past the window; and an interactive call gives way to interactive calls only", async () => {
+    const gate = new Turnstile({ ...limits, activeWindowMs: 30, maxPauseMs: 60 });
+    const light = admitted(await gate.enter("t-light", "batch"));
+    const heavy = admitted(await gate.enter("t-heavy", "interactive"));
+    const queued = gate.enter("t-heavy", "interactive");
+    await later(50); // past the window, but a call still waits: still backlogged
+    // the light tenant's only call is batch work: an interactive call does not give way to it
+    expect(await gate.yield("t-heavy", "interactive")).toBe(0);
+    const lightInteractive = admitted(await gate.enter("t-light-2", "interactive"));
+    expect(await gate.yield("t-heavy", "interactive")).toBeGreaterThanOrEqual(50);
+    // a call that may not pause (after its sandbox answered) never does
+    expect(await gate.yield("t-heavy", "interactive", false)).toBe(0);
+    lightInteractive.leave();
+    light.leave();
+    heavy.leave();
+    admitted(await queued).leave();
   });
 
   it("does not pause between two backlogged tenants, or once the backlog is past the window", async () => {
     const gate = new Turnstile({ ...limits, activeWindowMs: 60 });
     const a = admitted(await gate.enter("t-a", "interactive", 5));
     const b = admitted(await gate.enter("t-b", "interactive", 5));
-    expect(await gate.yield("t-a")).toBe(0);
+    expect(await gate.yield("t-a", "interactive")).toBe(0);
     b.leave();
     const light = admitted(await gate.enter("t-light", "interactive"));
     await later(80); // t-a's backlog is older than the window: it counts as light again
-    expect(await gate.yield("t-a")).toBe(0);
+    expect(await gate.yield("t-a", "interactive")).toBe(0);
     a.leave();
     light.leave();
   });
