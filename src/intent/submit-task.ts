@@ -212,6 +212,8 @@ async function runPipeline(deps: SubmitDeps, submission: Submission, progress: P
   const stageBreak = async (mayPause = true) => {
     pausedMs += (await deps.turnstile?.yield(identity.tenant, lane, mayPause)) ?? 0;
   };
+  // Before intake, too: a backlogged tenant's next call stands aside before it starts.
+  await stageBreak();
   const built = await buildTask({ runId, receivedAt, identity, contract: asked }, submission.arguments);
 
   const policy = await archivedSnapshot(deps.policy, identity.tenant);
