@@ -52,8 +52,8 @@ export type RefusedTurn = {
 };
 
 type Waiter = { settled: boolean; admit: () => void };
-/** `lanes`: of `active`, per lane. `backloggedAt`: when a call of the tenant last had to wait for its turn (0: never). */
-type TenantState = { active: number; lanes: Record<Lane, number>; lastActive: number; backloggedAt: number; queues: Record<Lane, Waiter[]> };
+/** `active`: calls worked on, per lane. `backloggedAt`: when a call of the tenant last had to wait for its turn (0: never). */
+type TenantState = { active: Record<Lane, number>; lastActive: number; backloggedAt: number; queues: Record<Lane, Waiter[]> };
 /** A backlogged tenant's call paused at a stage break. */
 type Paused = { tenant: string; lane: Lane; resume: () => void };
 
@@ -75,9 +75,8 @@ export class Turnstile {
     const arrived = Date.now();
     const state = this.#state(tenant, arrived);
     if (heldMs > 0) state.backloggedAt = arrived;
-    if (state.active < this.#share(tenant, arrived) && waiting(state) === 0) {
-      state.active++;
-      state.lanes[lane]++;
+    if (working(state) < this.#share(tenant, arrived) && waiting(state) === 0) {
+      state.active[lane]++;
       return this.#turn(tenant, lane, state, heldMs);
     }
     const maxWaitMs = Math.max(0, this.limits.maxWaitMs - heldMs);
@@ -136,7 +135,7 @@ export class Turnstile {
     }
     let others = -1;
     for (const state of this.#tenants.values()) {
-      others += state.active + waiting(state);
+      others += working(state) + waiting(state);
       if (others > 0) {
         await nextTick();
         return 0;
@@ -148,7 +147,7 @@ export class Turnstile {
   /** Calls of `tenant` being worked on and waiting here (for tests and logs). */
   load(tenant: string): { active: number; waiting: number } {
     const state = this.#tenants.get(tenant);
-    return { active: state?.active ?? 0, waiting: state ? waiting(state) : 0 };
+    return { active: state ? working(state) : 0, waiting: state ? waiting(state) : 0 };
   }
 
   #turn(tenant: string, lane: Lane, state: TenantState, waitedMs: number): Turn {
@@ -159,8 +158,7 @@ export class Turnstile {
       leave: () => {
         if (left) return;
         left = true;
-        state.active--;
-        state.lanes[lane]--;
+        state.active[lane]--;
         state.lastActive = Date.now();
         this.#admitWaiting(tenant);
         this.#resumePaused();
@@ -171,7 +169,7 @@ export class Turnstile {
   #state(tenant: string, now: number): TenantState {
     let state = this.#tenants.get(tenant);
     if (!state) {
-      state = { active: 0, lanes: { interactive: 0, batch: 0 }, lastActive: now, backloggedAt: 0, queues: { interactive: [], batch: [] } };
+      state = { active: { interactive: 0, batch: 0 }, lastActive: now, backloggedAt: 0, queues: { interactive: [], batch: [] } };
       this.#tenants.set(tenant, state);
     }
     state.lastActive = now;
@@ -183,8 +181,8 @@ export class Turnstile {
     const mine = this.#tenants.get(tenant);
     if (this.limits.maxPauseMs === 0 || !mine || !this.#backlogged(mine, now)) return false;
     for (const [other, state] of this.#tenants) {
-      const working = lane === "interactive" ? state.lanes.interactive : state.active;
-      if (other !== tenant && working > 0 && !this.#backlogged(state, now)) return true;
+      const busy = lane === "interactive" ? state.active.interactive : working(state);
+      if (other !== tenant && busy > 0 && !this.#backlogged(state, now)) return true;
     }
     return false;
   }
@@ -203,7 +201,7 @@ export class Turnstile {
   #share(tenant: string, now: number): number {
     for (const [other, state] of this.#tenants) {
       if (other === tenant) continue;
-      if (state.active > 0 || waiting(state) > 0 || now - state.lastActive < this.limits.activeWindowMs) return this.limits.sharedPerTenant;
+      if (working(state) > 0 || waiting(state) > 0 || now - state.lastActive < this.limits.activeWindowMs) return this.limits.sharedPerTenant;
     }
     return this.limits.alonePerTenant;
   }
@@ -219,19 +217,18 @@ export class Turnstile {
       for (let i = 0; i < order.length; i++) {
         const tenant = order[(start + i) % order.length] as string;
         const state = this.#tenants.get(tenant);
-        if (!state || waiting(state) === 0 || state.active >= this.#share(tenant, now)) continue;
+        if (!state || waiting(state) === 0 || working(state) >= this.#share(tenant, now)) continue;
         const lane: Lane = state.queues.interactive.length > 0 ? "interactive" : "batch";
         const waiter = state.queues[lane].shift() as Waiter;
         waiter.settled = true;
-        state.active++;
-        state.lanes[lane]++;
+        state.active[lane]++;
         waiter.admit();
         progressed = true;
       }
     }
     // Forget tenants that are idle and past the window, so the map stays as small as the active set.
     for (const [tenant, state] of this.#tenants) {
-      if (state.active === 0 && waiting(state) === 0 && now - state.lastActive >= this.limits.activeWindowMs) this.#tenants.delete(tenant);
+      if (working(state) === 0 && waiting(state) === 0 && now - state.lastActive >= this.limits.activeWindowMs) this.#tenants.delete(tenant);
     }
   }
 }
@@ -239,6 +236,11 @@ export class Turnstile {
 /** Resumes through the timer queue: the runtime reads pending I/O (new requests) first. */
 function nextTick(): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, 0));
+}
+
+/** Calls of the tenant worked on here, both lanes. */
+function working(state: TenantState): number {
+  return state.active.interactive + state.active.batch;
 }
 
 function waiting(state: TenantState): number {

@@ -44,20 +44,26 @@ type EvidenceRecord = {
   latencyMs?: { queue?: number; total?: number; paused?: number };
   error?: { code: string };
 };
+type Who = { tenant: string; actor: string; session: string };
 let ids = 0;
 const call = (token: string, ms: number) => rawToolCall<Envelope>(server.mcpUrl, token, "turn_probe", { code: SLEEP, input: { ms } }, ++ids);
-const records = async (who: { tenant: string; actor: string; session: string }, runId: string) =>
+const records = async (who: Who, runId: string) =>
   (await sessionRecords<EvidenceRecord>(server.url, await server.token({ ...who, roles: ["auditor"] }), who.session)).filter((r) => r.runId === runId);
 const settled = () => new Promise((resolve) => setTimeout(resolve, 150));
+/** A call of `who` made while another of its calls (sleeping `holdMs`) holds the tenant's one turn. */
+async function callBehind(who: Who, holdMs: number): Promise<{ holder: Envelope; queued: Envelope }> {
+  const token = await server.token(who);
+  const holder = call(token, holdMs);
+  await settled();
+  const queued = await call(token, 1);
+  return { holder: await holder, queued };
+}
 
 describe("turns on the shared runtime", () => {
   it("makes a tenant's second call wait for its first, and records the wait", async () => {
     const who = { tenant: "t-one", actor: "a", session: "s-turn-wait" };
-    const token = await server.token(who);
-    const first = call(token, 400);
-    await settled();
-    const second = await call(token, 1);
-    expect((await first).termination).toBe("completed");
+    const { holder: first, queued: second } = await callBehind(who, 400);
+    expect(first.termination).toBe("completed");
     expect(second.termination).toBe("completed");
     const [started, finished] = await records(who, second.runId);
     expect(started?.budget?.turnWaitMs).toBeGreaterThanOrEqual(100);
@@ -108,12 +114,9 @@ describe("turns on the shared runtime", () => {
 
   it("refuses a call that waited past the longest wait as overloaded, and records it", async () => {
     const who = { tenant: "t-one", actor: "a", session: "s-turn-over" };
-    const token = await server.token(who);
-    const holder = call(token, 2_000);
-    await settled();
-    const refused = await call(token, 1);
+    const { holder, queued: refused } = await callBehind(who, 2_000);
     expect(refused).toMatchObject({ termination: "denied", error: { code: "overloaded", retryAfterMs: expect.any(Number) } });
-    expect((await holder).termination).toBe("completed");
+    expect(holder.termination).toBe("completed");
     const [started, finished] = await records(who, refused.runId);
     expect(started?.kind).toBe("run.started");
     expect(finished).toMatchObject({ kind: "run.finished", error: { code: "overloaded" } });
