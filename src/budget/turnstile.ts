@@ -20,6 +20,13 @@
 // `maxPauseMs` per break: the light tenant's call runs its stages back to back, and the
 // heavy tenant goes on in the gaps between them. "Worked on" includes a call's I/O waits,
 // which the isolate cannot tell from its work; the pause bound is what that costs at most.
+//
+// Standing aside helps a light call once it is read, not while it waits to be: a backlogged
+// tenant's stages follow one another back to back, so the thread is always busy when the
+// light tenant's next request arrives. So while a light tenant has been active here lately,
+// a backlogged tenant's call also rests at each break, `pace` times as long as its last
+// stage took (within the same `maxPauseMs`): it keeps at most 1 / (1 + pace) of the thread,
+// and the light tenant's next request mostly finds the thread free.
 import type { Lane } from "./tenant-budget.ts";
 
 export type TurnstileLimits = {
@@ -31,11 +38,23 @@ export type TurnstileLimits = {
   activeWindowMs: number;
   /** The longest a call waits for its turn before it is refused. */
   maxWaitMs: number;
-  /** The longest a backlogged tenant's call pauses at one stage break for other tenants' calls (0: never). */
+  /** The longest a backlogged tenant's call pauses at one stage break for other tenants' calls, resting and standing aside together (0: never). */
   maxPauseMs: number;
+  /** How long a backlogged tenant's call rests at a break per ms its last stage took, while a tenant that is not backlogged was active here lately (0: never). */
+  pace: number;
 };
 
-export const DEFAULT_TURNSTILE: TurnstileLimits = { sharedPerTenant: 1, alonePerTenant: 16, activeWindowMs: 500, maxWaitMs: 10_000, maxPauseMs: 100 };
+export const DEFAULT_TURNSTILE: TurnstileLimits = {
+  sharedPerTenant: 1,
+  alonePerTenant: 16,
+  activeWindowMs: 500,
+  maxWaitMs: 10_000,
+  maxPauseMs: 100,
+  pace: 1,
+};
+
+/** A stage break: how long the call's stage since its last break took, and whether it may pause at all. */
+export type StageBreak = { stageMs?: number; pause?: boolean };
 
 /** A call's turn: `leave()` exactly once when its work is done; or why it got none. */
 export type Turn = TakenTurn | RefusedTurn;
@@ -52,8 +71,11 @@ export type RefusedTurn = {
 };
 
 type Waiter = { settled: boolean; admit: () => void };
-/** `active`: calls worked on, per lane. `backloggedAt`: when a call of the tenant last had to wait for its turn (0: never). */
-type TenantState = { active: Record<Lane, number>; lastActive: number; backloggedAt: number; queues: Record<Lane, Waiter[]> };
+/**
+ * `active`: calls worked on, per lane. `lastActive`: when a call of the lane last came or left.
+ * `backloggedAt`: when a call of the tenant last had to wait for its turn (0: never).
+ */
+type TenantState = { active: Record<Lane, number>; lastActive: Record<Lane, number>; backloggedAt: number; queues: Record<Lane, Waiter[]> };
 /** A backlogged tenant's call paused at a stage break. */
 type Paused = { tenant: string; lane: Lane; resume: () => void };
 
@@ -73,7 +95,7 @@ export class Turnstile {
    */
   async enter(tenant: string, lane: Lane, heldMs = 0): Promise<Turn> {
     const arrived = Date.now();
-    const state = this.#state(tenant, arrived);
+    const state = this.#state(tenant, lane, arrived);
     if (heldMs > 0) state.backloggedAt = arrived;
     if (working(state) < this.#share(tenant, arrived) && waiting(state) === 0) {
       state.active[lane]++;
@@ -111,28 +133,29 @@ export class Turnstile {
    * polls for new requests only when no work is ready, and a call's stages (policy, Durable
    * Object round trips, the sandbox) follow one another without any; without a break,
    * requests that arrive during a busy spell (another tenant's, too) are not even read until
-   * it ends. With `mayPause`, a backlogged tenant's call first pauses while a call of a
-   * tenant that is not backlogged is worked on here (of its own lane or a more urgent one:
-   * an interactive call gives way to interactive calls only), at most `maxPauseMs`; returns
-   * how long it paused.
+   * it ends.
+   *
+   * Unless `pause` is false, a backlogged tenant's call then pauses, in all at most
+   * `maxPauseMs`, for tenants that are not backlogged (of its own lane or a more urgent one:
+   * an interactive call gives way to interactive calls only): it rests `pace` × `stageMs`
+   * while one was active here lately, and stands aside while a call of one is worked on.
+   * Returns how long it paused.
    */
-  async yield(tenant: string, lane: Lane, mayPause = true): Promise<number> {
-    if (mayPause && this.#mustPause(tenant, lane, Date.now())) {
-      const paused = Date.now();
-      await new Promise<void>((resolve) => {
-        const entry: Paused = { tenant, lane, resume: () => {} };
-        // The timer is also this call's own pending I/O while it waits on other requests.
-        const timer = setTimeout(() => entry.resume(), this.limits.maxPauseMs);
-        entry.resume = () => {
-          clearTimeout(timer);
-          this.#paused = this.#paused.filter((other) => other !== entry);
-          resolve();
-        };
-        this.#paused.push(entry);
-      });
-      await nextTick();
-      return Date.now() - paused;
+  async yield(tenant: string, lane: Lane, { stageMs = 0, pause = true }: StageBreak = {}): Promise<number> {
+    const started = Date.now();
+    let paused = false;
+    const restMs = Math.min(this.limits.maxPauseMs, Math.round(stageMs * this.limits.pace));
+    if (pause && restMs > 0 && this.#mustRest(tenant, lane, started)) {
+      await sleep(restMs);
+      paused = true;
     }
+    const leftMs = this.limits.maxPauseMs - (Date.now() - started);
+    if (pause && leftMs > 0 && this.#mustPause(tenant, lane, Date.now())) {
+      await this.#standAside(tenant, lane, leftMs);
+      await nextTick();
+      paused = true;
+    }
+    if (paused) return Date.now() - started;
     let others = -1;
     for (const state of this.#tenants.values()) {
       others += working(state) + waiting(state);
@@ -142,6 +165,21 @@ export class Turnstile {
       }
     }
     return 0;
+  }
+
+  /** Waits until no call that `tenant`'s call gives way to is worked on here any more, at most `limitMs`. */
+  #standAside(tenant: string, lane: Lane, limitMs: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const entry: Paused = { tenant, lane, resume: () => {} };
+      // The timer is also this call's own pending I/O while it waits on other requests.
+      const timer = setTimeout(() => entry.resume(), limitMs);
+      entry.resume = () => {
+        clearTimeout(timer);
+        this.#paused = this.#paused.filter((other) => other !== entry);
+        resolve();
+      };
+      this.#paused.push(entry);
+    });
   }
 
   /** Calls of `tenant` being worked on and waiting here (for tests and logs). */
@@ -159,31 +197,39 @@ export class Turnstile {
         if (left) return;
         left = true;
         state.active[lane]--;
-        state.lastActive = Date.now();
+        state.lastActive[lane] = Date.now();
         this.#admitWaiting(tenant);
         this.#resumePaused();
       },
     };
   }
 
-  #state(tenant: string, now: number): TenantState {
+  #state(tenant: string, lane: Lane, now: number): TenantState {
     let state = this.#tenants.get(tenant);
     if (!state) {
-      state = { active: { interactive: 0, batch: 0 }, lastActive: now, backloggedAt: 0, queues: { interactive: [], batch: [] } };
+      state = { active: { interactive: 0, batch: 0 }, lastActive: { interactive: 0, batch: 0 }, backloggedAt: 0, queues: { interactive: [], batch: [] } };
       this.#tenants.set(tenant, state);
     }
-    state.lastActive = now;
+    state.lastActive[lane] = now;
     return state;
   }
 
-  /** True while `tenant` is backlogged and a call (of `lane` or a more urgent one) of a tenant that is not is being worked on here. */
+  /** True while `tenant` is backlogged and a call that its call of `lane` gives way to is being worked on here. */
   #mustPause(tenant: string, lane: Lane, now: number): boolean {
+    return this.#givesWay(tenant, now, (state) => working(state, lane) > 0);
+  }
+
+  /** True while `tenant` is backlogged and a tenant that its call of `lane` gives way to was active here lately. */
+  #mustRest(tenant: string, lane: Lane, now: number): boolean {
+    if (this.limits.pace === 0) return false;
+    return this.#givesWay(tenant, now, (state) => working(state, lane) > 0 || now - lastActive(state, lane) < this.limits.activeWindowMs);
+  }
+
+  /** True when `tenant` is backlogged and some other tenant, not backlogged, is `busy`. */
+  #givesWay(tenant: string, now: number, busy: (state: TenantState) => boolean): boolean {
     const mine = this.#tenants.get(tenant);
     if (this.limits.maxPauseMs === 0 || !mine || !this.#backlogged(mine, now)) return false;
-    for (const [other, state] of this.#tenants) {
-      const busy = lane === "interactive" ? state.active.interactive : working(state);
-      if (other !== tenant && busy > 0 && !this.#backlogged(state, now)) return true;
-    }
+    for (const [other, state] of this.#tenants) if (other !== tenant && busy(state) && !this.#backlogged(state, now)) return true;
     return false;
   }
 
@@ -201,7 +247,7 @@ export class Turnstile {
   #share(tenant: string, now: number): number {
     for (const [other, state] of this.#tenants) {
       if (other === tenant) continue;
-      if (working(state) > 0 || waiting(state) > 0 || now - state.lastActive < this.limits.activeWindowMs) return this.limits.sharedPerTenant;
+      if (working(state) > 0 || waiting(state) > 0 || now - lastActive(state) < this.limits.activeWindowMs) return this.limits.sharedPerTenant;
     }
     return this.limits.alonePerTenant;
   }
@@ -228,7 +274,7 @@ export class Turnstile {
     }
     // Forget tenants that are idle and past the window, so the map stays as small as the active set.
     for (const [tenant, state] of this.#tenants) {
-      if (working(state) === 0 && waiting(state) === 0 && now - state.lastActive >= this.limits.activeWindowMs) this.#tenants.delete(tenant);
+      if (working(state) === 0 && waiting(state) === 0 && now - lastActive(state) >= this.limits.activeWindowMs) this.#tenants.delete(tenant);
     }
   }
 }
@@ -238,9 +284,21 @@ function nextTick(): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, 0));
 }
 
-/** Calls of the tenant worked on here, both lanes. */
-function working(state: TenantState): number {
-  return state.active.interactive + state.active.batch;
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
+ * Calls of the tenant worked on here, both lanes; or, given the lane of a call that gives way,
+ * those it gives way to (an interactive call to interactive calls only, batch work to both).
+ */
+function working(state: TenantState, givingWay: Lane = "batch"): number {
+  return givingWay === "interactive" ? state.active.interactive : state.active.interactive + state.active.batch;
+}
+
+/** When a call of the tenant last came or left: of either lane, or of those a call of `givingWay` gives way to. */
+function lastActive(state: TenantState, givingWay: Lane = "batch"): number {
+  return givingWay === "interactive" ? state.lastActive.interactive : Math.max(state.lastActive.interactive, state.lastActive.batch);
 }
 
 function waiting(state: TenantState): number {

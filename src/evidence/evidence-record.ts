@@ -200,7 +200,7 @@ export const RunFinishedSchema = z.object({
     exec: z.number().min(0).nullable(),
     /** From receiving the call to knowing its outcome. */
     total: z.number().min(0),
-    /** Of that, time the run stood aside at its stage breaks for other tenants' calls (absent: none). */
+    /** Of that, time the run rested or stood aside at its stage breaks for other tenants (absent: none). */
     paused: z.number().min(0).optional(),
   }),
   resultBytes: z.int().min(0).nullable(),

@@ -206,11 +206,14 @@ async function runPipeline(deps: SubmitDeps, submission: Submission, progress: P
   const asked = submission.contract;
   const lane = submission.lane ?? "interactive";
   const { runId, receivedAt } = progress;
-  // Time this run stood aside at its stage breaks for other tenants' calls (see Turnstile.yield);
-  // after its sandbox has answered it no longer does (it would only hold its slot and turn longer).
+  // Time this run rested or stood aside at its stage breaks for other tenants' calls (see
+  // Turnstile.yield); after its sandbox has answered it no longer does (it would only hold its
+  // slot and turn longer).
   let pausedMs = 0;
-  const stageBreak = async (mayPause = true) => {
-    pausedMs += (await deps.turnstile?.yield(identity.tenant, lane, mayPause)) ?? 0;
+  let stageStarted = Date.now();
+  const stageBreak = async (pause = true) => {
+    pausedMs += (await deps.turnstile?.yield(identity.tenant, lane, { stageMs: Date.now() - stageStarted, pause })) ?? 0;
+    stageStarted = Date.now();
   };
   // Before intake, too: a backlogged tenant's next call stands aside before it starts.
   await stageBreak();
@@ -342,7 +345,7 @@ async function runPipeline(deps: SubmitDeps, submission: Submission, progress: P
     task: issued?.record ?? null,
     plan: task?.plan ? { destinations: task.plan.text } : null,
     profile: { capabilities: profile.capabilities, egressRules: profile.rules.length },
-    // the two breaks still ahead (before the boot, before the run) may each stand aside up to maxPauseMs
+    // the two breaks still ahead (before the boot, before the run) may each pause (rest and stand aside) up to maxPauseMs
     deadlineAt: deadlineOf(receivedAt + queuedMs + pausedMs, contract) + 2 * (deps.turnstile?.limits.maxPauseMs ?? 0),
   };
 

@@ -2,7 +2,8 @@
 // tenant's call beyond its share waits (and its wait is in the evidence), another tenant is
 // let in at once, and a call that waits past the longest wait is refused as `overloaded`,
 // with its start and finish recorded like any other refusal. A backlogged tenant's call stands
-// aside at its stage breaks while another tenant's call is worked on, and says so in its evidence.
+// aside at its stage breaks while another tenant's call is worked on, rests at them while another
+// tenant was active lately, and says so in its evidence.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { dataDirs, readOnlyContract } from "../helpers/data-dirs.ts";
 import { type LocalServer, startLocalServer } from "../helpers/local-server.ts";
@@ -27,6 +28,9 @@ beforeAll(async () => {
       TURN_SHARED_PER_TENANT: "1",
       TURN_MAX_WAIT_MS: String(MAX_WAIT_MS),
       TURN_MAX_PAUSE_MS: String(MAX_PAUSE_MS),
+      // rests long enough to show at every break, and a window that outlasts a held call
+      TURN_PACE: "10",
+      TURN_ACTIVE_WINDOW_MS: "1500",
     },
   });
 }, 120_000);
@@ -109,6 +113,26 @@ describe("turns on the shared runtime", () => {
     // the light tenant never waited and never stood aside
     const [, lightFinish] = await records(light, lightAnswer.runId);
     expect(lightFinish?.kind).toBe("run.finished");
+    expect(lightFinish?.latencyMs?.paused).toBeUndefined();
+  });
+
+  it("makes a backlogged tenant's call rest at its breaks while another tenant was active lately, and records it", async () => {
+    const busy = { tenant: "t-one", actor: "a", session: "s-turn-rest" };
+    const light = { tenant: "t-two", actor: "b", session: "s-turn-rest-light" };
+    const busyToken = await server.token(busy);
+    const holder = call(busyToken, 400);
+    await settled();
+    // the light tenant's call is over before the busy tenant's next call is even sent: nothing to stand aside for
+    const lightAnswer = await call(await server.token(light), 1);
+    const queued = await call(busyToken, 1);
+    expect((await holder).termination).toBe("completed");
+    expect(lightAnswer.termination).toBe("completed");
+    expect(queued.termination).toBe("completed");
+    const [queuedStart, queuedFinish] = await records(busy, queued.runId);
+    expect(queuedStart?.budget?.turnWaitMs).toBeGreaterThan(0);
+    expect(queuedFinish?.latencyMs?.paused).toBeGreaterThan(0);
+    expect(queuedFinish?.latencyMs?.paused).toBeLessThanOrEqual(queuedFinish?.latencyMs?.total ?? 0);
+    const [, lightFinish] = await records(light, lightAnswer.runId);
     expect(lightFinish?.latencyMs?.paused).toBeUndefined();
   });
 

@@ -4,7 +4,8 @@
 import { describe, expect, it } from "vitest";
 import { type TakenTurn, type Turn, Turnstile } from "../../src/budget/index.ts";
 
-const limits = { sharedPerTenant: 1, alonePerTenant: 3, activeWindowMs: 200, maxWaitMs: 2_000, maxPauseMs: 1_000 };
+// No resting by default here: the tests of resting set `pace` themselves.
+const limits = { sharedPerTenant: 1, alonePerTenant: 3, activeWindowMs: 200, maxWaitMs: 2_000, maxPauseMs: 1_000, pace: 0 };
 type Admitted = TakenTurn;
 /** Notes `label` when the turn comes, and hands it on. */
 const noting =
@@ -160,7 +161,7 @@ describe("turnstile", () => {
     const lightInteractive = admitted(await gate.enter("t-light-2", "interactive"));
     expect(await gate.yield("t-heavy", "interactive")).toBeGreaterThanOrEqual(50);
     // a call that may not pause (after its sandbox answered) never does
-    expect(await gate.yield("t-heavy", "interactive", false)).toBe(0);
+    expect(await gate.yield("t-heavy", "interactive", { pause: false })).toBe(0);
     lightInteractive.leave();
     light.leave();
     heavy.leave();
@@ -178,5 +179,54 @@ describe("turnstile", () => {
     expect(await gate.yield("t-a", "interactive")).toBe(0);
     a.leave();
     light.leave();
+  });
+
+  it("rests a backlogged tenant's call pace times its last stage while a light tenant was active lately, within maxPauseMs", async () => {
+    const gate = new Turnstile({ ...limits, pace: 1, maxPauseMs: 80 });
+    // the light tenant's call came and went: it is active lately, but no call of it is worked on
+    admitted(await gate.enter("t-light", "interactive")).leave();
+    const heavy = admitted(await gate.enter("t-heavy", "interactive", 5));
+    const rested = await gate.yield("t-heavy", "interactive", { stageMs: 30 });
+    expect(rested).toBeGreaterThanOrEqual(25);
+    expect(rested).toBeLessThan(80);
+    // a long stage rests no longer than maxPauseMs
+    const capped = await gate.yield("t-heavy", "interactive", { stageMs: 5_000 });
+    expect(capped).toBeGreaterThanOrEqual(75);
+    expect(capped).toBeLessThan(500);
+    // no rest when the call may not pause, and never for the light tenant itself
+    expect(await gate.yield("t-heavy", "interactive", { stageMs: 30, pause: false })).toBe(0);
+    const light = admitted(await gate.enter("t-light", "interactive"));
+    expect(await gate.yield("t-light", "interactive", { stageMs: 30 })).toBe(0);
+    light.leave();
+    // once the light tenant has been away longer than the window, the heavy tenant goes on at full speed
+    await later(250);
+    expect(await gate.yield("t-heavy", "interactive", { stageMs: 30 })).toBe(0);
+    heavy.leave();
+
+    const off = new Turnstile({ ...limits, pace: 0 });
+    admitted(await off.enter("t-light", "interactive")).leave();
+    const heavyOff = admitted(await off.enter("t-heavy", "interactive", 5));
+    expect(await off.yield("t-heavy", "interactive", { stageMs: 30 })).toBe(0);
+    heavyOff.leave();
+  });
+
+  it("rests an interactive call for light interactive calls only, and keeps rest and standing aside within one maxPauseMs", async () => {
+    const gate = new Turnstile({ ...limits, pace: 1, maxPauseMs: 60 });
+    const lightBatch = admitted(await gate.enter("t-light", "batch"));
+    const heavy = admitted(await gate.enter("t-heavy", "interactive", 5));
+    // the light tenant only does batch work: interactive calls do not rest for it, batch calls do
+    expect(await gate.yield("t-heavy", "interactive", { stageMs: 30 })).toBe(0);
+    const heavyBatch = admitted(await gate.enter("t-heavy-batch", "batch", 5));
+    expect(await gate.yield("t-heavy-batch", "batch", { stageMs: 20 })).toBeGreaterThanOrEqual(15);
+    heavyBatch.leave();
+    lightBatch.leave();
+    // a light interactive call is worked on: the heavy call rests the whole bound and then does not stand aside too
+    const light = admitted(await gate.enter("t-light-2", "interactive"));
+    const started = Date.now();
+    const pausedMs = await gate.yield("t-heavy", "interactive", { stageMs: 1_000 });
+    expect(pausedMs).toBeGreaterThanOrEqual(55);
+    expect(Date.now() - started).toBeLessThan(60 + 40);
+    light.leave();
+    heavy.leave();
   });
 });
