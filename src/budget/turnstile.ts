@@ -25,8 +25,9 @@
 // tenant's stages follow one another back to back, so the thread is always busy when the
 // light tenant's next request arrives. So while a light tenant has been active here lately,
 // a backlogged tenant's call also rests at each break, `pace` times as long as its last
-// stage took (within the same `maxPauseMs`): it keeps at most 1 / (1 + pace) of the thread,
-// and the light tenant's next request mostly finds the thread free.
+// stage took in wall time (within the same `maxPauseMs`): its stages up to the sandbox's
+// run go at about 1 / (1 + pace) of their speed, and the light tenant's next request more
+// often finds the thread free.
 import type { Lane } from "./tenant-budget.ts";
 
 export type TurnstileLimits = {
@@ -52,6 +53,9 @@ export const DEFAULT_TURNSTILE: TurnstileLimits = {
   maxPauseMs: 100,
   pace: 1,
 };
+
+/** How many of a call's stage breaks may pause (src/intent/submit-task.ts: before intake, the budget, the boot and the run). */
+export const PAUSING_BREAKS = 4;
 
 /** A stage break: how long the call's stage since its last break took, and whether it may pause at all. */
 export type StageBreak = { stageMs?: number; pause?: boolean };
@@ -219,10 +223,10 @@ export class Turnstile {
     return this.#givesWay(tenant, now, (state) => working(state, lane) > 0);
   }
 
-  /** True while `tenant` is backlogged and a tenant that its call of `lane` gives way to was active here lately. */
+  /** True while `tenant` is backlogged and a tenant that its call of `lane` gives way to was active here lately (or is now). */
   #mustRest(tenant: string, lane: Lane, now: number): boolean {
     if (this.limits.pace === 0) return false;
-    return this.#givesWay(tenant, now, (state) => working(state, lane) > 0 || now - lastActive(state, lane) < this.limits.activeWindowMs);
+    return this.#givesWay(tenant, now, (state) => now - lastActive(state, lane) < this.limits.activeWindowMs || working(state, lane) > 0);
   }
 
   /** True when `tenant` is backlogged and some other tenant, not backlogged, is `busy`. */
@@ -279,26 +283,24 @@ export class Turnstile {
   }
 }
 
-/** Resumes through the timer queue: the runtime reads pending I/O (new requests) first. */
-function nextTick(): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, 0));
-}
-
+/** Resumes after `ms`, through the timer queue: the runtime reads pending I/O (new requests) first. */
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-/**
- * Calls of the tenant worked on here, both lanes; or, given the lane of a call that gives way,
- * those it gives way to (an interactive call to interactive calls only, batch work to both).
- */
+const nextTick = () => sleep(0);
+
+/** The lanes whose calls a call of `lane` gives way to: an interactive call to interactive calls only, batch work to both. */
+const GIVES_WAY_TO: Record<Lane, readonly Lane[]> = { interactive: ["interactive"], batch: ["interactive", "batch"] };
+
+/** Calls of the tenant worked on here: of both lanes, or of those a call of `givingWay` gives way to. */
 function working(state: TenantState, givingWay: Lane = "batch"): number {
-  return givingWay === "interactive" ? state.active.interactive : state.active.interactive + state.active.batch;
+  return GIVES_WAY_TO[givingWay].reduce((sum, lane) => sum + state.active[lane], 0);
 }
 
 /** When a call of the tenant last came or left: of either lane, or of those a call of `givingWay` gives way to. */
 function lastActive(state: TenantState, givingWay: Lane = "batch"): number {
-  return givingWay === "interactive" ? state.lastActive.interactive : Math.max(state.lastActive.interactive, state.lastActive.batch);
+  return Math.max(...GIVES_WAY_TO[givingWay].map((lane) => state.lastActive[lane]));
 }
 
 function waiting(state: TenantState): number {

@@ -30,7 +30,7 @@ const TurnVarsSchema = z.object({
   TURN_MAX_WAIT_MS: z.coerce.number().int().min(1).max(300_000).default(DEFAULT_TURNSTILE.maxWaitMs),
   /** The longest a backlogged tenant's call pauses at one stage break for other tenants' calls (0: no pauses). */
   TURN_MAX_PAUSE_MS: z.coerce.number().int().min(0).max(1_000).default(DEFAULT_TURNSTILE.maxPauseMs),
-  /** How long a backlogged tenant's call rests at a stage break per ms its last stage took, while a tenant that is not backlogged was active lately (0: never; 1: it keeps at most half the thread). */
+  /** TurnstileLimits.pace: how long a backlogged tenant's call rests at a stage break per ms its last stage took (0: never). */
   TURN_PACE: z.coerce.number().min(0).max(10).default(DEFAULT_TURNSTILE.pace),
 });
 

@@ -298,6 +298,8 @@ async function runPipeline(deps: SubmitDeps, submission: Submission, progress: P
   const digests = task ?? (built.ok ? built.task : built.digests);
   // Queue wait: for the tenant's turn on this isolate, then for a budget slot.
   const budgetQueuedMs = slot?.slot?.queuedMs ?? 0;
+  // waiting in the budget's queue is not work of this call's: its next rest is not that long
+  stageStarted += budgetQueuedMs;
   const queuedMs = progress.waitedMs + budgetQueuedMs;
   const budgetRecord: BudgetRecord | undefined = slot?.slot
     ? {

@@ -6,7 +6,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { createServer } from "node:net";
 import { delimiter, dirname, join } from "node:path";
-import type { TurnstileLimits } from "../budget/turnstile.ts";
+import { PAUSING_BREAKS, type TurnstileLimits } from "../budget/turnstile.ts";
 import { readTurnstileLimits } from "../config/config.ts";
 import { loadContracts } from "../contracts/load-contracts.ts";
 import { buildCatalog, CONTRACTS_DIR, catalogOverride, readDataFiles } from "./build-catalog.ts";
@@ -103,22 +103,26 @@ async function main(): Promise<void> {
   }
   child.on("exit", (code, signal) => process.exit(code ?? (signal ? 0 : 1)));
 
+  const turns = turnstileLimits();
   const contracts = loadContracts(readDataFiles(CONTRACTS_DIR).files);
   if (!contracts.ok) fail("Contracts changed while starting; start again.");
   const supervisor = new Supervisor({
     port,
     upstreamPort: internalPort,
     wranglerPid: child.pid ?? 0,
-    // a delayed call may wait for a budget slot before its wall clock starts
+    // a delayed call may wait for a budget slot before its wall clock starts, and any call may pause at its breaks (Turns)
     tools: new Map(
       contracts.contracts.map((c) => [
         c.tool,
-        { contractId: c.id, wallMs: c.limits.wallMs + (c.backpressure.mode === "delay" ? c.backpressure.maxWaitMs : 0) },
+        {
+          contractId: c.id,
+          wallMs: c.limits.wallMs + (c.backpressure.mode === "delay" ? c.backpressure.maxWaitMs : 0) + PAUSING_BREAKS * turns.maxPauseMs,
+        },
       ]),
     ),
     token: supervisorToken,
     tenantClaim: process.env.AUTH_TENANT_CLAIM ?? "tenant",
-    turns: turnstileLimits(),
+    turns,
     log: (line) => process.stderr.write(`[supervisor] ${line}\n`),
   });
   // The runtime's output passes through; an out-of-memory abort is noted so lost runs say so.

@@ -28,9 +28,9 @@ beforeAll(async () => {
       TURN_SHARED_PER_TENANT: "1",
       TURN_MAX_WAIT_MS: String(MAX_WAIT_MS),
       TURN_MAX_PAUSE_MS: String(MAX_PAUSE_MS),
-      // rests long enough to show at every break, and a window that outlasts a held call
-      TURN_PACE: "10",
-      TURN_ACTIVE_WINDOW_MS: "1500",
+      // a light tenant counts as active lately for longer than a held call waits (TURN_PACE stays 1:
+      // rests as long as its stages, far below the stand-aside test's figure)
+      TURN_ACTIVE_WINDOW_MS: "3000",
     },
   });
 }, 120_000);
@@ -54,11 +54,12 @@ const call = (token: string, ms: number) => rawToolCall<Envelope>(server.mcpUrl,
 const records = async (who: Who, runId: string) =>
   (await sessionRecords<EvidenceRecord>(server.url, await server.token({ ...who, roles: ["auditor"] }), who.session)).filter((r) => r.runId === runId);
 const settled = () => new Promise((resolve) => setTimeout(resolve, 150));
-/** A call of `who` made while another of its calls (sleeping `holdMs`) holds the tenant's one turn. */
-async function callBehind(who: Who, holdMs: number): Promise<{ holder: Envelope; queued: Envelope }> {
+/** A call of `who` made while another of its calls (sleeping `holdMs`) holds the tenant's one turn; `meanwhile` runs just before it is made. */
+async function callBehind(who: Who, holdMs: number, meanwhile?: () => Promise<unknown>): Promise<{ holder: Envelope; queued: Envelope }> {
   const token = await server.token(who);
   const holder = call(token, holdMs);
   await settled();
+  await meanwhile?.();
   const queued = await call(token, 1);
   return { holder: await holder, queued };
 }
@@ -119,20 +120,20 @@ describe("turns on the shared runtime", () => {
   it("makes a backlogged tenant's call rest at its breaks while another tenant was active lately, and records it", async () => {
     const busy = { tenant: "t-one", actor: "a", session: "s-turn-rest" };
     const light = { tenant: "t-two", actor: "b", session: "s-turn-rest-light" };
-    const busyToken = await server.token(busy);
-    const holder = call(busyToken, 400);
-    await settled();
+    const lightToken = await server.token(light);
     // the light tenant's call is over before the busy tenant's next call is even sent: nothing to stand aside for
-    const lightAnswer = await call(await server.token(light), 1);
-    const queued = await call(busyToken, 1);
-    expect((await holder).termination).toBe("completed");
-    expect(lightAnswer.termination).toBe("completed");
+    let lightAnswer: Envelope | undefined;
+    const { holder, queued } = await callBehind(busy, 550, async () => {
+      lightAnswer = await call(lightToken, 1);
+    });
+    expect(holder.termination).toBe("completed");
+    expect(lightAnswer?.termination).toBe("completed");
     expect(queued.termination).toBe("completed");
     const [queuedStart, queuedFinish] = await records(busy, queued.runId);
     expect(queuedStart?.budget?.turnWaitMs).toBeGreaterThan(0);
     expect(queuedFinish?.latencyMs?.paused).toBeGreaterThan(0);
     expect(queuedFinish?.latencyMs?.paused).toBeLessThanOrEqual(queuedFinish?.latencyMs?.total ?? 0);
-    const [, lightFinish] = await records(light, lightAnswer.runId);
+    const [, lightFinish] = await records(light, lightAnswer?.runId ?? "");
     expect(lightFinish?.latencyMs?.paused).toBeUndefined();
   });
 
