@@ -1,6 +1,7 @@
 // The bursty-load benchmark (issue 5), one local server, one run:
 //   1. baseline: the bare LOADER.load() + RPC call, 200 times;
 //   2. tenant B alone: 200 sequential interactive calls, p50/p95/p99;
+//      (1 and 2 interleaved in rounds of 50, as in the main bench, so drift hits both);
 //   3a. tenant A bursts 1,000 interactive calls (100 in flight from the client, over three
 //       contracts: reject, delay, downgrade) while B repeats step 2;
 //   3b. tenant A submits a 1,000-task batch while B repeats step 2.
@@ -16,6 +17,8 @@ type Envelope = { runId: string; termination: string; error?: { code: string }; 
 const CALLS = Number(process.env.BENCH_BURST_CALLS ?? 1_000);
 const STEADY = Number(process.env.BENCH_STEADY_CALLS ?? 200);
 const CLIENT_CONCURRENCY = 100;
+/** Baseline and B-alone calls per round of steps 1 and 2. */
+const ROUND = 50;
 const CODE = "export default async (input) => ({ n: input.n + 1 })";
 
 const contract = (id: string, tool: string, backpressure: object, limits: object = { wallMs: 5_000 }) => readOnlyContract(id, tool, { limits, backpressure });
@@ -55,13 +58,9 @@ export async function burstBench(): Promise<void> {
       await call(tokenB, "steady");
       await call(tokenA, "burst_reject");
     }
-    const bare: number[] = [];
-    for (let i = 0; i < STEADY; i++) bare.push(await timed(() => baseline(server, i)));
-
-    // 2. B alone
-    const steadyB = async () => {
+    const steadyB = async (calls = STEADY) => {
       const samples: number[] = [];
-      for (let i = 0; i < STEADY; i++) {
+      for (let i = 0; i < calls; i++) {
         const started = performance.now();
         const answer = await call(tokenB, "steady");
         samples.push(performance.now() - started);
@@ -69,7 +68,16 @@ export async function burstBench(): Promise<void> {
       }
       return samples;
     };
-    const alone = stats(await steadyB());
+
+    // 1. and 2. B alone, in rounds with the baseline
+    const bare: number[] = [];
+    const aloneSamples: number[] = [];
+    for (let done = 0; done < STEADY; done += ROUND) {
+      const calls = Math.min(ROUND, STEADY - done);
+      for (let i = 0; i < calls; i++) bare.push(await timed(() => baseline(server, done + i)));
+      aloneSamples.push(...(await steadyB(calls)));
+    }
+    const alone = stats(aloneSamples);
 
     // 3a. A's interactive burst while B repeats
     const tools = (process.env.BENCH_BURST_TOOLS ?? "burst_reject,burst_delay,burst_downgrade").split(",");
