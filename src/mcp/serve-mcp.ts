@@ -77,14 +77,19 @@ export async function serveMcp(
   if (!identity) return await handler.fetch(request);
   const version = request.headers.get("mcp-protocol-version") ?? "";
   const legacy = !version.startsWith("2026-");
-  // Read once here and handed on: otherwise the handler reads the body twice more (era check, transport).
-  const parsedBody =
-    request.method === "POST"
-      ? await request
-          .clone()
-          .json()
-          .catch(() => undefined)
-      : undefined;
+  // Read once here and handed on: otherwise the handler reads the body twice more (era check,
+  // transport). Read, not cloned: a clone is one more request and body stream per call for the
+  // runtime to collect. A body that is not JSON goes to the handler as it came, for its own error.
+  let parsedBody: unknown;
+  let forHandler = request;
+  if (request.method === "POST") {
+    const text = await request.text();
+    try {
+      parsedBody = JSON.parse(text);
+    } catch {
+      forHandler = new Request(request, { body: text });
+    }
+  }
   // A 2025-era client declares URL-mode elicitation once, at initialize, on another request than its tool calls.
   if (legacy && approvals && parsedBody !== undefined) await rememberCapabilities(parsedBody, identity, approvals);
   const authInfo: AuthInfo = {
@@ -94,7 +99,7 @@ export async function serveMcp(
     expiresAt: identity.expiresAt,
     extra: { [IDENTITY]: identity, [ORIGIN]: new URL(request.url).origin, [LEGACY]: legacy, ...(waitUntil ? { [WAIT_UNTIL]: waitUntil } : {}), [HELD]: heldMs },
   };
-  return await handler.fetch(request, { authInfo, ...(parsedBody === undefined ? {} : { parsedBody }) });
+  return await handler.fetch(forHandler, { authInfo, ...(parsedBody === undefined ? {} : { parsedBody }) });
 }
 
 async function rememberCapabilities(body: unknown, identity: Identity, approvals: DurableObjectNamespace<ApprovalDesk>): Promise<void> {

@@ -130,3 +130,21 @@ describe.each(CLIENT_KINDS)("over MCP with %s", (kind) => {
     expect(runs.size).toBe(16);
   });
 });
+
+describe("an authenticated MCP request whose body is not JSON", () => {
+  it("gets the protocol's parse error, and the next call is served", async () => {
+    const token = await server.token({ tenant: "acme", actor: "alice", session: "s-not-json" });
+    const headers = {
+      authorization: `Bearer ${token}`,
+      "content-type": "application/json",
+      accept: "application/json, text/event-stream",
+      "mcp-protocol-version": "2025-06-18",
+    };
+    const broken = await fetch(server.mcpUrl, { method: "POST", headers, body: '{"jsonrpc": "2.0", "id": 1, "method": "tools/ca' });
+    expect(broken.status).toBe(400);
+    expect(((await broken.json()) as { error: { code: number } }).error.code).toBe(-32700);
+    const ping = await fetch(server.mcpUrl, { method: "POST", headers, body: JSON.stringify({ jsonrpc: "2.0", id: 2, method: "ping" }) });
+    expect(ping.status).toBe(200);
+    expect(await ping.text()).toContain('"id":2');
+  });
+});
