@@ -4,10 +4,9 @@ import { type BatchMessage, consumeTask } from "./batch/index.ts";
 import { SlotReserve, Turnstile } from "./budget/index.ts";
 import { type Catalog, catalogFor } from "./catalog/index.ts";
 import { type Config, readConfig } from "./config/index.ts";
-import type { CapabilityName } from "./contracts/index.ts";
 import { PlatformError } from "./errors/index.ts";
 import { EXPORT_TYPE, type ExportClaims, jwtSigner } from "./evidence/index.ts";
-import { type CapabilityProps, POLICY_ISSUER, plannerTrust, policyTrust, publishedKeys, type SandboxHost, type TaskTrust } from "./execution/index.ts";
+import { POLICY_ISSUER, plannerTrust, policyTrust, publishedKeys, type SandboxService, type TaskTrust } from "./execution/index.ts";
 import {
   APPROVAL_PAGE_ROUTE,
   APPROVAL_ROUTE,
@@ -71,6 +70,7 @@ export { SessionLedger } from "./evidence/session-ledger.ts";
 export { DocsCapability } from "./execution/capability-docs.ts";
 export { TrackerCapability } from "./execution/capability-tracker.ts";
 export { EgressGateway } from "./execution/egress-gateway.ts";
+export { SandboxHost } from "./execution/sandbox-host.ts";
 export { TenantStore } from "./execution/tenant-store.ts";
 export { PolicyArchive } from "./policy/policy-archive.ts";
 
@@ -86,13 +86,13 @@ type Platform = {
 };
 const platforms = new WeakMap<Env, Platform>();
 
-/** How the runtime reaches its own entrypoints: the egress gateway and the capability bindings, with props. */
-function sandboxHost(env: Env, exports: Cloudflare.Exports): SandboxHost {
-  const capabilities: Record<CapabilityName, (props: CapabilityProps) => Fetcher> = {
-    docs: (props) => exports.DocsCapability({ props }),
-    tracker: (props) => exports.TrackerCapability({ props }),
-  };
-  return { loader: env.LOADER, gateway: (props) => exports.EgressGateway({ props }), capability: (name, props) => capabilities[name](props) };
+/**
+ * Where runs start: the Worker's own SandboxHost entrypoint, or the SANDBOX_HOST binding where
+ * configuration provides one (`npm start` binds it to sandbox runtime processes of their own).
+ */
+function sandboxService(env: Env, exports: Cloudflare.Exports): SandboxService {
+  const bound = (env as Env & { SANDBOX_HOST?: SandboxService }).SANDBOX_HOST;
+  return bound ?? (exports.SandboxHost as unknown as SandboxService);
 }
 
 /** The values the platform holds that must never appear in evidence, logs or pages: injected egress credentials, private keys, tokens. */
@@ -113,7 +113,7 @@ function platformFor(env: Env, config: Config, exports: Cloudflare.Exports): Pla
     // server logs of this isolate are redacted with the same values as evidence
     redactLogsOf(secrets);
     const deps: SubmitDeps = {
-      host: sandboxHost(env, exports),
+      sandboxes: sandboxService(env, exports),
       ledgers: env.SESSION_LEDGER,
       budgets: env.TENANT_BUDGET,
       approvals: env.APPROVALS,
@@ -323,7 +323,7 @@ async function route(request: Request, env: Env, ctx: ExecutionContext): Promise
 
     const benchContract = platform.catalog.contracts.find((c) => c.class === "read-only");
     if (config.benchRoutes && request.method === "POST" && benchContract && Object.values<string>(BENCH_ROUTES).includes(url.pathname)) {
-      return await serveBench(request, url.pathname, platform.deps, benchContract, (promise) => ctx.waitUntil(promise));
+      return await serveBench(request, url.pathname, { ...platform.deps, loader: env.LOADER }, benchContract, (promise) => ctx.waitUntil(promise));
     }
     return errorResponse(new PlatformError("not_found", `No route for ${request.method} ${url.pathname}.`));
   } catch (error) {

@@ -5,7 +5,7 @@ import type { GovernanceSample } from "./governance.ts";
 
 export type Trip = { phase: number; metric: RollbackCondition["metric"]; value: number; above: number; windowMinutes: number; runs: number };
 
-const FAILED = new Set(["failed", "timed_out", "output_too_large", "egress_denied", "cancelled"]);
+const FAILED = new Set(["failed", "timed_out", "output_too_large", "egress_denied", "cancelled", "memory_exceeded"]);
 
 /** The figure a condition watches, over the runs of one phase in its window, and its denominator. */
 export function conditionFigure(condition: RollbackCondition, runs: readonly GovernanceSample[]): { value: number | null; runs: number } {

@@ -31,6 +31,10 @@ const ERRORS = {
   },
   output_too_large: { status: 413, hint: "Return less data (summarise, paginate), or use a contract with a larger output cap." },
   timed_out: { status: 504, hint: "The run exceeded its wall-clock deadline; make it do less work per call." },
+  memory_exceeded: {
+    status: 422,
+    hint: "The run used more memory than its sandbox has; hold less at once (stream, paginate, summarise) and call again.",
+  },
   runtime_restarted: { status: 503, hint: "The local runtime was restarted while this ran (another run overran it); nothing of this run continued. Retry." },
   runtime_crashed: {
     status: 503,

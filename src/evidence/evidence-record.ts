@@ -3,7 +3,16 @@
 // back to it. A start without a finish is a run that died half way.
 import { z } from "zod";
 
-export const TerminationReasonSchema = z.enum(["completed", "failed", "denied", "timed_out", "output_too_large", "egress_denied", "cancelled"]);
+export const TerminationReasonSchema = z.enum([
+  "completed",
+  "failed",
+  "denied",
+  "timed_out",
+  "output_too_large",
+  "egress_denied",
+  "cancelled",
+  "memory_exceeded",
+]);
 export type TerminationReason = z.infer<typeof TerminationReasonSchema>;
 
 const Sha256Schema = z.string().regex(/^[0-9a-f]{64}$/);

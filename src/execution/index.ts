@@ -3,7 +3,8 @@ export { type Admission, admitTask, type Expectation, type VerifiedTask } from "
 export { CAPABILITY_ERRORS, type CapabilityErrorCode } from "./capability-error.ts";
 export { type Destination, parseDestination, withinPlan } from "./destination.ts";
 export { decideEgress, EGRESS_DENIALS, type EgressDenial } from "./egress-policy.ts";
-export { BINDING_NAMES, runInSandbox, SANDBOX_COMPATIBILITY_DATE, type Sandbox, type SandboxJob, startSandbox } from "./run-in-sandbox.ts";
+export { HOST_ANSWER_MARGIN_MS, openSandbox, type SandboxRunStub, type SandboxService } from "./open-sandbox.ts";
+export { BINDING_NAMES, runInSandbox, SANDBOX_COMPATIBILITY_DATE, type Sandbox, type SandboxJob, type SandboxJobWire, startSandbox } from "./run-in-sandbox.ts";
 export {
   CAPABILITY_ACTIONS,
   type CapabilityProps,
@@ -11,10 +12,21 @@ export {
   type RunContext,
   type RuntimeProfile,
   runtimeProfile,
-  type SandboxHost,
+  type SandboxBindings,
 } from "./runtime-profile.ts";
 export { HARNESS_MODULE, SANDBOX_HARNESS_SOURCE, TASK_MODULE } from "./sandbox-harness.ts";
-export type { LogLine, SandboxOutcome } from "./sandbox-outcome.ts";
+// Entrypoint and Durable Object classes are exported by the Worker's root (src/index.ts); this index
+// exports their types only, so it stays importable from Node.
+export type { SandboxHost } from "./sandbox-host.ts";
+export {
+  type LogLine,
+  memoryExceeded,
+  outcomeFromWire,
+  outcomeToWire,
+  type SandboxOutcome,
+  type SandboxOutcomeWire,
+  timedOut,
+} from "./sandbox-outcome.ts";
 export {
   type PlannerTaskClaims,
   PlannerTaskClaimsSchema,
@@ -28,6 +40,4 @@ export {
 } from "./signed-task.ts";
 export { type StoreItem, StoreItemSchema, storeFor } from "./store-item.ts";
 export { plannerTrust, policyTrust, publishedKeys, type TaskTrust } from "./task-trust.ts";
-// Entrypoint and Durable Object classes are exported by the Worker's root (src/index.ts); this index
-// exports their types only, so it stays importable from Node.
 export type { TenantStore } from "./tenant-store.ts";

@@ -1,7 +1,9 @@
 // Runs one task's code in a fresh dynamic worker (Worker Loader `load()`, never
 // reused) built from its runtime profile: the egress gateway as globalOutbound, only the
 // capability bindings the profile grants in env, the contract's limits. Never throws:
-// every path ends in a SandboxOutcome.
+// every path ends in a SandboxOutcome. This is the sandbox host's side of a run
+// (sandbox-host.ts); the caller holds the run to its deadline from its own side
+// (open-sandbox.ts).
 //
 // Booting and running are separate steps so the caller can boot the isolate while
 // it records the run's start: booting evaluates only our harness, never the task.
@@ -10,9 +12,21 @@ import { PlatformError } from "../errors/index.ts";
 import { utf8Bytes } from "../evidence/index.ts";
 import { logEvent } from "../redaction/index.ts";
 import type { VerifiedTask } from "./admit-task.ts";
-import type { RuntimeProfile, SandboxHost } from "./runtime-profile.ts";
+import type { RuntimeProfile, SandboxBindings } from "./runtime-profile.ts";
 import { HARNESS_MODULE, SANDBOX_HARNESS_SOURCE, TASK_MODULE } from "./sandbox-harness.ts";
-import { type LogLine, type SandboxAnswer, SandboxAnswerSchema, type SandboxOutcome } from "./sandbox-outcome.ts";
+import {
+  failed,
+  type LogLine,
+  memoryExceeded,
+  release,
+  type SandboxAnswer,
+  SandboxAnswerSchema,
+  type SandboxOutcome,
+  TIMED_OUT,
+  timedOut,
+  tooLarge,
+  withDeadline,
+} from "./sandbox-outcome.ts";
 
 /** The compatibility date sandboxes run with; pinned so an upgrade of ours never changes theirs silently. */
 export const SANDBOX_COMPATIBILITY_DATE = "2026-11-01";
@@ -27,22 +41,24 @@ export type SandboxJob = {
   task: VerifiedTask<unknown>;
 };
 
+/** A job as the sandbox host receives it: plain data (the admission's brand stays with the caller, who admitted it). */
+export type SandboxJobWire = Omit<SandboxJob, "task"> & { task: { code: string; input: unknown } };
+
 /** The names capability bindings take in the sandbox's env. */
 export const BINDING_NAMES: Record<CapabilityName, string> = { docs: "DOCS", tracker: "TRACKER" };
 
-/** A loaded, booting sandbox. `run()` executes the task once booting succeeded. */
+/** A loaded, booting sandbox. `run()` executes the task once booting succeeded; `discard()` lets go of one that will not run. */
 export type Sandbox = {
   /** Settles when the isolate is up (or failed to start); never rejects. */
   booted: Promise<void>;
   run(): Promise<SandboxOutcome>;
+  discard(): void;
 };
 
 type HarnessStub = { warm(): Promise<unknown>; run(request: unknown): Promise<unknown> };
 type Boot = { ok: true; startMs: number } | { ok: false; outcome: SandboxOutcome };
 
-const NO_LOGS = { lines: [] as LogLine[], bytes: 0, truncated: false };
-
-export function startSandbox(host: SandboxHost, job: SandboxJob): Sandbox {
+export function startSandbox(host: SandboxBindings, job: SandboxJobWire): Sandbox {
   const { limits } = job.contract;
   const { profile } = job;
   const loadedAt = Date.now();
@@ -65,8 +81,8 @@ export function startSandbox(host: SandboxHost, job: SandboxJob): Sandbox {
     });
     harness = worker.getEntrypoint() as unknown as HarnessStub;
   } catch (error) {
-    const outcome = failed(startFailure(error), { start: null, exec: null });
-    return { booted: Promise.resolve(), run: async () => outcome };
+    const outcome = rejected(error, { start: null, exec: null });
+    return { booted: Promise.resolve(), run: async () => outcome, discard: () => {} };
   }
 
   const boot: Promise<Boot> = withDeadline(harness.warm(), limits.wallMs).then(
@@ -76,7 +92,7 @@ export function startSandbox(host: SandboxHost, job: SandboxJob): Sandbox {
       const startedAt = (answer as { startedAt?: unknown } | null)?.startedAt;
       return { ok: true, startMs: typeof startedAt === "number" ? Math.max(0, startedAt - loadedAt) : Date.now() - loadedAt };
     },
-    (error: unknown): Boot => ({ ok: false, outcome: failed(startFailure(error), { start: null, exec: null }) }),
+    (error: unknown): Boot => ({ ok: false, outcome: rejected(error, { start: null, exec: null }) }),
   );
 
   const run = async (): Promise<SandboxOutcome> => {
@@ -93,11 +109,12 @@ export function startSandbox(host: SandboxHost, job: SandboxJob): Sandbox {
     try {
       answer = await withDeadline(harness.run(request), limits.wallMs);
     } catch (error) {
-      return failed(startFailure(error), { start: booted.startMs, exec: Date.now() - calledAt });
+      return rejected(error, { start: booted.startMs, exec: Date.now() - calledAt });
     }
     const answeredAt = Date.now();
     release(answer);
-    if (answer === TIMED_OUT) return timedOut(limits.wallMs, { start: booted.startMs, exec: answeredAt - calledAt });
+    // A synchronous busy-wait blocks the deadline's timer too: what answers late ran too long, whatever it says.
+    if (answer === TIMED_OUT || answeredAt - calledAt > limits.wallMs) return timedOut(limits.wallMs, { start: booted.startMs, exec: answeredAt - calledAt });
     const parsed = SandboxAnswerSchema.safeParse(answer);
     if (!parsed.success) {
       return failed(new PlatformError("sandbox_protocol_error", "The sandbox answered in an unexpected shape."), {
@@ -109,29 +126,12 @@ export function startSandbox(host: SandboxHost, job: SandboxJob): Sandbox {
     return fromAnswer(parsed.data, limits.outputBytes, limits.logBytes, latencyMs);
   };
 
-  return { booted: boot.then(() => undefined), run };
+  return { booted: boot.then(() => undefined), run, discard: () => {} };
 }
 
 /** Boot and run in one go, for callers with nothing to overlap. */
-export async function runInSandbox(host: SandboxHost, job: SandboxJob): Promise<SandboxOutcome> {
+export async function runInSandbox(host: SandboxBindings, job: SandboxJobWire): Promise<SandboxOutcome> {
   return await startSandbox(host, job).run();
-}
-
-const TIMED_OUT = Symbol("timed_out");
-
-async function withDeadline<T>(work: Promise<T>, ms: number): Promise<T | typeof TIMED_OUT> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const deadline = new Promise<typeof TIMED_OUT>((resolve) => {
-    timer = setTimeout(() => resolve(TIMED_OUT), ms);
-  });
-  try {
-    const answer = await Promise.race([work, deadline]);
-    // an answer that comes after the deadline is let go as it arrives
-    if (answer === TIMED_OUT) work.then(release, () => {});
-    return answer;
-  } finally {
-    if (timer !== undefined) clearTimeout(timer);
-  }
 }
 
 function fromAnswer(answer: SandboxAnswer, outputCap: number, logCap: number, latencyMs: SandboxOutcome["latencyMs"]): SandboxOutcome {
@@ -163,30 +163,6 @@ function fromAnswer(answer: SandboxAnswer, outputCap: number, logCap: number, la
   }
 }
 
-function timedOut(wallMs: number, latencyMs: SandboxOutcome["latencyMs"]): SandboxOutcome {
-  return {
-    termination: "timed_out",
-    resultBytes: null,
-    logs: NO_LOGS,
-    error: new PlatformError("timed_out", `The run did not finish within its ${wallMs} ms deadline.`),
-    latencyMs,
-  };
-}
-
-function tooLarge(resultBytes: number, cap: number, logs: SandboxOutcome["logs"], latencyMs: SandboxOutcome["latencyMs"]): SandboxOutcome {
-  return {
-    termination: "output_too_large",
-    resultBytes,
-    logs,
-    error: new PlatformError("output_too_large", `The result is ${resultBytes} bytes; this contract returns at most ${cap}.`),
-    latencyMs,
-  };
-}
-
-function failed(error: PlatformError, latencyMs: SandboxOutcome["latencyMs"]): SandboxOutcome {
-  return { termination: "failed", resultBytes: null, logs: NO_LOGS, error, latencyMs };
-}
-
 /** Re-applies the log cap on the host side: the sandbox's own accounting is not trusted. */
 function capLogs(lines: LogLine[], cap: number, truncated: boolean): SandboxOutcome["logs"] {
   const kept: LogLine[] = [];
@@ -202,10 +178,16 @@ function capLogs(lines: LogLine[], cap: number, truncated: boolean): SandboxOutc
 
 /**
  * Classifies a rejected sandbox call. The loader rejects a module that does not parse
- * with "Failed to start Worker"; workerd cancels a call whose promise can never settle.
+ * with "Failed to start Worker"; workerd cancels a call whose promise can never settle;
+ * the platform ends an isolate that exceeds its memory limit.
  */
-function startFailure(error: unknown): PlatformError {
+function rejected(error: unknown, latencyMs: SandboxOutcome["latencyMs"]): SandboxOutcome {
   const text = error instanceof Error ? error.message : String(error);
+  if (/memory limit|out of memory/i.test(text)) return memoryExceeded(latencyMs, error);
+  return failed(startFailure(error, text), latencyMs);
+}
+
+function startFailure(error: unknown, text: string): PlatformError {
   if (/code had hung and would never generate a response/i.test(text)) {
     return new PlatformError("code_hung", "The code awaited a promise that can never settle; the runtime cancelled it.", { cause: error });
   }
@@ -219,14 +201,4 @@ function startFailure(error: unknown): PlatformError {
   }
   logEvent("error", { event: "sandbox_unavailable", error: text });
   return new PlatformError("sandbox_unavailable", "The sandbox could not be started.", { cause: error });
-}
-
-/** `Symbol.dispose` where the runtime has it (workerd does; the compiler's library may not name it). */
-const DISPOSE = (Symbol as unknown as { dispose?: symbol }).dispose;
-
-/** Disposes an RPC call's result at once, so the sandbox's side of the call is let go now rather than at the caller's garbage collection. */
-function release(answer: unknown): void {
-  if (DISPOSE === undefined || typeof answer !== "object" || answer === null) return;
-  const dispose = (answer as Record<symbol, unknown>)[DISPOSE];
-  if (typeof dispose === "function") dispose.call(answer);
 }

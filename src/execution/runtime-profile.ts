@@ -32,8 +32,8 @@ export type RunContext = { runId: string; tenant: string; session: string };
 export type GatewayProps = RunContext & { via: "code" | CapabilityName; rules: EgressRule[]; plan: Destination[] | null };
 export type CapabilityProps = RunContext & { scope: string[]; rules: EgressRule[]; plan: Destination[] | null };
 
-/** How the runtime reaches its own entrypoints (ctx.exports in the Worker). */
-export type SandboxHost = {
+/** What a sandbox host builds a dynamic worker from: its loader and its own entrypoints (ctx.exports). */
+export type SandboxBindings = {
   loader: WorkerLoader;
   gateway(props: GatewayProps): Fetcher;
   capability(name: CapabilityName, props: CapabilityProps): Fetcher;

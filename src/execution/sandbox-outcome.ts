@@ -1,7 +1,7 @@
 // What a sandbox run produced. The executor always returns one of these and never throws.
 import { z } from "zod";
-import type { PlatformError } from "../errors/index.ts";
-import type { TerminationReason } from "../evidence/index.ts";
+import { ERROR_CODES, type ErrorCode, PlatformError } from "../errors/index.ts";
+import { type TerminationReason, TerminationReasonSchema } from "../evidence/index.ts";
 
 export const LogLineSchema = z.object({
   level: z.enum(["log", "info", "warn", "error", "debug"]),
@@ -40,3 +40,107 @@ export const SandboxAnswerSchema = z.discriminatedUnion("status", [
   }),
 ]);
 export type SandboxAnswer = z.infer<typeof SandboxAnswerSchema>;
+
+/**
+ * A SandboxOutcome as it crosses from the sandbox host to the caller (an RPC boundary: locally
+ * another process). The error travels as its code and message and becomes a PlatformError again.
+ */
+export const SandboxOutcomeWireSchema = z.object({
+  termination: TerminationReasonSchema,
+  result: z.unknown().optional(),
+  resultBytes: z.int().min(0).nullable(),
+  logs: z.object({ lines: z.array(LogLineSchema), bytes: z.int().min(0), truncated: z.boolean() }),
+  error: z.object({ code: z.string(), message: z.string(), hint: z.string().optional() }).optional(),
+  stack: z.string().optional(),
+  latencyMs: z.object({ start: z.number().nullable(), exec: z.number().nullable() }),
+});
+export type SandboxOutcomeWire = z.infer<typeof SandboxOutcomeWireSchema>;
+
+export function outcomeToWire(outcome: SandboxOutcome): SandboxOutcomeWire {
+  const { error, ...rest } = outcome;
+  return { ...rest, ...(error ? { error: { code: error.code, message: error.message, hint: error.hint } } : {}) };
+}
+
+const KNOWN_CODES = new Set<string>(ERROR_CODES);
+
+/** The caller's side: an answer that does not parse is the sandbox's fault, recorded as such. */
+export function outcomeFromWire(answer: unknown): SandboxOutcome {
+  const parsed = SandboxOutcomeWireSchema.safeParse(answer);
+  if (!parsed.success) {
+    return {
+      termination: "failed",
+      resultBytes: null,
+      logs: { lines: [], bytes: 0, truncated: false },
+      error: new PlatformError("sandbox_protocol_error", "The sandbox host answered in an unexpected shape."),
+      latencyMs: { start: null, exec: null },
+    };
+  }
+  const { error, ...rest } = parsed.data;
+  if (!error) return rest;
+  const code: ErrorCode = KNOWN_CODES.has(error.code) ? (error.code as ErrorCode) : "sandbox_protocol_error";
+  return { ...rest, error: new PlatformError(code, error.message, error.hint === undefined ? {} : { hint: error.hint }) };
+}
+
+const NO_LOGS = { lines: [] as LogLine[], bytes: 0, truncated: false };
+
+export function failed(error: PlatformError, latencyMs: SandboxOutcome["latencyMs"]): SandboxOutcome {
+  return { termination: "failed", resultBytes: null, logs: NO_LOGS, error, latencyMs };
+}
+
+export function timedOut(wallMs: number, latencyMs: SandboxOutcome["latencyMs"]): SandboxOutcome {
+  return {
+    termination: "timed_out",
+    resultBytes: null,
+    logs: NO_LOGS,
+    error: new PlatformError("timed_out", `The run did not finish within its ${wallMs} ms deadline.`),
+    latencyMs,
+  };
+}
+
+export function tooLarge(resultBytes: number, cap: number, logs: SandboxOutcome["logs"], latencyMs: SandboxOutcome["latencyMs"]): SandboxOutcome {
+  return {
+    termination: "output_too_large",
+    resultBytes,
+    logs,
+    error: new PlatformError("output_too_large", `The result is ${resultBytes} bytes; this contract returns at most ${cap}.`),
+    latencyMs,
+  };
+}
+
+/** The run's isolate used more memory than the runtime allows it; the runtime ended it. */
+export function memoryExceeded(latencyMs: SandboxOutcome["latencyMs"], cause?: unknown, message?: string): SandboxOutcome {
+  return {
+    termination: "memory_exceeded",
+    resultBytes: null,
+    logs: NO_LOGS,
+    error: new PlatformError("memory_exceeded", message ?? "The run exhausted its sandbox's memory and was ended.", { cause }),
+    latencyMs,
+  };
+}
+
+export const TIMED_OUT = Symbol("timed_out");
+
+/** Races work against a timer; an answer that comes after the deadline is let go as it arrives. */
+export async function withDeadline<T>(work: Promise<T>, ms: number): Promise<T | typeof TIMED_OUT> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<typeof TIMED_OUT>((resolve) => {
+    timer = setTimeout(() => resolve(TIMED_OUT), ms);
+  });
+  try {
+    const answer = await Promise.race([work, deadline]);
+    if (answer === TIMED_OUT) work.then(release, () => {});
+    return answer;
+  } finally {
+    if (timer !== undefined) clearTimeout(timer);
+  }
+}
+
+/** `Symbol.dispose` where the runtime has it (workerd does; the compiler's library may not name it). */
+const DISPOSE = (Symbol as unknown as { dispose?: symbol }).dispose;
+
+/** Disposes an RPC result or stub at once, so the other side of the call is let go now rather than at garbage collection. */
+export function release(answer: unknown): void {
+  if (DISPOSE === undefined || (typeof answer !== "object" && typeof answer !== "function") || answer === null) return;
+  const dispose = (answer as Record<symbol, unknown>)[DISPOSE];
+  if (typeof dispose === "function") dispose.call(answer);
+}

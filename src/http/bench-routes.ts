@@ -40,7 +40,7 @@ const FetchSchema = z.object({ url: z.url(), n: z.int().min(1).max(1_000) });
 export async function serveBench(
   request: Request,
   route: string,
-  deps: SubmitDeps,
+  deps: SubmitDeps & { loader: WorkerLoader },
   contract: Contract,
   waitUntil?: (promise: Promise<unknown>) => void,
 ): Promise<Response> {
@@ -54,7 +54,7 @@ export async function serveBench(
   const body = BodySchema.safeParse(await request.json().catch(() => null));
   if (!body.success) return errorResponse(new PlatformError("bad_request", "Send {code, input, session?}."));
   if (route === BENCH_ROUTES.baseline) {
-    const worker = deps.host.loader.load({
+    const worker = deps.loader.load({
       compatibilityDate: SANDBOX_COMPATIBILITY_DATE,
       mainModule: "main.js",
       modules: { "main.js": BARE_MAIN, "task.js": body.data.code },

@@ -35,14 +35,14 @@ import {
 } from "../evidence/index.ts";
 import {
   admitTask,
+  openSandbox,
   POLICY_ISSUER,
   type PolicyTaskClaims,
   PolicyTaskClaimsSchema,
   type RuntimeProfile,
   runtimeProfile,
-  type SandboxHost,
   type SandboxOutcome,
-  startSandbox,
+  type SandboxService,
   TASK_AUDIENCE,
   type TaskRejection,
   type TaskTrust,
@@ -55,7 +55,8 @@ import { buildTask } from "./build-task.ts";
 import { newRunId, type Task } from "./task.ts";
 
 export type SubmitDeps = {
-  host: SandboxHost;
+  /** Where runs are started: the SandboxHost entrypoint (locally, the sandbox runtime processes). */
+  sandboxes: SandboxService;
   ledgers: DurableObjectNamespace<SessionLedger>;
   policy: PolicyInForce;
   tasks: {
@@ -358,7 +359,7 @@ async function runPipeline(deps: SubmitDeps, submission: Submission, progress: P
   // An admitted task's isolate boots while its start is recorded. Booting evaluates only
   // the harness; the task's code is imported by run(), after the record is durable.
   const sandbox = admitted
-    ? startSandbox(deps.host, { runId, tenant: identity.tenant, session: identity.session, contract, profile, task: admitted })
+    ? openSandbox(deps.sandboxes, { runId, tenant: identity.tenant, session: identity.session, contract, profile, task: admitted })
     : undefined;
   const spend = [
     ...(submission.spend ?? []),
@@ -366,6 +367,7 @@ async function runPipeline(deps: SubmitDeps, submission: Submission, progress: P
   ];
   const [appended] = await Promise.all([appendEntry(ledger, started, spend, deps.reconcileGraceMs), sandbox?.booted]);
   if (!appended.ok) {
+    sandbox?.discard();
     const outcome: SandboxOutcome = {
       termination: "failed",
       ...NOT_RUN,
@@ -398,6 +400,7 @@ async function runPipeline(deps: SubmitDeps, submission: Submission, progress: P
                       ? taskRejected("task_replayed", "this task id was used before")
                       : undefined);
   await stageBreak();
+  if (refusal) sandbox?.discard();
   const outcome: SandboxOutcome =
     sandbox && !refusal ? await sandbox.run() : { termination: refusal && refusal.status >= 500 ? "failed" : "denied", ...NOT_RUN, error: refusal };
   const totalMs = Date.now() - receivedAt;

@@ -36,7 +36,7 @@ export const RUN_RESULT_SCHEMA = {
   type: "object",
   properties: {
     runId: { type: "string", description: "Identifies the run in the session's evidence." },
-    termination: { type: "string", enum: ["completed", "failed", "denied", "timed_out", "output_too_large", "egress_denied", "cancelled"] },
+    termination: { type: "string", enum: ["completed", "failed", "denied", "timed_out", "output_too_large", "egress_denied", "cancelled", "memory_exceeded"] },
     egress: {
       type: "object",
       description: "Outbound attempts of the run (the session's evidence lists each one).",

@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { bundledCatalog } from "../../src/catalog/index.ts";
 import type { Contract } from "../../src/contracts/index.ts";
-import { runInSandbox, runtimeProfile } from "../../src/execution/index.ts";
-import { admitted, RUN_ID, testHost } from "./tasks.ts";
+import { openSandbox, runInSandbox, runtimeProfile } from "../../src/execution/index.ts";
+import { admitted, RUN_ID, testHost, testSandboxes } from "./tasks.ts";
 
 const readOnly = bundledCatalog().contracts.find((c) => c.id === "read-only-analysis") as Contract;
 const withLimits = (limits: Partial<Contract["limits"]>): Contract => ({ ...readOnly, limits: { ...readOnly.limits, ...limits } });
@@ -57,6 +57,34 @@ describe("sandbox executor", () => {
   it("ends a run that passes its wall-clock deadline as timed_out", async () => {
     const outcome = await run("export default () => new Promise((r) => setTimeout(() => r('late'), 3000))", {}, withLimits({ wallMs: 200 }));
     expect(outcome).toMatchObject({ termination: "timed_out", error: { code: "timed_out" } });
+  });
+
+  it("ends a synchronous busy-wait past the deadline as timed_out, though it blocked the deadline's timer and then answered", async () => {
+    const code = "export default () => { const until = Date.now() + 1200; while (Date.now() < until) {} return 'done'; }";
+    const outcome = await run(code, {}, withLimits({ wallMs: 500 }));
+    expect(outcome).toMatchObject({ termination: "timed_out", error: { code: "timed_out" } });
+    expect(outcome.latencyMs.exec).toBeGreaterThanOrEqual(1200);
+  });
+
+  it("runs through the SandboxHost entrypoint as the pipeline does, the outcome crossing the RPC boundary intact", async () => {
+    const contract = withLimits({ wallMs: 500 });
+    const open = async (code: string) =>
+      openSandbox(testSandboxes(), {
+        runId: RUN_ID,
+        tenant: "acme",
+        session: "s-exec",
+        contract,
+        profile: runtimeProfile(contract, [], null),
+        task: await admitted(contract, code),
+      });
+    const completed = await open("export default () => { console.warn('w'); return { ok: true }; }");
+    await completed.booted;
+    expect(await completed.run()).toMatchObject({ termination: "completed", result: { ok: true }, logs: { lines: [{ level: "warn", message: "w" }] } });
+    const threw = await (await open("export default () => { throw new RangeError('nope'); }")).run();
+    expect(threw).toMatchObject({ termination: "failed", error: { code: "code_threw", message: "RangeError: nope" } });
+    expect(threw.error?.hint).toMatch(/fix it/);
+    const busy = await (await open("export default () => { const until = Date.now() + 1200; while (Date.now() < until) {} return 1; }")).run();
+    expect(busy).toMatchObject({ termination: "timed_out" });
   });
 
   it("enforces the output cap to the byte, counting UTF-8", async () => {

@@ -6,7 +6,7 @@ import { ledgerFor, sha256HexSync } from "../../src/evidence/index.ts";
 import { submitToolCall } from "../../src/intent/index.ts";
 import { policyInForce, taskSigner } from "../../src/policy/index.ts";
 import { logEvent, redactedField, redactLogsOf, redactor } from "../../src/redaction/index.ts";
-import { policyKeys, tasksConfig, testHost } from "./tasks.ts";
+import { policyKeys, tasksConfig, testSandboxes } from "./tasks.ts";
 
 // Synthetic secrets of every shape the detectors know (none is real).
 const SECRETS: Array<[string, string, string]> = [
@@ -100,7 +100,7 @@ describe("redaction: through the pipeline", () => {
     const signingKey = tasksConfig().signingKey;
     if (!signingKey) throw new Error("unit tests run with a signing key");
     return {
-      host: testHost(),
+      sandboxes: testSandboxes(),
       ledgers: env.SESSION_LEDGER,
       budgets: env.TENANT_BUDGET,
       approvals: env.APPROVALS,

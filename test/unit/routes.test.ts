@@ -5,7 +5,7 @@ import { bundledCatalog } from "../../src/catalog/index.ts";
 import { ledgerFor } from "../../src/evidence/index.ts";
 import { submitToolCall } from "../../src/intent/index.ts";
 import { policyInForce } from "../../src/policy/index.ts";
-import { testHost } from "./tasks.ts";
+import { testSandboxes } from "./tasks.ts";
 import { bearer, signToken } from "./tokens.ts";
 import { BASE, callTool, mcp, rpc, worker } from "./worker-requests.ts";
 
@@ -132,7 +132,7 @@ describe("fail closed", () => {
     if (!contract) throw new Error("no read-only contract");
     const report = await submitToolCall(
       {
-        host: testHost(),
+        sandboxes: testSandboxes(),
         ledgers: env.SESSION_LEDGER,
         budgets: env.TENANT_BUDGET,
         approvals: env.APPROVALS,
@@ -179,7 +179,7 @@ describe("hardening: the pipeline records what it refuses", () => {
   const deps = () => {
     const catalog = bundledCatalog();
     return {
-      host: testHost(),
+      sandboxes: testSandboxes(),
       ledgers: env.SESSION_LEDGER,
       budgets: env.TENANT_BUDGET,
       approvals: env.APPROVALS,

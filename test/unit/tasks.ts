@@ -12,7 +12,8 @@ import {
   PolicyTaskClaimsSchema,
   plannerTrust,
   policyTrust,
-  type SandboxHost,
+  type SandboxBindings,
+  type SandboxService,
   TASK_AUDIENCE,
   TASK_TYPE,
   type VerifiedTask,
@@ -85,8 +86,13 @@ export async function admitted(contract: Contract, code: string, input: unknown 
   return admission.task;
 }
 
-/** The sandbox host the Worker builds, from the real entrypoints (gateway, capabilities). */
-export function testHost(): SandboxHost {
+/** The Worker's SandboxHost entrypoint, as the run pipeline reaches it (ctx.exports). */
+export function testSandboxes(): SandboxService {
+  return exports.SandboxHost as unknown as SandboxService;
+}
+
+/** What the sandbox host builds a dynamic worker from: the real loader and entrypoints (gateway, capabilities). */
+export function testHost(): SandboxBindings {
   return {
     loader: env.LOADER,
     gateway: (props) => exports.EgressGateway({ props }),
