@@ -22,7 +22,6 @@ import {
   EXPORT_ROUTE,
   type ExportDeps,
   errorResponse,
-  heldBySupervisor,
   INCIDENTS_ROUTE,
   isViewerRequest,
   JWKS_ROUTE,
@@ -30,7 +29,6 @@ import {
   METRICS_ROUTE,
   POLICY_ROUTE,
   presentsMetricsToken,
-  RECONCILE_ROUTE,
   RESPONSE_MARKER,
   ROLLOUT_ENABLE_ROUTE,
   ROLLOUT_ROUTE,
@@ -48,7 +46,6 @@ import {
   serveJwks,
   serveMetrics,
   servePolicySnapshot,
-  serveReconcile,
   serveRollout,
   serveRolloutEnable,
   serveStoreItems,
@@ -101,7 +98,7 @@ function platformSecrets(env: Env, config: Config): string[] {
     .filter(([name, value]) => /^EGRESS_[A-Z0-9_]+$/.test(name) && name !== "EGRESS_RESOLVE" && typeof value === "string")
     .map(([, value]) => value as string);
   const keys = [config.tasks.signingKey, config.evidence.signingKey].flatMap((key) => (key && typeof key.d === "string" ? [key.d] : []));
-  const secrets = [...egress, ...keys, ...(config.metricsToken ? [config.metricsToken] : []), ...(config.supervisorToken ? [config.supervisorToken] : [])];
+  const secrets = [...egress, ...keys, ...(config.metricsToken ? [config.metricsToken] : [])];
   return secrets;
 }
 
@@ -224,14 +221,7 @@ async function route(request: Request, env: Env, ctx: ExecutionContext): Promise
       if (!auth.identity && !(config.mcp.anonymousDiscovery && (await isDiscoveryRequest(request)))) {
         return errorResponse(new PlatformError("unauthorized", "This MCP request needs a bearer token."));
       }
-      return await serveMcp(
-        platform.mcp,
-        request,
-        auth.identity,
-        env.APPROVALS,
-        (promise) => ctx.waitUntil(promise),
-        await heldBySupervisor(request, config.supervisorToken),
-      );
+      return await serveMcp(platform.mcp, request, auth.identity, env.APPROVALS, (promise) => ctx.waitUntil(promise));
     }
 
     const evidence = EVIDENCE_ROUTE.exec(url.pathname);
@@ -307,18 +297,7 @@ async function route(request: Request, env: Env, ctx: ExecutionContext): Promise
 
     if (url.pathname === TASKS_ROUTE) {
       if (!auth.identity) return errorResponse(new PlatformError("unauthorized", "Submitting tasks needs a bearer token."));
-      return await serveTasks(
-        request,
-        auth.identity,
-        platform.deps,
-        platform.catalog.contracts,
-        platform.planners,
-        await heldBySupervisor(request, config.supervisorToken),
-      );
-    }
-
-    if (url.pathname === RECONCILE_ROUTE && config.supervisorToken) {
-      return await serveReconcile(request, config.supervisorToken, env.SESSION_LEDGER);
+      return await serveTasks(request, auth.identity, platform.deps, platform.catalog.contracts, platform.planners);
     }
 
     const benchContract = platform.catalog.contracts.find((c) => c.class === "read-only");

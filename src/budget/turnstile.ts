@@ -15,7 +15,7 @@
 // Nor are breaks alone: a call's stages cannot be interrupted, so a light tenant's call still
 // waits behind a stage of the backlogged tenant's, at each of its own stages and before the
 // runtime even reads it. So at a stage break a call of a backlogged tenant (one whose calls
-// wait for their turn, or had to lately, here or in the local supervisor's line) pauses
+// wait for their turn, or had to lately) pauses
 // while a call of a tenant that is not backlogged is being worked on here, up to
 // `maxPauseMs` per break: the light tenant's call runs its stages back to back, and the
 // heavy tenant goes on in the gaps between them. "Worked on" includes a call's I/O waits,
@@ -94,8 +94,8 @@ export class Turnstile {
 
   /**
    * Waits for `tenant`'s turn on this isolate; never throws. `heldMs`: how long the call
-   * already waited for its turn before it got here (in the local supervisor's line); it
-   * counts against the longest wait and into the wait reported.
+   * already waited for its turn before it got here; it counts against the longest wait and
+   * into the wait reported.
    */
   async enter(tenant: string, lane: Lane, heldMs = 0): Promise<Turn> {
     const arrived = Date.now();

@@ -18,7 +18,7 @@ const csv = (fallback: string[]) =>
         : fallback,
     );
 
-/** How a runtime's thread is shared between tenants' calls (src/budget/turnstile.ts); the local supervisor reads the same. */
+/** How a runtime's thread is shared between tenants' calls (src/budget/turnstile.ts). */
 const TurnVarsSchema = z.object({
   /** Calls of one tenant an isolate works on at once while other tenants are active on it (the rest wait their turn). */
   TURN_SHARED_PER_TENANT: z.coerce.number().int().min(1).max(1_000).default(DEFAULT_TURNSTILE.sharedPerTenant),
@@ -80,8 +80,6 @@ const RawConfigSchema = z.object({
   EGRESS_RESOLVE: z.string().optional(),
   /** Set by the local runner only, when it serves other contract/policy folders than the bundled ones. */
   CATALOG_OVERRIDE: z.string().optional(),
-  /** Set by the local runner only: enables POST /__local/reconcile for the supervisor holding this token. */
-  LOCAL_SUPERVISOR_TOKEN: z.string().min(32).optional(),
   /** Signs evidence exports (GET /v1/sessions/{sid}/export): one private JWK (Ed25519 or P-256) with a kid. A secret. */
   EVIDENCE_SIGNING_KEY: z.string().optional(),
   /** Public JWKs of retired evidence keys, still published so bundles they signed keep verifying. */
@@ -143,8 +141,6 @@ export type Config = {
   metricsToken: string | null;
   trackerBaseUrl: URL;
   benchRoutes: boolean;
-  /** The local supervisor's token, when running under `npm start`. */
-  supervisorToken: string | null;
   /** The contracts and policy to serve instead of the bundled ones (local runner only). */
   catalogOverride: string | null;
 };
@@ -199,7 +195,6 @@ export function readConfig(env: object): Config {
     metricsToken: raw.METRICS_TOKEN ?? null,
     trackerBaseUrl: new URL(raw.TRACKER_BASE_URL),
     benchRoutes: raw.LOCAL_BENCH === "1",
-    supervisorToken: raw.LOCAL_SUPERVISOR_TOKEN ?? null,
     catalogOverride: raw.CATALOG_OVERRIDE ?? null,
   };
   // A kid must name exactly one key, or one planner could sign as another (jose picks by kid and alg).

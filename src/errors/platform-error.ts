@@ -40,6 +40,10 @@ const ERRORS = {
     status: 503,
     hint: "The local runtime crashed while this ran (e.g. a run exhausted memory); nothing of this run continued. Retry; if it was this run, make it use less memory.",
   },
+  data_invalid: {
+    status: 503,
+    hint: "An operator must fix the contract or policy file the message names; until then every request is refused, not held. Send it again once the file is fixed.",
+  },
   sandbox_unavailable: { status: 503, hint: "The sandbox could not be started; retry shortly." },
   sandbox_protocol_error: { status: 502, hint: "The sandbox answered in an unexpected shape; the run is recorded as failed." },
   export_too_large: {

@@ -216,7 +216,7 @@ export const RunFinishedSchema = z.object({
   logs: z.object({ lines: z.int().min(0), bytes: z.int().min(0), truncated: z.boolean() }),
   /** Filled in by the ledger from what it recorded while the run ran. */
   activity: ActivitySummarySchema.optional(),
-  /** Set when the platform, not the run, closed it: the local supervisor after a restart, or the ledger's alarm past the deadline. */
+  /** Set when the platform, not the run, closed it: the ledger's alarm past the deadline (the local supervisor did, before sandboxes had processes of their own). */
   reconciledBy: z.enum(["local_supervisor", "ledger_alarm"]).optional(),
   /** Set by the ledger on a finish that arrived after the run had already been closed (reconciled): the run outlived its deadline. */
   late: z.boolean().optional(),

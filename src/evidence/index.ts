@@ -39,5 +39,5 @@ export { ledgerFor } from "./ledger-stub.ts";
 // so this index stays importable from Node (tests, the local tools).
 export { PAGE_LIMIT_MAX } from "./page-limit.ts";
 export type { AppendOptions, AppendResult, ChainHead, EvidencePage, PageResult, SessionLedger, TaskId } from "./session-ledger.ts";
-export { type ClosedRun, closingRecord, type LossCause } from "./unfinished-runs.ts";
+export { type ClosedRun, closingRecord } from "./unfinished-runs.ts";
 export { type Problem, type ProblemCode, type VerifyOptions, type VerifyReport, verifyBundle } from "./verify-bundle.ts";

@@ -17,7 +17,7 @@ import {
   type TerminationReason,
 } from "./evidence-record.ts";
 import { PAGE_LIMIT_MAX } from "./page-limit.ts";
-import { type ClosedRun, closingRecord, type LossCause } from "./unfinished-runs.ts";
+import { type ClosedRun, closingRecord } from "./unfinished-runs.ts";
 
 const PageRequestSchema = z.object({ after: z.int().min(0), limit: z.int().min(1).max(PAGE_LIMIT_MAX) });
 
@@ -259,7 +259,7 @@ export class SessionLedger extends DurableObject<Env> {
   override async alarm(): Promise<void> {
     const now = Date.now();
     const due = this.openRuns("SELECT start_seq FROM open_runs WHERE reconcile_at <= ?", now);
-    const closed = await this.close(due, "deadline_passed", now);
+    const closed = await this.close(due, now);
     for (const run of closed) logEvent("warn", { event: "run_reconciled", by: "ledger_alarm", ...run });
     await this.scheduleNextAlarm();
   }
@@ -278,17 +278,6 @@ export class SessionLedger extends DurableObject<Env> {
     return { ok: true };
   }
 
-  /**
-   * Closes every run of this session that started before `before` and never finished
-   * (the runtime lost it), with a finish record saying how it ended. Idempotent.
-   */
-  async reconcile(before: number, cause: LossCause): Promise<ClosedRun[]> {
-    const open = this.openRuns("SELECT start_seq FROM open_runs").filter((row) => Date.parse(row.at) < before);
-    const closed = await this.close(open, cause, Date.now());
-    await this.scheduleNextAlarm();
-    return closed;
-  }
-
   /** The start records of the open runs that `startSeqQuery` selects (by start_seq), oldest first. */
   private openRuns(startSeqQuery: string, ...bindings: number[]): Array<{ seq: number; at: string; body: string }> {
     return this.ctx.storage.sql
@@ -296,11 +285,11 @@ export class SessionLedger extends DurableObject<Env> {
       .toArray();
   }
 
-  private async close(rows: ReadonlyArray<{ seq: number; at: string; body: string }>, cause: LossCause, now: number): Promise<ClosedRun[]> {
+  private async close(rows: ReadonlyArray<{ seq: number; at: string; body: string }>, now: number): Promise<ClosedRun[]> {
     const closed: ClosedRun[] = [];
     for (const row of rows) {
       const started = { ...(JSON.parse(row.body) as RunStarted), seq: row.seq, at: row.at };
-      const record = closingRecord(started, cause, now);
+      const record = closingRecord(started, now);
       const appended = await this.append(record);
       if (!appended.ok || !record.error) continue;
       closed.push({

@@ -23,6 +23,7 @@ export {
   memoryExceeded,
   outcomeFromWire,
   outcomeToWire,
+  release,
   type SandboxOutcome,
   type SandboxOutcomeWire,
   timedOut,

@@ -4,6 +4,9 @@ import { logEvent } from "../redaction/index.ts";
 
 export const REALM = "agent-exec";
 
+/** Every response of the Worker carries it; the local supervisor tells the Worker's answers from wrangler's own by it. */
+export const RESPONSE_MARKER = "x-agent-exec";
+
 export function errorResponse(error: PlatformError, headers: HeadersInit = {}): Response {
   const out = new Headers(headers);
   out.set("content-type", "application/json");

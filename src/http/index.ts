@@ -15,12 +15,11 @@ export {
 export { type Authentication, authenticate } from "./authenticate.ts";
 export { BATCH_ROUTE, BATCHES_ROUTE, type BatchDeps, serveBatch, submitBatch } from "./batches-route.ts";
 export { BENCH_ROUTES, serveBench } from "./bench-routes.ts";
-export { errorResponse, jsonResponse, unexpectedErrorResponse } from "./error-response.ts";
+export { errorResponse, jsonResponse, RESPONSE_MARKER, unexpectedErrorResponse } from "./error-response.ts";
 export { AUDITOR_ROLE, EVIDENCE_ROUTE, mayReadSession, serveEvidence } from "./evidence-route.ts";
 export { EXPORT_MAX_RECORDS, EXPORT_ROUTE, type ExportDeps, serveExport } from "./export-route.ts";
 export { INCIDENTS_ROUTE, serveIncidents } from "./incidents-route.ts";
 export { JWKS_ROUTE, serveJwks } from "./jwks-route.ts";
-export { HELD_HEADER, heldBySupervisor, RECONCILE_ROUTE, RESPONSE_MARKER, SUPERVISOR_HEADER, serveReconcile } from "./local-supervisor-route.ts";
 export { METRICS_ROUTE, type MetricsAccess, presentsMetricsToken, serveMetrics } from "./metrics-route.ts";
 export { POLICY_ROUTE, servePolicySnapshot } from "./policy-route.ts";
 export { ROLLOUT_ENABLE_ROUTE, ROLLOUT_ROUTE, serveRollout, serveRolloutEnable } from "./rollout-route.ts";

@@ -16,7 +16,6 @@ export async function serveTasks(
   deps: SubmitDeps,
   contracts: readonly Contract[],
   planners: TaskTrust,
-  heldMs = 0,
 ): Promise<Response> {
   if (request.method !== "POST") return errorResponse(new PlatformError("method_not_allowed", "Submit tasks with POST."), { allow: "POST" });
   if (Number(request.headers.get("content-length") ?? 0) > MAX_BODY_BYTES) {
@@ -28,7 +27,7 @@ export async function serveTasks(
   } catch {
     return errorResponse(new PlatformError("bad_request", "The body is not JSON.", { hint: "Send {contract, task, code, input?, dataClass?} as JSON." }));
   }
-  const submitted = await submitPlannerTask(deps, identity, body, contracts, planners, heldMs > 0 ? { heldMs } : {});
+  const submitted = await submitPlannerTask(deps, identity, body, contracts, planners);
   if (!submitted.ok) return errorResponse(submitted.error);
   const envelope = runEnvelope(submitted.report);
   const status = envelope.error ? (submitted.report.outcome.error?.status ?? 500) : 200;

@@ -138,8 +138,6 @@ export type Submission = {
   origin?: string;
   /** The caller's turn on this isolate, when it took one itself (the batch consumer, before it claims a task); left by the caller. */
   turn?: TakenTurn;
-  /** How long the call waited for its turn before it reached this isolate (the local supervisor's line). */
-  heldMs?: number;
   /** The request's waitUntil: bookkeeping after the answer (governance figures) runs there, off the caller's path. */
   waitUntil?: (promise: Promise<unknown>) => void;
 };
@@ -171,13 +169,12 @@ export function taskRejected(reason: TaskRejection, detail: string): PlatformErr
 export async function submitTask(deps: SubmitDeps, submission: Submission): Promise<RunReport> {
   const receivedAt = Date.now();
   // A call waits for its tenant's turn on this isolate before anything else is done for it.
-  const held = submission.heldMs ?? 0;
-  const turn = submission.turn ?? (deps.turnstile ? await deps.turnstile.enter(submission.identity.tenant, submission.lane ?? "interactive", held) : null);
+  const turn = submission.turn ?? (deps.turnstile ? await deps.turnstile.enter(submission.identity.tenant, submission.lane ?? "interactive") : null);
   const progress: Progress = {
     runId: submission.runId ?? newRunId(),
     receivedAt,
     // a turn the caller took is the caller's to account for (the batch consumer counts from when the task was queued)
-    waitedMs: submission.turn ? 0 : (turn?.waitedMs ?? held),
+    waitedMs: submission.turn ? 0 : (turn?.waitedMs ?? 0),
     startSeq: null,
     leased: submission.slot?.ok === true,
   };
@@ -578,7 +575,7 @@ export function submitToolCall(
   contract: Contract,
   identity: Identity,
   rawArguments: unknown,
-  request: Pick<Submission, "origin" | "waitUntil" | "heldMs"> = {},
+  request: Pick<Submission, "origin" | "waitUntil"> = {},
 ): Promise<RunReport> {
   return submitTask(deps, { contract, identity, arguments: rawArguments, intent: { source: "mcp" }, ...request });
 }

@@ -2,7 +2,7 @@
 // contracts it names), and bundles them into generated JSON modules for the Worker.
 // Exits non-zero naming the file and field of every problem. Run by `npm start`,
 // `npm test` and wrangler's [build] step.
-import { readdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 // The pure modules, imported directly: the layer indexes also pull Worker-only generated files.
@@ -15,7 +15,7 @@ const ROOT = resolve(fileURLToPath(import.meta.url), "../../..");
 /** `CONTRACTS_DIR` and `POLICY_DIR` let tests (and operators) point the build at other folders. */
 export const CONTRACTS_DIR = resolve(process.env.CONTRACTS_DIR ?? join(ROOT, "contracts"));
 export const POLICY_DIR = resolve(process.env.POLICY_DIR ?? join(ROOT, "policy"));
-const OUTPUTS = { contracts: join(ROOT, "src/contracts/catalog.generated.json"), policy: join(ROOT, "src/policy/policy.generated.json") };
+export const CATALOG_OUTPUTS = { contracts: join(ROOT, "src/contracts/catalog.generated.json"), policy: join(ROOT, "src/policy/policy.generated.json") };
 export const JSON_SCHEMA_FILES = { contracts: join(ROOT, "contracts/contract.schema.json"), policy: join(ROOT, "policy/policy.schema.json") };
 
 /** Every `*.json` in a folder but the JSON Schemas beside them (`*.schema.json`). */
@@ -59,8 +59,13 @@ export function buildCatalog(): { ok: true } | { ok: false; message: string } {
   // never overwrite what every other build and test run bundles. `npm start` passes those as
   // CATALOG_OVERRIDE instead (see catalogOverride()).
   if (!process.env.CONTRACTS_DIR && !process.env.POLICY_DIR) {
-    writeIfChanged(OUTPUTS.contracts, `${JSON.stringify({ files: contractFiles.files }, null, 2)}\n`);
-    writeIfChanged(OUTPUTS.policy, `${JSON.stringify({ files: policyFiles.files }, null, 2)}\n`);
+    writeIfChanged(CATALOG_OUTPUTS.contracts, `${JSON.stringify({ files: contractFiles.files }, null, 2)}\n`);
+    writeIfChanged(CATALOG_OUTPUTS.policy, `${JSON.stringify({ files: policyFiles.files }, null, 2)}\n`);
+  } else if (!existsSync(CATALOG_OUTPUTS.contracts) || !existsSync(CATALOG_OUTPUTS.policy)) {
+    // The Worker bundles the default catalog even when another is served (CATALOG_OVERRIDE): on a fresh
+    // clone it has to exist before the first build, made from the default folders.
+    writeIfChanged(CATALOG_OUTPUTS.contracts, `${JSON.stringify({ files: readDataFiles(join(ROOT, "contracts")).files }, null, 2)}\n`);
+    writeIfChanged(CATALOG_OUTPUTS.policy, `${JSON.stringify({ files: readDataFiles(join(ROOT, "policy")).files }, null, 2)}\n`);
   }
   return { ok: true };
 }

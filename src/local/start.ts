@@ -1,166 +1,194 @@
 // `npm start`: the local embedded default. Validates the contracts and policy, makes sure
-// the local keys exist, runs the Worker on workerd (wrangler dev, on an internal port) with
-// Durable Object storage persisted under the state folder, and serves PORT through the
-// supervisor (supervisor.ts), which restarts the runtime when a run wedges or crashes it.
-import { type ChildProcess, spawn } from "node:child_process";
+// the local keys exist, and runs the platform as separate processes under the supervisor
+// (supervisor.ts): the main runtime (the Worker: MCP, routes, Durable Objects, evidence) and
+// SANDBOX_PROCESSES sandbox runtimes (the dynamic workers, the egress gateway, the
+// capabilities), each a `wrangler dev` of its own, so a runaway stalls only its sandbox
+// process. Secrets reach the runtimes through files only this user can read.
 import { randomBytes } from "node:crypto";
-import { createServer } from "node:net";
-import { delimiter, dirname, join } from "node:path";
-import { PAUSING_BREAKS, type TurnstileLimits } from "../budget/turnstile.ts";
-import { readTurnstileLimits } from "../config/config.ts";
-import { loadContracts } from "../contracts/load-contracts.ts";
-import { buildCatalog, CONTRACTS_DIR, catalogOverride, readDataFiles } from "./build-catalog.ts";
+import { readFileSync } from "node:fs";
+import { availableParallelism } from "node:os";
+import { join } from "node:path";
+import { buildCatalog, CATALOG_OUTPUTS, CONTRACTS_DIR, catalogOverride, POLICY_DIR } from "./build-catalog.ts";
 import { buildViewer } from "./build-viewer.ts";
-import { ensureKey, ROOT, stateDir } from "./dev-keys.ts";
+import { watchData } from "./data-watch.ts";
+import { ensureKey, stateDir } from "./dev-keys.ts";
+import { reapOrphans } from "./process-table.ts";
+import { writeRuntimeConfigs, writeVars } from "./runtime-configs.ts";
+import { type Loss, RuntimeProcess, runtimePath, sleep } from "./runtime-process.ts";
 import { Supervisor } from "./supervisor.ts";
 
-/** Configuration variables an operator may set in the shell; forwarded to the Worker as-is. */
+/** Configuration variables an operator may set in the shell; passed to the runtimes in their private .dev.vars. */
 const FORWARDED_VARS = /^(AUTH_|MCP_|TASK_|EVIDENCE_|EGRESS_|TRACKER_|METRICS_|TURN_|SLOT_RESERVE_|LOCAL_BENCH$)/;
+/** What the sandbox processes do not get: they sign nothing, serve no routes and hold no tokens. */
+const MAIN_ONLY_VARS =
+  /^(TASK_SIGNING_KEY|TASK_SIGNING_PREVIOUS_KEYS|TASK_PLANNERS|EVIDENCE_SIGNING_KEY|EVIDENCE_SIGNING_PREVIOUS_KEYS|METRICS_TOKEN|CATALOG_OVERRIDE|LOCAL_WATCHDOG_\w+)$/;
+/** A sandbox runtime's output lines worth passing on: errors, warnings, crashes and the Worker's own events. */
+const SANDBOX_WORTH_SHOWING = /ERROR|WARNING|✘|▲|crash|heap|Fatal|"event"/i;
+/** Between starting one runtime process and the next: two started at the same instant can clash on a socket. */
+const STAGGER_MS = 400;
 
 function fail(message: string): never {
   process.stderr.write(`${message}\n`);
   process.exit(1);
 }
 
-async function waitUntilServing(url: string, child: ChildProcess, deadlineMs: number): Promise<boolean> {
-  const until = Date.now() + deadlineMs;
-  while (Date.now() < until && child.exitCode === null) {
-    try {
-      if ((await fetch(url, { signal: AbortSignal.timeout(1_000) })).ok) return true;
-    } catch {
-      // not up yet
-    }
-    await new Promise((resolve) => setTimeout(resolve, 150));
-  }
-  return false;
+/**
+ * How many sandbox processes: one per core, at least three (a runaway's process is out of use
+ * for its deadline and the restart after it, so a second runaway right after it needs another,
+ * and everyone else a third), at most four by default.
+ */
+function sandboxCount(): number {
+  const raw = process.env.SANDBOX_PROCESSES;
+  if (raw === undefined) return Math.max(3, Math.min(4, availableParallelism()));
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1 || n > 16) fail(`SANDBOX_PROCESSES must be a whole number from 1 to 16 (got "${raw}"). The server was not started.`);
+  return n;
 }
 
 async function main(): Promise<void> {
   const port = Number(process.env.PORT ?? 8787);
   if (!Number.isInteger(port) || port < 1 || port > 65_535) fail(`PORT must be a TCP port number (got "${process.env.PORT}").`);
+  const sandboxes = sandboxCount();
   const dir = stateDir();
 
   const catalog = buildCatalog();
   if (!catalog.ok) fail(`Contracts or policy are invalid; the server was not started.\n${catalog.message}`);
-  // wrangler's [build] step builds it too; doing it here first makes a broken viewer fail fast and clearly.
   await buildViewer().catch((error: unknown) => fail(`The evidence viewer could not be built; the server was not started.\n${String(error)}`));
   const identity = await ensureKey("identity", dir);
   const taskSigning = await ensureKey("taskSigning", dir);
   const planner = await ensureKey("planner", dir);
   const evidenceSigning = await ensureKey("evidenceSigning", dir);
 
+  const log = (line: string) => process.stderr.write(`[supervisor] ${line}\n`);
+  const watchdogToken = randomBytes(32).toString("base64url");
+  const supervisor = new Supervisor({ port, watchdogToken, log });
+  // PORT first: a port in use stops the start before any runtime process exists.
+  await supervisor
+    .listen()
+    .catch((error: NodeJS.ErrnoException) =>
+      fail(
+        error.code === "EADDRINUSE"
+          ? `Port ${port} is in use; set PORT to a free one. The server was not started.`
+          : `Cannot listen on 127.0.0.1:${port}: ${error.message}`,
+      ),
+    );
+  const watchdogUrl = await supervisor.listenWatchdog();
+
   // The local keys, unless the shell sets the same variable (then the shell wins).
-  const local: Record<string, string> = {
+  const forwarded = Object.fromEntries(
+    Object.entries(process.env).filter((entry): entry is [string, string] => FORWARDED_VARS.test(entry[0]) && entry[1] !== undefined),
+  );
+  const override = catalogOverride();
+  const mainVars: Record<string, string> = {
     AUTH_DEV_PUBLIC_JWK: JSON.stringify(identity.publicJwk),
     TASK_SIGNING_KEY: JSON.stringify(taskSigning.privateJwk),
     TASK_PLANNERS: JSON.stringify([{ id: "local-planner", tenants: ["*"], jwk: planner.publicJwk }]),
     EVIDENCE_SIGNING_KEY: JSON.stringify(evidenceSigning.privateJwk),
-  };
-  const forwarded = Object.entries(process.env).filter((entry): entry is [string, string] => FORWARDED_VARS.test(entry[0]) && entry[1] !== undefined);
-  // A fresh token per start: only this supervisor may ask the Worker to close lost runs.
-  const supervisorToken = randomBytes(32).toString("base64url");
-  // Other folders than the bundled ones reach the Worker as one variable (the bundle is shared).
-  const override = catalogOverride();
-  const vars = Object.entries({
-    ...local,
-    ...Object.fromEntries(forwarded),
-    LOCAL_SUPERVISOR_TOKEN: supervisorToken,
+    ...forwarded,
     ...(override ? { CATALOG_OVERRIDE: override } : {}),
-  }).map(([name, value]) => `${name}:${value}`);
-  const internalPort = await freePort();
-  const args = [
-    join(ROOT, "node_modules/wrangler/bin/wrangler.js"),
-    "dev",
-    "--config",
-    join(ROOT, "wrangler.toml"),
-    "--ip",
-    "127.0.0.1",
-    "--port",
-    String(internalPort),
-    "--persist-to",
-    join(dir, "wrangler"),
-    "--show-interactive-dev-session=false",
-    ...vars.flatMap((v) => ["--var", v]),
-  ];
-  const child = spawn(process.execPath, args, {
-    cwd: ROOT,
-    stdio: ["ignore", "pipe", "pipe"],
-    // wrangler's [build] command runs `node`: make it this Node (22), not whatever else is on PATH.
-    // wrangler's own request tracing (its local explorer's trace store) is off unless asked for: it writes every
-    // invocation, each Durable Object call included, to SQLite on the runtime's thread (BENCHMARKS.md, session 6).
-    env: {
-      X_LOCAL_OBSERVABILITY: "false",
-      ...process.env,
-      PATH: `${dirname(process.execPath)}${delimiter}${process.env.PATH ?? ""}`,
-      WRANGLER_SEND_METRICS: "false",
+    LOCAL_WATCHDOG_URL: watchdogUrl,
+    LOCAL_WATCHDOG_TOKEN: watchdogToken,
+  };
+  const sandboxVars = Object.fromEntries(Object.entries(mainVars).filter(([name]) => !MAIN_ONLY_VARS.test(name)));
+  const configs = writeRuntimeConfigs({ runtimeDir: join(dir, "runtime"), persistTo: join(dir, "wrangler"), sandboxes, mainVars, sandboxVars });
+
+  // Nothing secret in the runtimes' environment either: the shell's forwarded values go through the files.
+  const env: Record<string, string | undefined> = {
+    X_LOCAL_OBSERVABILITY: "false",
+    ...Object.fromEntries(Object.entries(process.env).filter(([name]) => !FORWARDED_VARS.test(name))),
+    PATH: runtimePath(),
+    WRANGLER_SEND_METRICS: "false",
+    CLOUDFLARE_DEV_REGISTRY_PATH: configs.registry,
+  };
+  const all: RuntimeProcess[] = [];
+  const reap = () => {
+    const killed = reapOrphans(all.flatMap((runtime) => runtime.wranglerPid() ?? []));
+    if (killed.length > 0) log(`killed ${killed.length} workerd process(es) a dead wrangler left behind`);
+  };
+  const hooks = (role: "main" | "sandbox", name: string) => ({
+    log,
+    reap,
+    // The main runtime's output passes through; of a sandbox runtime's, what says something went wrong.
+    output: (line: string, stream: "stdout" | "stderr") => {
+      if (role === "main") (stream === "stdout" ? process.stdout : process.stderr).write(`${line}\n`);
+      else if (SANDBOX_WORTH_SHOWING.test(line)) process.stderr.write(`[${name}] ${line}\n`);
+    },
+    lost: (runtime: RuntimeProcess, loss: Loss) => {
+      log(`${runtime.spec.name}: runtime lost (${loss.cause.replace("_", " ")})`);
+      if (role === "main") supervisor.mainLost(loss);
+    },
+    up: (runtime: RuntimeProcess) => {
+      log(`${runtime.spec.name}: serving again${runtime.lastLoss ? ` ${Date.now() - runtime.lastLoss.at} ms after it was lost` : ""}`);
+      if (role === "main") supervisor.mainUp();
     },
   });
-  for (const signal of ["SIGINT", "SIGTERM"] as const) {
-    process.on(signal, () => {
-      child.kill("SIGTERM");
-      setTimeout(() => child.kill("SIGKILL"), 5_000).unref();
-    });
-  }
-  child.on("exit", (code, signal) => process.exit(code ?? (signal ? 0 : 1)));
+  const mainRuntime = new RuntimeProcess(configs.main, configs.registry, env, hooks("main", configs.main.name));
+  const sandboxRuntimes = configs.sandboxes.map((spec) => new RuntimeProcess(spec, configs.registry, env, hooks("sandbox", spec.name)));
+  all.push(mainRuntime, ...sandboxRuntimes);
 
-  const turns = turnstileLimits();
-  const contracts = loadContracts(readDataFiles(CONTRACTS_DIR).files);
-  if (!contracts.ok) fail("Contracts changed while starting; start again.");
-  const supervisor = new Supervisor({
-    port,
-    upstreamPort: internalPort,
-    wranglerPid: child.pid ?? 0,
-    // a delayed call may wait for a budget slot before its wall clock starts, and any call may pause at its breaks (Turns)
-    tools: new Map(
-      contracts.contracts.map((c) => [
-        c.tool,
-        {
-          contractId: c.id,
-          wallMs: c.limits.wallMs + (c.backpressure.mode === "delay" ? c.backpressure.maxWaitMs : 0) + PAUSING_BREAKS * turns.maxPauseMs,
-        },
-      ]),
-    ),
-    token: supervisorToken,
-    tenantClaim: process.env.AUTH_TENANT_CLAIM ?? "tenant",
-    turns,
-    log: (line) => process.stderr.write(`[supervisor] ${line}\n`),
+  let stopping = false;
+  const stop = async (code: number) => {
+    if (stopping) return;
+    stopping = true;
+    supervisor.stop();
+    await Promise.all(all.map((runtime) => runtime.stop()));
+    process.exit(code);
+  };
+  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(signal, () => void stop(0));
+
+  const started = await Promise.all(
+    all.map(async (runtime, index) => {
+      await sleep(index * STAGGER_MS);
+      return await runtime.start(120_000);
+    }),
+  );
+  if (!started.every(Boolean)) {
+    log(
+      `${all
+        .filter((_, i) => !started[i])
+        .map((r) => r.spec.name)
+        .join(", ")} did not start; see the output above.`,
+    );
+    await stop(1);
+    return;
+  }
+  supervisor.attach({ main: mainRuntime, sandboxes: sandboxRuntimes });
+  supervisor.mainUp();
+
+  // Contracts and policy edited while serving: invalid stops every request at the door until
+  // fixed; a valid change restarts the main runtime on it (requests wait, none is lost).
+  let served = catalogFingerprint();
+  watchData({
+    dirs: [CONTRACTS_DIR, POLICY_DIR],
+    validate: buildCatalog,
+    onInvalid: (message) => {
+      if (!supervisor.broken) log(`contracts or policy became invalid; every request is refused until they are fixed:\n${message}`);
+      supervisor.broken = {
+        code: "data_invalid",
+        message: `The server's contracts or policy are invalid, so nothing is served until an operator fixes them.\n${message}`,
+      };
+    },
+    onValid: () => {
+      const now = catalogFingerprint();
+      if (supervisor.broken) log("contracts and policy are valid again");
+      supervisor.broken = null;
+      if (now === served) return;
+      served = now;
+      const override = catalogOverride();
+      if (override) {
+        mainVars.CATALOG_OVERRIDE = override;
+        writeVars(configs.main, mainVars);
+      }
+      log("contracts or policy changed; restarting the main runtime on them");
+      void supervisor.reloadMain(() => mainRuntime.replace("reload"));
+    },
   });
-  // The runtime's output passes through; an out-of-memory abort is noted so lost runs say so.
-  for (const [stream, sink] of [
-    [child.stdout, process.stdout],
-    [child.stderr, process.stderr],
-  ] as const) {
-    stream?.on("data", (chunk: Buffer) => {
-      if (/heap out of memory|Reached heap limit/.test(chunk.toString())) supervisor.noteOutOfMemory();
-      sink.write(chunk);
-    });
-  }
-  await supervisor.listen();
+  process.stdout.write(`\nagent-exec is serving MCP at http://127.0.0.1:${port}/mcp (state: ${dir}; ${sandboxes} sandbox processes)\n`);
+}
 
-  const base = `http://127.0.0.1:${port}`;
-  if (await waitUntilServing(`${base}/`, child, 60_000)) {
-    process.stdout.write(`\nagent-exec is serving MCP at ${base}/mcp (state: ${dir})\n`);
-  }
+/** What the main runtime bundles or is given of the contracts and policy, to tell a real change from a save of the same. */
+function catalogFingerprint(): string {
+  return catalogOverride() ?? `${readFileSync(CATALOG_OUTPUTS.contracts, "utf8")}\n${readFileSync(CATALOG_OUTPUTS.policy, "utf8")}`;
 }
 
 main().catch((error: unknown) => fail(error instanceof Error ? (error.stack ?? error.message) : String(error)));
-
-/** The Worker's TURN_* limits, read here as the Worker reads them (a bad value stops the start). */
-function turnstileLimits(): TurnstileLimits {
-  try {
-    return readTurnstileLimits(process.env);
-  } catch (error) {
-    fail(`${(error as Error).message} The server was not started.`);
-  }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => (typeof address === "object" && address ? resolve(address.port) : reject(new Error("no free port"))));
-    });
-  });
-}

@@ -42,7 +42,7 @@ export function createMcpServer(
   contracts: readonly Contract[],
   deps: SubmitDeps,
   identity: Identity | undefined,
-  request: { origin?: string | undefined; legacy?: boolean; waitUntil?: ((promise: Promise<unknown>) => void) | undefined; heldMs?: number } = {},
+  request: { origin?: string | undefined; legacy?: boolean; waitUntil?: ((promise: Promise<unknown>) => void) | undefined } = {},
 ): McpServer {
   const server = new McpServer(SERVER_INFO, { capabilities: { tools: { listChanged: false } }, instructions: INSTRUCTIONS });
   outputSchema ??= advertiseOnly(RUN_RESULT_SCHEMA);
@@ -63,7 +63,6 @@ export function createMcpServer(
         const report = await submitToolCall(deps, contract, identity, args, {
           ...(request.origin ? { origin: request.origin } : {}),
           ...(request.waitUntil ? { waitUntil: request.waitUntil } : {}),
-          ...(request.heldMs ? { heldMs: request.heldMs } : {}),
         });
         // A 2025-era client that declared URL-mode elicitation gets the protocol's own error pointing at the approval page.
         const gate = report.approval;

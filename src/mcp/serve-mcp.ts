@@ -45,8 +45,6 @@ const ORIGIN = "agent-exec/origin";
 const LEGACY = "agent-exec/legacy";
 /** And the request's waitUntil, for bookkeeping after the answer. */
 const WAIT_UNTIL = "agent-exec/wait-until";
-/** And how long the call waited for its turn before it reached this isolate. */
-const HELD = "agent-exec/held-ms";
 
 /** Builds the handler once per endpoint (per isolate); each request still gets a fresh McpServer. */
 export function mcpHandler(endpoint: McpEndpoint): StatelessMcpHandler {
@@ -56,7 +54,6 @@ export function mcpHandler(endpoint: McpEndpoint): StatelessMcpHandler {
         origin: authInfo?.extra?.[ORIGIN] as string | undefined,
         legacy: authInfo?.extra?.[LEGACY] === true,
         waitUntil: authInfo?.extra?.[WAIT_UNTIL] as ((promise: Promise<unknown>) => void) | undefined,
-        heldMs: (authInfo?.extra?.[HELD] as number | undefined) ?? 0,
       }),
     {
       route: MCP_ROUTE,
@@ -72,7 +69,6 @@ export async function serveMcp(
   identity: Identity | undefined,
   approvals?: DurableObjectNamespace<ApprovalDesk>,
   waitUntil?: (promise: Promise<unknown>) => void,
-  heldMs = 0,
 ): Promise<Response> {
   if (!identity) return await handler.fetch(request);
   const version = request.headers.get("mcp-protocol-version") ?? "";
@@ -97,7 +93,7 @@ export async function serveMcp(
     clientId: identity.actor,
     scopes: identity.roles,
     expiresAt: identity.expiresAt,
-    extra: { [IDENTITY]: identity, [ORIGIN]: new URL(request.url).origin, [LEGACY]: legacy, ...(waitUntil ? { [WAIT_UNTIL]: waitUntil } : {}), [HELD]: heldMs },
+    extra: { [IDENTITY]: identity, [ORIGIN]: new URL(request.url).origin, [LEGACY]: legacy, ...(waitUntil ? { [WAIT_UNTIL]: waitUntil } : {}) },
   };
   return await handler.fetch(forHandler, { authInfo, ...(parsedBody === undefined ? {} : { parsedBody }) });
 }

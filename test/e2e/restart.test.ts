@@ -35,5 +35,5 @@ describe("local persistence", () => {
     } finally {
       await second.stop();
     }
-  });
+  }, 180_000);
 });

@@ -1,7 +1,7 @@
 // Starts the server exactly as `npm start` does (src/local/start.ts on a free
 // loopback port, its own state folder) and stops it again.
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync } from "node:fs";
+import { appendFileSync, mkdtempSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -29,6 +29,8 @@ export function newStateDir(): string {
 
 export type LocalServer = {
   url: string;
+  /** The `npm start` process (src/local/start.ts): the supervisor. */
+  pid: number;
   mcpUrl: URL;
   stateDir: string;
   output: () => string;
@@ -65,8 +67,14 @@ export async function startLocalServer(options: { stateDir?: string; env?: Recor
     // its own process group, so kill() reaches every process of the stack
     detached: true,
   });
-  child.stdout?.on("data", (chunk) => (output += chunk));
-  child.stderr?.on("data", (chunk) => (output += chunk));
+  // SERVER_LOG_DIR keeps each server's output in a file as it comes (for looking into a failure)
+  const logFile = process.env.SERVER_LOG_DIR ? join(process.env.SERVER_LOG_DIR, `server-${port}.log`) : null;
+  const collect = (chunk: Buffer) => {
+    output += chunk;
+    if (logFile) appendFileSync(logFile, chunk);
+  };
+  child.stdout?.on("data", collect);
+  child.stderr?.on("data", collect);
   const exited = new Promise<void>((done) => child.once("exit", () => done()));
   const url = `http://127.0.0.1:${port}`;
   try {
@@ -85,6 +93,7 @@ export async function startLocalServer(options: { stateDir?: string; env?: Recor
   const key = await ensureDevKey(stateDir);
   return {
     url,
+    pid: child.pid ?? 0,
     mcpUrl: new URL(`${url}/mcp`),
     stateDir,
     output: () => output,

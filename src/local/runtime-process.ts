@@ -1,0 +1,298 @@
+// One local runtime process: a `wrangler dev` running one of the configurations in
+// runtime-configs.ts, with the two workerd processes under it (wrangler's proxy, serving the
+// port, and the user runtime). The supervisor looks at it every tick: a dead user runtime
+// is one wrangler restarts by itself (checked, and replaced whole if it does not come back);
+// a dead proxy or a dead wrangler means the whole process is replaced, orphans killed.
+import { type ChildProcess, spawn } from "node:child_process";
+import { rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { delimiter, dirname, join } from "node:path";
+import { pathToFileURL } from "node:url";
+import { ROOT } from "./dev-keys.ts";
+import { alive, killAll, type RuntimePids, workerdBelow } from "./process-table.ts";
+import type { RuntimeSpec } from "./runtime-configs.ts";
+
+/** Why a runtime's user process went away: stopped by the watchdog, out of memory, restarted on new data, or anything else. */
+export type LossCause = "watchdog" | "out_of_memory" | "reload" | "crashed";
+export type Loss = { at: number; cause: LossCause };
+
+export type RuntimeHooks = {
+  log: (line: string) => void;
+  /** The runtime's own output, line by line (the main runtime's is passed through, a sandbox's prefixed). */
+  output: (line: string, stream: "stdout" | "stderr") => void;
+  /** The runtime stopped serving (its user process or the whole process went). */
+  lost: (runtime: RuntimeProcess, loss: Loss) => void;
+  /** It serves again. */
+  up: (runtime: RuntimeProcess) => void;
+  /** A wrangler exited: the workerd processes it leaves behind are to be killed. */
+  reap: () => void;
+};
+
+/** The longest wrangler gets to bring its user runtime back by itself before the process is replaced whole. */
+const SELF_RESTART_MS = 2_500;
+const BUILD_FAILED = /Build failed with \d+ error/;
+const OUT_OF_MEMORY = /Reached heap limit|JavaScript heap out of memory|Fatal JavaScript out of memory/;
+const WRANGLER = join(ROOT, "node_modules/wrangler/wrangler-dist/cli.js");
+const EXIT_WITH_PARENT = pathToFileURL(join(ROOT, "src/local/exit-with-parent.ts")).href;
+
+export class RuntimeProcess {
+  readonly spec: RuntimeSpec;
+  /** Where it serves HTTP (wrangler's proxy); a new port with each replacement. */
+  port = 0;
+  serving = false;
+  lastLoss: Loss | null = null;
+  readonly #hooks: RuntimeHooks;
+  readonly #registry: string;
+  readonly #env: Record<string, string | undefined>;
+  #child: ChildProcess | null = null;
+  #pids: RuntimePids = { proxy: [], user: [] };
+  #stopping = false;
+  #replacing: Promise<void> | null = null;
+  #outOfMemoryAt = 0;
+  #killedAt = 0;
+  #lostSince = 0;
+  #checking = false;
+
+  constructor(spec: RuntimeSpec, registry: string, env: Record<string, string | undefined>, hooks: RuntimeHooks) {
+    this.spec = spec;
+    this.#registry = registry;
+    this.#env = env;
+    this.#hooks = hooks;
+  }
+
+  /** Starts wrangler and waits until the runtime serves; a wrangler that exits while starting is started again (false: none served within the limit). */
+  async start(limitMs: number): Promise<boolean> {
+    const until = Date.now() + limitMs;
+    for (let attempt = 1; Date.now() < until && !this.#stopping; attempt++) {
+      const outcome = await this.#startOnce(until);
+      if (outcome === "serving") return true;
+      if (outcome === "timed out") return false;
+      if (outcome === "build failed") {
+        this.#hooks.log(`${this.spec.name}: its Worker did not build (the error is above); not starting it`);
+        return false;
+      }
+      this.#hooks.log(`${this.spec.name}: wrangler exited while starting (attempt ${attempt}); starting it again`);
+    }
+    return false;
+  }
+
+  async #startOnce(until: number): Promise<"serving" | "exited" | "timed out" | "build failed"> {
+    this.port = await freePort();
+    // wrangler picks 9229 for its inspector unless told: two starting at once would both take it
+    const inspectorPort = await freePort();
+    // A registry entry left by a process that was killed would keep this one from registering for 90 s.
+    rmSync(join(this.#registry, this.spec.name), { force: true });
+    const args = [
+      "--no-warnings",
+      "--import",
+      EXIT_WITH_PARENT,
+      WRANGLER,
+      "dev",
+      "--config",
+      this.spec.configPath,
+      "--ip",
+      "127.0.0.1",
+      "--port",
+      String(this.port),
+      "--persist-to",
+      this.spec.persistTo,
+      "--inspector-port",
+      String(inspectorPort),
+      "--show-interactive-dev-session=false",
+    ];
+    let buildFailed = false;
+    const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"], env: this.#env as NodeJS.ProcessEnv });
+    this.#child = child;
+    this.#pids = { proxy: [], user: [] };
+    for (const [stream, name] of [
+      [child.stdout, "stdout"],
+      [child.stderr, "stderr"],
+    ] as const) {
+      let rest = "";
+      stream?.on("data", (chunk: Buffer) => {
+        const lines = (rest + chunk.toString()).split("\n");
+        rest = lines.pop() ?? "";
+        for (const line of lines) {
+          if (OUT_OF_MEMORY.test(line)) this.#outOfMemoryAt = Date.now();
+          if (BUILD_FAILED.test(line)) buildFailed = true;
+          this.#hooks.output(line, name);
+        }
+      });
+    }
+    let started = false;
+    child.once("exit", (code, signal) => {
+      this.#hooks.reap();
+      if (!started || this.#child !== child || this.#stopping) return;
+      this.#hooks.log(`${this.spec.name}: wrangler exited (${signal ?? code}); replacing it`);
+      void this.replace("crashed");
+    });
+    while (Date.now() < until && child.exitCode === null && child.signalCode === null && !buildFailed) {
+      if (await this.healthy(1_000)) {
+        this.#pids = workerdBelow(child.pid ?? 0, this.port);
+        this.serving = true;
+        started = true;
+        return "serving";
+      }
+      await sleep(100);
+    }
+    if (buildFailed) {
+      // wrangler would wait for a change of the sources; nothing of ours will make one
+      this.#killTree();
+      return "build failed";
+    }
+    if (child.exitCode !== null || child.signalCode !== null) return "exited";
+    return "timed out";
+  }
+
+  /** Whether the Worker in it answers now (a blocked runtime does not). */
+  async healthy(timeoutMs: number): Promise<boolean> {
+    try {
+      const response = await fetch(`http://127.0.0.1:${this.port}/`, { signal: AbortSignal.timeout(timeoutMs) });
+      await response.arrayBuffer();
+      return response.ok && (this.spec.role === "sandbox" || response.headers.has("x-agent-exec"));
+    } catch {
+      return false;
+    }
+  }
+
+  /** One look, every supervisor tick: did any of its processes go away? */
+  async check(): Promise<void> {
+    const child = this.#child;
+    if (this.#checking || this.#replacing || this.#stopping || !child?.pid) return;
+    this.#checking = true;
+    try {
+      if (this.#pids.proxy.length === 0 || this.#pids.user.length === 0) {
+        if (this.serving) this.#pids = workerdBelow(child.pid, this.port);
+        return;
+      }
+      if (!this.#pids.proxy.every(alive)) {
+        this.#hooks.log(`${this.spec.name}: wrangler's proxy process is gone; replacing the whole process`);
+        await this.replace("crashed");
+        return;
+      }
+      if (this.#lostSince === 0 && !this.#pids.user.every(alive)) {
+        // wrangler restarts its user runtime by itself; the runs that were in it are lost
+        this.#lostSince = Date.now();
+        this.#lose(this.#causeOfLoss());
+      }
+      if (this.#lostSince > 0) {
+        const current = workerdBelow(child.pid, this.port);
+        if (current.user.length > 0 && current.user.every(alive) && (await this.healthy(500))) {
+          this.#pids = current;
+          this.#lostSince = 0;
+          this.serving = true;
+          this.#hooks.up(this);
+        } else if (Date.now() - this.#lostSince > SELF_RESTART_MS) {
+          this.#hooks.log(`${this.spec.name}: its runtime did not come back within ${SELF_RESTART_MS} ms; replacing the whole process`);
+          await this.replace(this.lastLoss?.cause ?? "crashed");
+        }
+      }
+    } finally {
+      this.#checking = false;
+    }
+  }
+
+  /** The watchdog's stop: kills the user runtime (a runaway's busy loop with it); wrangler starts a fresh one. */
+  killRuntime(): void {
+    this.#killedAt = Date.now();
+    killAll(this.#pids.user);
+  }
+
+  /** Replaces the whole process: everything under it killed (orphans included), a fresh wrangler on a new port. */
+  replace(cause: LossCause): Promise<void> {
+    if (this.#replacing) return this.#replacing;
+    this.#replacing = (async () => {
+      if (this.#lostSince === 0) this.#lose(cause);
+      const old = this.#child;
+      const pids = old?.pid ? [old.pid, ...this.#pids.proxy, ...this.#pids.user, ...workerdBelow(old.pid, this.port).user] : [];
+      this.#child = null;
+      killAll(pids);
+      for (let attempt = 1; !this.#stopping; attempt++) {
+        if (await this.start(30_000)) break;
+        this.#hooks.log(`${this.spec.name}: did not serve after a restart (attempt ${attempt}); trying again`);
+        this.#killTree();
+      }
+      this.#lostSince = 0;
+      if (!this.#stopping) this.#hooks.up(this);
+    })().finally(() => {
+      this.#replacing = null;
+    });
+    return this.#replacing;
+  }
+
+  async stop(): Promise<void> {
+    this.#stopping = true;
+    const child = this.#child;
+    if (!child?.pid) return;
+    const pids = [...this.#pids.proxy, ...this.#pids.user, ...workerdBelow(child.pid, this.port).user];
+    child.kill("SIGTERM");
+    const exited = new Promise((resolve) => child.once("exit", resolve));
+    await Promise.race([exited, sleep(5_000)]);
+    killAll([child.pid, ...pids.filter(alive)]);
+  }
+
+  #killTree(): void {
+    const pid = this.#child?.pid;
+    this.#child = null;
+    if (!pid) return;
+    const below = workerdBelow(pid, this.port);
+    killAll([pid, ...below.proxy, ...below.user]);
+  }
+
+  /** Its wrangler process, while there is one. */
+  wranglerPid(): number | undefined {
+    return this.#child?.exitCode === null && this.#child.signalCode === null ? this.#child.pid : undefined;
+  }
+
+  /** Every process of it now, for `ps` checks and for the stack's own stop. */
+  pids(): number[] {
+    const pid = this.#child?.pid;
+    return pid ? [pid, ...this.#pids.proxy, ...this.#pids.user] : [];
+  }
+
+  #causeOfLoss(): LossCause {
+    const now = Date.now();
+    if (now - this.#killedAt < 5_000) return "watchdog";
+    if (now - this.#outOfMemoryAt < 5_000) return "out_of_memory";
+    return "crashed";
+  }
+
+  #lose(cause: LossCause): void {
+    this.serving = false;
+    this.lastLoss = { at: Date.now(), cause };
+    this.#hooks.lost(this, this.lastLoss);
+  }
+
+  /** The cause of its last loss, once it is known: out-of-memory output may trail the exit by a moment. */
+  async settledLoss(since: number): Promise<Loss | null> {
+    const until = Date.now() + 2_000;
+    while (Date.now() < until) {
+      if (this.lastLoss && this.lastLoss.at >= since - 5_000) {
+        if (this.lastLoss.cause === "crashed" && Date.now() - this.#outOfMemoryAt < 5_000) this.lastLoss = { ...this.lastLoss, cause: "out_of_memory" };
+        if (this.lastLoss.cause !== "crashed" || Date.now() - this.lastLoss.at > 500) return this.lastLoss;
+      }
+      await sleep(50);
+    }
+    return this.lastLoss;
+  }
+}
+
+/** The PATH a runtime gets: this Node (22) first, so wrangler's own child processes use it too. */
+export function runtimePath(): string {
+  return `${dirname(process.execPath)}${delimiter}${process.env.PATH ?? ""}`;
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      server.close(() => (typeof address === "object" && address ? resolve(address.port) : reject(new Error("no free port"))));
+    });
+  });
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
