@@ -1,6 +1,8 @@
 // Routes that exist only for `npm run bench` (LOCAL_BENCH=1, never in production):
 //   POST /__bench/baseline  the same code through a bare LOADER.load() and one RPC call,
 //                           with no identity, policy, evidence or caps;
+//   POST /__bench/host      the same code through the sandbox host, as the pipeline reaches it
+//                           (locally: the router and a sandbox process), with no pipeline;
 //   POST /__bench/pipeline  the full run pipeline (intake, policy, signing and admission,
 //                           evidence, sandbox) without MCP and token verification;
 //   POST /__bench/fetch     the host Worker fetching a URL n times directly, no gateway.
@@ -8,11 +10,11 @@
 import { z } from "zod";
 import type { Contract } from "../contracts/index.ts";
 import { PlatformError } from "../errors/index.ts";
-import { SANDBOX_COMPATIBILITY_DATE } from "../execution/index.ts";
+import { outcomeFromWire, runtimeProfile, SANDBOX_COMPATIBILITY_DATE } from "../execution/index.ts";
 import { type SubmitDeps, submitToolCall } from "../intent/index.ts";
 import { errorResponse, jsonResponse } from "./error-response.ts";
 
-export const BENCH_ROUTES = { baseline: "/__bench/baseline", pipeline: "/__bench/pipeline", fetch: "/__bench/fetch" } as const;
+export const BENCH_ROUTES = { baseline: "/__bench/baseline", host: "/__bench/host", pipeline: "/__bench/pipeline", fetch: "/__bench/fetch" } as const;
 
 const BARE_MAIN = `
 import { WorkerEntrypoint } from "cloudflare:workers";
@@ -62,6 +64,20 @@ export async function serveBench(
     });
     const entry = worker.getEntrypoint() as unknown as { run(input: unknown): Promise<string> };
     return jsonResponse({ result: JSON.parse(await entry.run(body.data.input ?? {})) });
+  }
+  if (route === BENCH_ROUTES.host) {
+    // No policy, no signature, no evidence: the host runs what its caller hands it.
+    const run = deps.sandboxes.start({
+      runId: `run_${crypto.randomUUID()}`,
+      tenant: body.data.tenant,
+      session: body.data.session,
+      contract,
+      profile: runtimeProfile(contract, [], null),
+      task: { code: body.data.code, input: body.data.input ?? {} },
+    });
+    await run.booted();
+    const outcome = outcomeFromWire(await run.run());
+    return jsonResponse({ termination: outcome.termination, result: outcome.result ?? null });
   }
   const identity = { actor: "bench", tenant: body.data.tenant, session: body.data.session, roles: [], expiresAt: 0 };
   const report = await submitToolCall(deps, contract, identity, { code: body.data.code, input: body.data.input ?? {} }, waitUntil ? { waitUntil } : {});

@@ -87,8 +87,8 @@ export async function startLocalServer(options: { stateDir?: string; env?: Recor
       90_000,
     );
   } catch (error) {
-    child.kill("SIGKILL");
-    throw error;
+    if (child.pid !== undefined && child.exitCode === null) process.kill(-child.pid, "SIGKILL");
+    throw new Error(`${error instanceof Error ? error.message : String(error)}\n--- the server's output, last 4000 characters ---\n${output.slice(-4_000)}`);
   }
   const key = await ensureDevKey(stateDir);
   return {
