@@ -3,9 +3,11 @@
 // and restart what needs restarting.
 import { readdirSync, readFileSync } from "node:fs";
 
-type Row = { pid: number; ppid: number; pgrp: number; args: string };
+export type ProcessRow = { pid: number; ppid: number; pgrp: number; args: string };
+type Row = ProcessRow;
 
-function table(): Row[] {
+/** Every live process: pid, parent, process group and command line. */
+export function processTable(): Row[] {
   const rows: Row[] = [];
   for (const name of readdirSync("/proc")) {
     if (!/^\d+$/.test(name)) continue;
@@ -25,10 +27,9 @@ function table(): Row[] {
 
 export type RuntimePids = { proxy: number[]; user: number[] };
 
-/** The workerd processes below `root`: wrangler's proxy (serving `proxyPort`) and the user runtime(s). */
-export function workerdBelow(root: number, proxyPort: number): RuntimePids {
-  const rows = table();
-  const below = new Set([root]);
+/** The pids of `roots` and every process below them. */
+export function descendants(rows: readonly Row[], roots: Iterable<number>): Set<number> {
+  const below = new Set(roots);
   for (let grew = true; grew; ) {
     grew = false;
     for (const row of rows) {
@@ -38,7 +39,16 @@ export function workerdBelow(root: number, proxyPort: number): RuntimePids {
       }
     }
   }
-  const workerd = rows.filter((row) => below.has(row.pid) && row.pid !== root && /workerd\S*\s+serve/.test(row.args));
+  return below;
+}
+
+const WORKERD = /workerd\S*\s+serve/;
+
+/** The workerd processes below `root`: wrangler's proxy (serving `proxyPort`) and the user runtime(s). */
+export function workerdBelow(root: number, proxyPort: number): RuntimePids {
+  const rows = processTable();
+  const below = descendants(rows, [root]);
+  const workerd = rows.filter((row) => below.has(row.pid) && row.pid !== root && WORKERD.test(row.args));
   const isProxy = (row: Row) => row.args.includes(`entry=127.0.0.1:${proxyPort} `) || row.args.endsWith(`entry=127.0.0.1:${proxyPort}`);
   return { proxy: workerd.filter(isProxy).map((r) => r.pid), user: workerd.filter((r) => !isProxy(r)).map((r) => r.pid) };
 }
@@ -48,19 +58,10 @@ export function workerdBelow(root: number, proxyPort: number): RuntimePids {
  * wrangler that died (killed, or failed while starting) leaves its workerd running on.
  */
 export function reapOrphans(wranglers: readonly number[]): number[] {
-  const rows = table();
+  const rows = processTable();
   const own = rows.find((row) => row.pid === process.pid)?.pgrp;
-  const held = new Set(wranglers);
-  for (let grew = true; grew; ) {
-    grew = false;
-    for (const row of rows) {
-      if (held.has(row.ppid) && !held.has(row.pid)) {
-        held.add(row.pid);
-        grew = true;
-      }
-    }
-  }
-  const orphans = rows.filter((row) => row.pgrp === own && !held.has(row.pid) && /workerd\S*\s+serve/.test(row.args)).map((row) => row.pid);
+  const held = descendants(rows, wranglers);
+  const orphans = rows.filter((row) => row.pgrp === own && !held.has(row.pid) && WORKERD.test(row.args)).map((row) => row.pid);
   killAll(orphans);
   return orphans;
 }

@@ -11,7 +11,7 @@ import { ensureKey } from "../../src/local/dev-keys.ts";
 import { dataDirs, readOnlyContract } from "../helpers/data-dirs.ts";
 import { type LocalServer, startLocalServer, until } from "../helpers/local-server.ts";
 import { CLIENT_KINDS, connectClient, type McpSession, type ToolCallResult } from "../helpers/mcp-clients.ts";
-import { sessionRecords } from "../helpers/mcp-http.ts";
+import { answerOf, sessionRecords, toolCallBody, toolCallHeaders } from "../helpers/mcp-http.ts";
 
 let server: LocalServer;
 let runaway: McpSession;
@@ -119,13 +119,7 @@ function rawCall(path: string, token: string, body: Buffer): Promise<{ status: n
         port: url.port,
         method: "POST",
         path,
-        headers: {
-          authorization: `Bearer ${token}`,
-          "content-type": "application/json",
-          accept: "application/json, text/event-stream",
-          "mcp-protocol-version": "2025-06-18",
-          "content-length": body.length,
-        },
+        headers: { ...toolCallHeaders(token), "content-length": body.length },
       },
       (res) => {
         let text = "";
@@ -139,13 +133,9 @@ function rawCall(path: string, token: string, body: Buffer): Promise<{ status: n
 }
 
 function toolResultOf(text: string): Envelope {
-  const json = text.startsWith("{")
-    ? text
-    : (text
-        .split("\n")
-        .find((line) => line.startsWith("data: "))
-        ?.slice(6) ?? "null");
-  return (JSON.parse(json) as { result: { structuredContent: Envelope } }).result.structuredContent;
+  const envelope = answerOf<Envelope>(text)?.result?.structuredContent;
+  if (!envelope) throw new Error(`not a tool result: ${text.slice(0, 300)}`);
+  return envelope;
 }
 
 async function plannerTask(code: string, input: unknown, session: string): Promise<string> {
@@ -222,15 +212,14 @@ const ENTRY_PATHS: Array<[string, (session: string) => Promise<Envelope>]> = [
   [
     "/./mcp",
     async (session) => {
-      const body = Buffer.from(JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "probe_quick", arguments: { code: BUSY } } }));
+      const body = Buffer.from(toolCallBody("probe_quick", { code: BUSY }, 1));
       return toolResultOf((await rawCall("/./mcp", await server.token({ ...RUNAWAY, session }), body)).text);
     },
   ],
   [
     "a body with a UTF-8 byte-order mark",
     async (session) => {
-      const json = JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "probe_quick", arguments: { code: BUSY } } });
-      const body = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(json)]);
+      const body = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(toolCallBody("probe_quick", { code: BUSY }, 1))]);
       return toolResultOf((await rawCall("/mcp", await server.token({ ...RUNAWAY, session }), body)).text);
     },
   ],

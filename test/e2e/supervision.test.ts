@@ -8,9 +8,10 @@ import { readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ensureKey } from "../../src/local/dev-keys.ts";
+import { descendants, processTable } from "../../src/local/process-table.ts";
 import { dataDirs, readOnlyContract } from "../helpers/data-dirs.ts";
 import { type LocalServer, startLocalServer, until } from "../helpers/local-server.ts";
-import { sessionRecords } from "../helpers/mcp-http.ts";
+import { answerOf, sessionRecords, toolCallBody, toolCallHeaders } from "../helpers/mcp-http.ts";
 
 const WALL_MS = 2_000;
 const METRICS_TOKEN = `metrics-${crypto.randomUUID()}-${crypto.randomUUID()}`;
@@ -36,34 +37,10 @@ afterAll(async () => {
   await server?.stop();
 });
 
-type Row = { pid: number; ppid: number; args: string };
-function processes(): Row[] {
-  return readdirSync("/proc")
-    .filter((name) => /^\d+$/.test(name))
-    .flatMap((name) => {
-      try {
-        const stat = readFileSync(`/proc/${name}/stat`, "utf8");
-        const after = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-        if (after[0] === "Z") return [];
-        return [{ pid: Number(name), ppid: Number(after[1]), args: readFileSync(`/proc/${name}/cmdline`, "utf8").split("\0").join(" ") }];
-      } catch {
-        return [];
-      }
-    });
-}
-
 /** The server's runtime processes by role: each runtime's wrangler, its proxy workerd and its user workerd. */
 function runtimeProcesses(): Map<string, number> {
-  const rows = processes();
-  const below = new Set([server.pid]);
-  for (let grew = true; grew; ) {
-    grew = false;
-    for (const row of rows)
-      if (below.has(row.ppid) && !below.has(row.pid)) {
-        below.add(row.pid);
-        grew = true;
-      }
-  }
+  const rows = processTable();
+  const below = descendants(rows, [server.pid]);
   const found = new Map<string, number>();
   for (const wrangler of rows.filter((r) => below.has(r.pid) && r.args.includes("wrangler-dist/cli.js dev"))) {
     const name = /runtime\/([^/]+)\/wrangler\.json/.exec(wrangler.args)?.[1] ?? "?";
@@ -89,34 +66,15 @@ type Answer = { status: number; runId?: string; termination?: string; code?: str
 /** One tools/call as raw HTTP; whatever comes back (a tool result or an HTTP error) is an answer. */
 async function call(token: string, id: number): Promise<Answer> {
   const started = Date.now();
+  const code = "export default async () => { await new Promise((r) => setTimeout(r, 300)); return 'ok'; }";
   const response = await fetch(server.mcpUrl, {
     method: "POST",
-    headers: {
-      authorization: `Bearer ${token}`,
-      "content-type": "application/json",
-      accept: "application/json, text/event-stream",
-      "mcp-protocol-version": "2025-06-18",
-    },
-    body: JSON.stringify({
-      jsonrpc: "2.0",
-      id,
-      method: "tools/call",
-      params: { name: "steady_probe", arguments: { code: "export default async () => { await new Promise((r) => setTimeout(r, 300)); return 'ok'; }" } },
-    }),
+    headers: toolCallHeaders(token),
+    body: toolCallBody("steady_probe", { code }, id),
     // no call may wait past its deadline + 5 s
     signal: AbortSignal.timeout(WALL_MS + 2_000 + 5_000),
   });
-  const text = await response.text();
-  const json = text.startsWith("{")
-    ? text
-    : (text
-        .split("\n")
-        .find((line) => line.startsWith("data: "))
-        ?.slice(6) ?? "null");
-  const body = JSON.parse(json) as {
-    result?: { structuredContent?: { runId: string; termination: string; error?: { code: string } } };
-    error?: { code: string };
-  };
+  const body = answerOf<{ runId: string; termination: string; error?: { code: string } }>(await response.text());
   const envelope = body?.result?.structuredContent;
   return {
     status: response.status,
