@@ -3,7 +3,7 @@ import type { JWK } from "jose";
 import { type BatchMessage, consumeTask } from "./batch/index.ts";
 import { SlotReserve, Turnstile } from "./budget/index.ts";
 import { type Catalog, catalogFor } from "./catalog/index.ts";
-import { type Config, readConfig } from "./config/index.ts";
+import { type Config, platformSecrets, readConfig } from "./config/index.ts";
 import { PlatformError } from "./errors/index.ts";
 import { EXPORT_TYPE, type ExportClaims, jwtSigner } from "./evidence/index.ts";
 import { POLICY_ISSUER, plannerTrust, policyTrust, publishedKeys, type SandboxService, type TaskTrust } from "./execution/index.ts";
@@ -90,16 +90,6 @@ const platforms = new WeakMap<Env, Platform>();
 function sandboxService(env: Env, exports: Cloudflare.Exports): SandboxService {
   const bound = (env as Env & { SANDBOX_HOST?: SandboxService }).SANDBOX_HOST;
   return bound ?? (exports.SandboxHost as unknown as SandboxService);
-}
-
-/** The values the platform holds that must never appear in evidence, logs or pages: injected egress credentials, private keys, tokens. */
-function platformSecrets(env: Env, config: Config): string[] {
-  const egress = Object.entries(env as unknown as Record<string, unknown>)
-    .filter(([name, value]) => /^EGRESS_[A-Z0-9_]+$/.test(name) && name !== "EGRESS_RESOLVE" && typeof value === "string")
-    .map(([, value]) => value as string);
-  const keys = [config.tasks.signingKey, config.evidence.signingKey].flatMap((key) => (key && typeof key.d === "string" ? [key.d] : []));
-  const secrets = [...egress, ...keys, ...(config.metricsToken ? [config.metricsToken] : [])];
-  return secrets;
 }
 
 function platformFor(env: Env, config: Config, exports: Cloudflare.Exports): Platform {

@@ -259,3 +259,12 @@ function authKeys(raw: z.infer<typeof RawConfigSchema>): Config["auth"]["keys"] 
   }
   throw new PlatformError("misconfigured", "No token verification key: set AUTH_JWKS_URL (production) or start locally with `npm start`.");
 }
+
+/** The values the platform holds that must never appear in evidence, logs or pages: injected egress credentials, private keys, tokens. */
+export function platformSecrets(env: object, config: Config): string[] {
+  const egress = Object.entries(env as Record<string, unknown>)
+    .filter(([name, value]) => /^EGRESS_[A-Z0-9_]+$/.test(name) && name !== "EGRESS_RESOLVE" && typeof value === "string")
+    .map(([, value]) => value as string);
+  const keys = [config.tasks.signingKey, config.evidence.signingKey].flatMap((key) => (key && typeof key.d === "string" ? [key.d] : []));
+  return [...egress, ...keys, ...(config.metricsToken ? [config.metricsToken] : [])];
+}

@@ -3,7 +3,7 @@ export { type Admission, admitTask, type Expectation, type VerifiedTask } from "
 export { CAPABILITY_ERRORS, type CapabilityErrorCode } from "./capability-error.ts";
 export { type Destination, parseDestination, withinPlan } from "./destination.ts";
 export { decideEgress, EGRESS_DENIALS, type EgressDenial } from "./egress-policy.ts";
-export { HOST_ANSWER_MARGIN_MS, openSandbox, type SandboxRunStub, type SandboxService } from "./open-sandbox.ts";
+export { HOST_ANSWER_MARGIN_MS, openSandbox, SANDBOX_BOOT_LIMIT_MS, type SandboxRunStub, type SandboxService } from "./open-sandbox.ts";
 export { BINDING_NAMES, runInSandbox, SANDBOX_COMPATIBILITY_DATE, type Sandbox, type SandboxJob, type SandboxJobWire, startSandbox } from "./run-in-sandbox.ts";
 export {
   CAPABILITY_ACTIONS,

@@ -19,6 +19,14 @@ export type SandboxService = { start(job: SandboxJobWire): SandboxRunStub };
  */
 export const HOST_ANSWER_MARGIN_MS = 250;
 
+/**
+ * The longest a sandbox may take to boot (a fresh isolate boots in milliseconds; locally a
+ * job may wait for a sandbox process that answers). Within the grace a run's recorded
+ * deadline allows beyond its wall clock, so a run still ends by that deadline; a boot that
+ * takes longer ran nothing and is `sandbox_unavailable`.
+ */
+export const SANDBOX_BOOT_LIMIT_MS = 1_500;
+
 type Boot = { ok: true } | { ok: false; outcome: SandboxOutcome };
 
 export function openSandbox(service: SandboxService, job: SandboxJob): Sandbox {
@@ -32,8 +40,17 @@ export function openSandbox(service: SandboxService, job: SandboxJob): Sandbox {
     const outcome = failed(unavailable(error), { start: null, exec: null });
     return { booted: Promise.resolve(), run: async () => outcome, discard: () => {} };
   }
-  const boot: Promise<Boot> = withDeadline(stub.booted(), limit).then(
-    (answer): Boot => (answer === TIMED_OUT ? { ok: false, outcome: timedOut(wallMs, { start: null, exec: null }) } : { ok: true }),
+  const boot: Promise<Boot> = withDeadline(stub.booted(), SANDBOX_BOOT_LIMIT_MS).then(
+    (answer): Boot =>
+      answer === TIMED_OUT
+        ? {
+            ok: false,
+            outcome: failed(new PlatformError("sandbox_unavailable", `No sandbox booted the run within ${SANDBOX_BOOT_LIMIT_MS} ms; nothing of it ran.`), {
+              start: null,
+              exec: null,
+            }),
+          }
+        : { ok: true },
     (error: unknown): Boot => ({ ok: false, outcome: failed(unavailable(error), { start: null, exec: null }) }),
   );
 

@@ -4,7 +4,9 @@
 // sandbox runtime processes of their own (src/local/), so a runaway stalls only its process.
 // Either way the caller holds the run to its deadline from its own side (open-sandbox.ts).
 import { RpcTarget, WorkerEntrypoint } from "cloudflare:workers";
+import { platformSecrets, readConfig } from "../config/index.ts";
 import type { CapabilityName } from "../contracts/index.ts";
+import { redactLogsOf } from "../redaction/index.ts";
 import { type Sandbox, type SandboxJobWire, startSandbox } from "./run-in-sandbox.ts";
 import type { CapabilityProps, SandboxBindings } from "./runtime-profile.ts";
 import { outcomeToWire, type SandboxOutcomeWire } from "./sandbox-outcome.ts";
@@ -28,9 +30,17 @@ export class SandboxRun extends RpcTarget {
   }
 }
 
+/** The isolates whose logs already hide the platform's secrets (a sandbox host may run in an isolate of its own). */
+const redacting = new WeakSet<object>();
+
 export class SandboxHost extends WorkerEntrypoint<Env> {
   /** Loads the job's isolate and starts booting it; the task's code runs only on run(). */
   start(job: SandboxJobWire): SandboxRun {
+    if (!redacting.has(this.env)) {
+      // the gateway and the capabilities log errors here; the injected credentials must not show in them
+      redactLogsOf(platformSecrets(this.env, readConfig(this.env)));
+      redacting.add(this.env);
+    }
     return new SandboxRun(startSandbox(sandboxBindings(this.env, this.ctx.exports), job));
   }
 }

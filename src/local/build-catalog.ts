@@ -43,7 +43,8 @@ export function readDataFiles(dir: string): { files: DataFile[]; problems: FileP
   return { files, problems };
 }
 
-export function buildCatalog(): { ok: true } | { ok: false; message: string } {
+/** Reads and validates the contracts and policy the server serves, writing nothing; `files` is what was read. */
+export function checkCatalog(): { ok: true; files: string } | { ok: false; message: string } {
   const contractFiles = readDataFiles(CONTRACTS_DIR);
   const contracts = loadContracts(contractFiles.files);
   const policyFiles = readDataFiles(POLICY_DIR);
@@ -55,15 +56,19 @@ export function buildCatalog(): { ok: true } | { ok: false; message: string } {
     ...(policy && !policy.ok ? policy.problems : []),
   ];
   if (problems.length > 0) return { ok: false, message: formatProblems(problems) };
+  return { ok: true, files: JSON.stringify({ contracts: contractFiles.files, policy: policyFiles.files }) };
+}
+
+export function buildCatalog(): { ok: true } | { ok: false; message: string } {
+  const checked = checkCatalog();
+  if (!checked.ok) return checked;
   // Only the default folders are bundled: another folder (a test's, an operator's trial) must
   // never overwrite what every other build and test run bundles. `npm start` passes those as
   // CATALOG_OVERRIDE instead (see catalogOverride()).
-  if (!process.env.CONTRACTS_DIR && !process.env.POLICY_DIR) {
-    writeIfChanged(CATALOG_OUTPUTS.contracts, `${JSON.stringify({ files: contractFiles.files }, null, 2)}\n`);
-    writeIfChanged(CATALOG_OUTPUTS.policy, `${JSON.stringify({ files: policyFiles.files }, null, 2)}\n`);
-  } else if (!existsSync(CATALOG_OUTPUTS.contracts) || !existsSync(CATALOG_OUTPUTS.policy)) {
-    // The Worker bundles the default catalog even when another is served (CATALOG_OVERRIDE): on a fresh
-    // clone it has to exist before the first build, made from the default folders.
+  const defaults = !process.env.CONTRACTS_DIR && !process.env.POLICY_DIR;
+  if (defaults || !existsSync(CATALOG_OUTPUTS.contracts) || !existsSync(CATALOG_OUTPUTS.policy)) {
+    // The Worker bundles the default catalog even when another is served: on a fresh clone it
+    // has to exist before the first build, made from the default folders.
     writeIfChanged(CATALOG_OUTPUTS.contracts, `${JSON.stringify({ files: readDataFiles(join(ROOT, "contracts")).files }, null, 2)}\n`);
     writeIfChanged(CATALOG_OUTPUTS.policy, `${JSON.stringify({ files: readDataFiles(join(ROOT, "policy")).files }, null, 2)}\n`);
   }

@@ -4,7 +4,7 @@
 // held to run later); a valid change is handed on to be applied.
 import { type FSWatcher, watch } from "node:fs";
 
-export type DataState = { ok: true } | { ok: false; message: string };
+export type DataState = { ok: true; files: string } | { ok: false; message: string };
 
 /** Changes settle this long before the folders are read again (an editor writes a file in steps). */
 const SETTLE_MS = 100;
@@ -14,14 +14,15 @@ export function watchData(options: {
   /** Reads and validates every file again (and writes what is bundled, when valid). */
   validate: () => DataState;
   onInvalid: (message: string) => void;
-  onValid: () => void;
+  /** `files`: what was read, to tell a change from a save of the same. */
+  onValid: (files: string) => void;
 }): () => void {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const changed = () => {
     if (timer) clearTimeout(timer);
     timer = setTimeout(() => {
       const state = options.validate();
-      if (state.ok) options.onValid();
+      if (state.ok) options.onValid(state.files);
       else options.onInvalid(state.message);
     }, SETTLE_MS);
   };

@@ -53,17 +53,13 @@ export function workerdBelow(root: number, proxyPort: number): RuntimePids {
   return { proxy: workerd.filter(isProxy).map((r) => r.pid), user: workerd.filter((r) => !isProxy(r)).map((r) => r.pid) };
 }
 
-/**
- * Kills the workerd processes of this process group that no live wrangler of ours holds: a
- * wrangler that died (killed, or failed while starting) leaves its workerd running on.
- */
-export function reapOrphans(wranglers: readonly number[]): number[] {
-  const rows = processTable();
-  const own = rows.find((row) => row.pid === process.pid)?.pgrp;
-  const held = descendants(rows, wranglers);
-  const orphans = rows.filter((row) => row.pgrp === own && !held.has(row.pid) && WORKERD.test(row.args)).map((row) => row.pid);
-  killAll(orphans);
-  return orphans;
+/** Whether `pid` is (still) a workerd process: a remembered pid may have been reused by another. */
+export function isWorkerd(pid: number): boolean {
+  try {
+    return WORKERD.test(readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").join(" "));
+  } catch {
+    return false;
+  }
 }
 
 export function alive(pid: number): boolean {

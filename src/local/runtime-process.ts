@@ -4,13 +4,13 @@
 // is one wrangler restarts by itself (checked, and replaced whole if it does not come back);
 // a dead proxy or a dead wrangler means the whole process is replaced, orphans killed.
 import { type ChildProcess, spawn } from "node:child_process";
-import { rmSync } from "node:fs";
+import { createWriteStream, rmSync, type WriteStream } from "node:fs";
 import { createServer } from "node:net";
 import { setPriority } from "node:os";
 import { delimiter, dirname, join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { ROOT } from "./dev-keys.ts";
-import { alive, killAll, type RuntimePids, workerdBelow } from "./process-table.ts";
+import { alive, isWorkerd, killAll, type RuntimePids, workerdBelow } from "./process-table.ts";
 import type { RuntimeSpec } from "./runtime-configs.ts";
 
 /** Why a runtime's user process went away: stopped by the watchdog, out of memory, restarted on new data, or anything else. */
@@ -25,8 +25,6 @@ export type RuntimeHooks = {
   lost: (runtime: RuntimeProcess, loss: Loss) => void;
   /** It serves again. */
   up: (runtime: RuntimeProcess) => void;
-  /** A wrangler exited: the workerd processes it leaves behind are to be killed. */
-  reap: () => void;
 };
 
 /** The longest wrangler gets to bring its user runtime back by itself before the process is replaced whole. */
@@ -51,18 +49,23 @@ export class RuntimeProcess {
   readonly #env: Record<string, string | undefined>;
   #child: ChildProcess | null = null;
   #pids: RuntimePids = { proxy: [], user: [] };
+  /** Every workerd seen under this runtime's current wrangler. */
+  #seen = new Set<number>();
   #stopping = false;
   #replacing: Promise<void> | null = null;
   #outOfMemoryAt = 0;
   #killedAt = 0;
   #lostSince = 0;
   #checking = false;
+  /** All of its output, also what is not passed on: STATE_DIR/runtime/<name>/output.log. */
+  readonly #log: WriteStream;
 
   constructor(spec: RuntimeSpec, registry: string, env: Record<string, string | undefined>, hooks: RuntimeHooks) {
     this.spec = spec;
     this.#registry = registry;
     this.#env = env;
     this.#hooks = hooks;
+    this.#log = createWriteStream(join(dirname(spec.configPath), "output.log"), { flags: "a", mode: 0o600 });
   }
 
   /** Starts wrangler and waits until the runtime serves; a wrangler that exits while starting is started again (false: none served within the limit). */
@@ -135,19 +138,23 @@ export class RuntimeProcess {
           if (OUT_OF_MEMORY.test(line)) this.#outOfMemoryAt = Date.now();
           if (BUILD_FAILED.test(line)) buildFailed = true;
           this.#hooks.output(line, name);
+          this.#log.write(`${line}\n`);
         }
       });
     }
     let started = false;
+    child.on("error", (error) => this.#hooks.log(`${this.spec.name}: wrangler could not be run: ${error.message}`));
     child.once("exit", (code, signal) => {
-      this.#hooks.reap();
+      // its workerd processes outlive it; they are ours to stop (and only they)
+      this.#reapSeen(child.pid);
       if (!started || this.#child !== child || this.#stopping) return;
       this.#hooks.log(`${this.spec.name}: wrangler exited (${signal ?? code}); replacing it`);
       void this.replace("crashed");
     });
     while (Date.now() < until && child.exitCode === null && child.signalCode === null && !buildFailed) {
+      this.#observe(child);
       if (await this.healthy(1_000)) {
-        this.#pids = workerdBelow(child.pid ?? 0, this.port);
+        this.#pids = this.#observe(child);
         this.serving = true;
         started = true;
         return "serving";
@@ -181,7 +188,7 @@ export class RuntimeProcess {
     this.#checking = true;
     try {
       if (this.#pids.proxy.length === 0 || this.#pids.user.length === 0) {
-        if (this.serving) this.#pids = workerdBelow(child.pid, this.port);
+        if (this.serving) this.#pids = this.#observe(child);
         return;
       }
       if (!this.#pids.proxy.every(alive)) {
@@ -195,7 +202,7 @@ export class RuntimeProcess {
         this.#lose(this.#causeOfLoss());
       }
       if (this.#lostSince > 0) {
-        const current = workerdBelow(child.pid, this.port);
+        const current = this.#observe(child);
         if (current.user.length > 0 && current.user.every(alive) && (await this.healthy(500))) {
           this.#pids = current;
           this.#lostSince = 0;
@@ -217,8 +224,11 @@ export class RuntimeProcess {
     killAll(this.#pids.user);
   }
 
-  /** Replaces the whole process: everything under it killed (orphans included), a fresh wrangler on a new port. */
-  replace(cause: LossCause): Promise<void> {
+  /**
+   * Replaces the whole process: everything under it killed (orphans included), a fresh
+   * wrangler on a new port. `prepare` runs between the two (new data for the new one).
+   */
+  replace(cause: LossCause, prepare?: () => void): Promise<void> {
     if (this.#replacing) return this.#replacing;
     this.#replacing = (async () => {
       if (this.#lostSince === 0) this.#lose(cause);
@@ -226,6 +236,7 @@ export class RuntimeProcess {
       const pids = old?.pid ? [old.pid, ...this.#pids.proxy, ...this.#pids.user, ...workerdBelow(old.pid, this.port).user] : [];
       this.#child = null;
       killAll(pids);
+      prepare?.();
       for (let attempt = 1; !this.#stopping; attempt++) {
         if (await this.start(30_000)) break;
         this.#hooks.log(`${this.spec.name}: did not serve after a restart (attempt ${attempt}); trying again`);
@@ -248,6 +259,25 @@ export class RuntimeProcess {
     const exited = new Promise((resolve) => child.once("exit", resolve));
     await Promise.race([exited, sleep(5_000)]);
     killAll([child.pid, ...pids.filter(alive)]);
+  }
+
+  /** The workerd processes under the wrangler now, remembered so they can be stopped if the wrangler dies first. */
+  #observe(child: ChildProcess): RuntimePids {
+    const pids = workerdBelow(child.pid ?? 0, this.port);
+    for (const pid of [...pids.proxy, ...pids.user]) this.#seen.add(pid);
+    return pids;
+  }
+
+  /** Kills what a dead wrangler left running of the workerd processes seen under it. */
+  #reapSeen(wrangler: number | undefined): void {
+    const current = this.#child && this.#child.pid !== wrangler ? this.#child : null;
+    const keep = new Set(current?.pid ? [...workerdBelow(current.pid, this.port).proxy, ...workerdBelow(current.pid, this.port).user] : []);
+    const left = [...this.#seen].filter((pid) => !keep.has(pid) && isWorkerd(pid));
+    this.#seen = keep;
+    if (left.length > 0) {
+      killAll(left);
+      this.#hooks.log(`${this.spec.name}: killed ${left.length} workerd process(es) its wrangler left behind`);
+    }
   }
 
   #killTree(): void {
@@ -292,7 +322,8 @@ export class RuntimeProcess {
       }
       await sleep(50);
     }
-    return this.lastLoss;
+    // nothing recent: the connection dropped without a loss seen here
+    return this.lastLoss && this.lastLoss.at >= since - 5_000 ? this.lastLoss : null;
   }
 }
 
@@ -301,15 +332,25 @@ export function runtimePath(): string {
   return `${dirname(process.execPath)}${delimiter}${process.env.PATH ?? ""}`;
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => (typeof address === "object" && address ? resolve(address.port) : reject(new Error("no free port"))));
+/** Ports this process handed out: a port freed again before its wrangler bound it must not go to a second one. */
+const handedOut = new Set<number>();
+
+/** A loopback port free now and not handed out before by this process. */
+export async function freePort(): Promise<number> {
+  for (;;) {
+    const port = await new Promise<number>((resolve, reject) => {
+      const server = createServer();
+      server.once("error", reject);
+      server.listen(0, "127.0.0.1", () => {
+        const address = server.address();
+        server.close(() => (typeof address === "object" && address ? resolve(address.port) : reject(new Error("no free port"))));
+      });
     });
-  });
+    if (!handedOut.has(port)) {
+      handedOut.add(port);
+      return port;
+    }
+  }
 }
 
 export function sleep(ms: number): Promise<void> {

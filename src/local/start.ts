@@ -5,14 +5,12 @@
 // capabilities), each a `wrangler dev` of its own, so a runaway stalls only its sandbox
 // process. Secrets reach the runtimes through files only this user can read.
 import { randomBytes } from "node:crypto";
-import { readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
-import { buildCatalog, CATALOG_OUTPUTS, CONTRACTS_DIR, catalogOverride, POLICY_DIR } from "./build-catalog.ts";
+import { buildCatalog, CONTRACTS_DIR, catalogOverride, checkCatalog, POLICY_DIR } from "./build-catalog.ts";
 import { buildViewer } from "./build-viewer.ts";
 import { watchData } from "./data-watch.ts";
 import { ensureKey, stateDir } from "./dev-keys.ts";
-import { reapOrphans } from "./process-table.ts";
 import { writeRuntimeConfigs, writeVars } from "./runtime-configs.ts";
 import { type Loss, RuntimeProcess, runtimePath, sleep } from "./runtime-process.ts";
 import { Supervisor } from "./supervisor.ts";
@@ -88,6 +86,8 @@ async function main(): Promise<void> {
     ...(override ? { CATALOG_OVERRIDE: override } : {}),
     LOCAL_WATCHDOG_URL: watchdogUrl,
     LOCAL_WATCHDOG_TOKEN: watchdogToken,
+    // what the sandbox processes ask of every job: only this server's main runtime has it
+    LOCAL_SANDBOX_TOKEN: randomBytes(32).toString("base64url"),
   };
   const sandboxVars = Object.fromEntries(Object.entries(mainVars).filter(([name]) => !MAIN_ONLY_VARS.test(name)));
   const configs = writeRuntimeConfigs({ runtimeDir: join(dir, "runtime"), persistTo: join(dir, "wrangler"), sandboxes, mainVars, sandboxVars });
@@ -101,13 +101,8 @@ async function main(): Promise<void> {
     CLOUDFLARE_DEV_REGISTRY_PATH: configs.registry,
   };
   const all: RuntimeProcess[] = [];
-  const reap = () => {
-    const killed = reapOrphans(all.flatMap((runtime) => runtime.wranglerPid() ?? []));
-    if (killed.length > 0) log(`killed ${killed.length} workerd process(es) a dead wrangler left behind`);
-  };
   const hooks = (role: "main" | "sandbox", name: string) => ({
     log,
-    reap,
     // The main runtime's output passes through; of a sandbox runtime's, what says something went wrong.
     output: (line: string, stream: "stdout" | "stderr") => {
       if (role === "main") (stream === "stdout" ? process.stdout : process.stderr).write(`${line}\n`);
@@ -157,10 +152,14 @@ async function main(): Promise<void> {
 
   // Contracts and policy edited while serving: invalid stops every request at the door until
   // fixed; a valid change restarts the main runtime on it (requests wait, none is lost).
-  let served = catalogFingerprint();
+  // Validation writes nothing while serving: the main runtime's wrangler watches what it bundles
+  // and would reload at once, cutting off the requests in it; the new catalog is written inside
+  // the restart, once they are answered.
+  const initial = checkCatalog();
+  let served = initial.ok ? initial.files : "";
   watchData({
     dirs: [CONTRACTS_DIR, POLICY_DIR],
-    validate: buildCatalog,
+    validate: checkCatalog,
     onInvalid: (message) => {
       if (!supervisor.broken) log(`contracts or policy became invalid; every request is refused until they are fixed:\n${message}`);
       supervisor.broken = {
@@ -168,27 +167,25 @@ async function main(): Promise<void> {
         message: `The server's contracts or policy are invalid, so nothing is served until an operator fixes them.\n${message}`,
       };
     },
-    onValid: () => {
-      const now = catalogFingerprint();
+    onValid: (files) => {
       if (supervisor.broken) log("contracts and policy are valid again");
       supervisor.broken = null;
-      if (now === served) return;
-      served = now;
-      const override = catalogOverride();
-      if (override) {
-        mainVars.CATALOG_OVERRIDE = override;
-        writeVars(configs.main, mainVars);
-      }
+      if (files === served) return;
+      served = files;
       log("contracts or policy changed; restarting the main runtime on them");
-      void supervisor.reloadMain(() => mainRuntime.replace("reload"));
+      void supervisor.reloadMain(() =>
+        mainRuntime.replace("reload", () => {
+          buildCatalog();
+          const override = catalogOverride();
+          if (override) {
+            mainVars.CATALOG_OVERRIDE = override;
+            writeVars(configs.main, mainVars);
+          }
+        }),
+      );
     },
   });
   process.stdout.write(`\nagent-exec is serving MCP at http://127.0.0.1:${port}/mcp (state: ${dir}; ${sandboxes} sandbox processes)\n`);
-}
-
-/** What the main runtime bundles or is given of the contracts and policy, to tell a real change from a save of the same. */
-function catalogFingerprint(): string {
-  return catalogOverride() ?? `${readFileSync(CATALOG_OUTPUTS.contracts, "utf8")}\n${readFileSync(CATALOG_OUTPUTS.policy, "utf8")}`;
 }
 
 main().catch((error: unknown) => fail(error instanceof Error ? (error.stack ?? error.message) : String(error)));

@@ -52,7 +52,13 @@ export class Supervisor {
 
   /** The front door on PORT; throws (EADDRINUSE) before anything else is started. */
   async listen(): Promise<AddressInfo> {
-    const server = createServer((req, res) => void this.#handle(req, res));
+    const server = createServer((req, res) =>
+      this.#handle(req, res).catch((error: unknown) => {
+        // a request Node's server took but its client cannot send on (an odd path, a header): answered, never fatal
+        this.#options.log(`front door: ${req.method} ${req.url}: ${String(error)}`);
+        answer(res, 502, { code: "bad_request", message: "The local front door could not pass this request on." }, req);
+      }),
+    );
     server.keepAliveTimeout = 5_000;
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
@@ -63,7 +69,12 @@ export class Supervisor {
 
   /** The watchdog's endpoint for the sandbox router, on a free loopback port. */
   async listenWatchdog(): Promise<string> {
-    const server = createServer((req, res) => void this.#watchdog(req, res));
+    const server = createServer((req, res) =>
+      this.#watchdog(req, res).catch((error: unknown) => {
+        this.#options.log(`watchdog endpoint: ${String(error)}`);
+        if (!res.headersSent) res.writeHead(500).end();
+      }),
+    );
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
     return `http://127.0.0.1:${(server.address() as AddressInfo).port}/watchdog`;
   }
@@ -119,8 +130,17 @@ export class Supervisor {
     if (this.broken || !main) return answer(res, 503, this.broken ?? { code: "runtime_restarted", message: "The local runtime is not serving." }, req);
     const entry: InFlight = { since: Date.now(), fail: () => {} };
     this.#inFlight.add(entry);
-    await new Promise<void>((done) => {
-      const upstream = httpRequest({ host: "127.0.0.1", port: main.port, method: req.method, path: req.url, headers: req.headers }, (response) => {
+    try {
+      await this.#forward(main.port, req, res, entry);
+    } finally {
+      this.#inFlight.delete(entry);
+    }
+  }
+
+  /** Passes one request through to the main runtime, and its answer back; `entry.fail` answers it instead. */
+  #forward(port: number, req: IncomingMessage, res: ServerResponse, entry: InFlight): Promise<void> {
+    return new Promise<void>((done) => {
+      const upstream = httpRequest({ host: "127.0.0.1", port, method: req.method, path: req.url, headers: req.headers }, (response) => {
         // wrangler's proxy answers 5xx itself when the runtime died under a request: say what happened, in our shape
         if ((response.statusCode ?? 500) >= 500 && !response.headers["x-agent-exec"]) {
           response.resume();
@@ -146,15 +166,18 @@ export class Supervisor {
         done();
       });
     });
-    this.#inFlight.delete(entry);
   }
 
   #waitForMain(): Promise<boolean> {
     return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.#waiters = this.#waiters.filter((w) => w !== wake);
-        resolve(this.#runtimes?.main.serving === true && !this.#reloading);
-      }, HOLD_MS);
+      const timer = setTimeout(
+        () => {
+          this.#waiters = this.#waiters.filter((w) => w !== wake);
+          resolve(this.#runtimes?.main.serving === true && !this.#reloading);
+        },
+        // a reload waits for the requests in the runtime first: the ones behind it wait as long
+        this.#reloading ? DRAIN_MS + HOLD_MS : HOLD_MS,
+      );
       const wake = () => {
         clearTimeout(timer);
         resolve(true);

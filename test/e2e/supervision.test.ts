@@ -185,7 +185,9 @@ describe("supervision", () => {
     const mainVars = readFileSync(join(runtimeDir, "agent-exec", ".dev.vars"), "utf8");
     const watchdogToken = /LOCAL_WATCHDOG_TOKEN='([^']+)'/.exec(mainVars)?.[1];
     expect(watchdogToken).toBeDefined();
-    const secrets = [...keys.map((key) => String(key.privateJwk.d)), METRICS_TOKEN, EGRESS_SECRET, watchdogToken as string];
+    const sandboxToken = /LOCAL_SANDBOX_TOKEN='([^']+)'/.exec(mainVars)?.[1];
+    expect(sandboxToken).toBeDefined();
+    const secrets = [...keys.map((key) => String(key.privateJwk.d)), METRICS_TOKEN, EGRESS_SECRET, watchdogToken as string, sandboxToken as string];
     const commandLines = execFileSync("ps", ["-eo", "args"], { encoding: "utf8" });
     expect(secrets.filter((secret) => commandLines.includes(secret))).toEqual([]);
     for (const pid of runtimeProcesses().values()) {

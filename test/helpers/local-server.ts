@@ -1,7 +1,7 @@
 // Starts the server exactly as `npm start` does (src/local/start.ts on a free
 // loopback port, its own state folder) and stops it again.
 import { type ChildProcess, spawn } from "node:child_process";
-import { appendFileSync, mkdtempSync } from "node:fs";
+import { appendFileSync, existsSync, mkdtempSync, readdirSync, readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -88,7 +88,9 @@ export async function startLocalServer(options: { stateDir?: string; env?: Recor
     );
   } catch (error) {
     if (child.pid !== undefined && child.exitCode === null) process.kill(-child.pid, "SIGKILL");
-    throw new Error(`${error instanceof Error ? error.message : String(error)}\n--- the server's output, last 4000 characters ---\n${output.slice(-4_000)}`);
+    throw new Error(
+      `${error instanceof Error ? error.message : String(error)}\n--- the server's output, last 4000 characters ---\n${output.slice(-4_000)}${runtimeOutputs(stateDir)}`,
+    );
   }
   const key = await ensureDevKey(stateDir);
   return {
@@ -111,4 +113,14 @@ export async function startLocalServer(options: { stateDir?: string; env?: Recor
       await exited;
     },
   };
+}
+
+/** The end of each runtime process's own output (STATE_DIR/runtime/<name>/output.log), for a server that did not start. */
+function runtimeOutputs(stateDir: string): string {
+  const dir = join(stateDir, "runtime");
+  if (!existsSync(dir)) return "";
+  return readdirSync(dir)
+    .filter((name) => existsSync(join(dir, name, "output.log")))
+    .map((name) => `\n--- ${name}, last 1500 characters ---\n${readFileSync(join(dir, name, "output.log"), "utf8").slice(-1_500)}`)
+    .join("");
 }

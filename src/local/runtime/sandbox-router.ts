@@ -13,6 +13,7 @@ import {
   memoryExceeded,
   outcomeToWire,
   release,
+  SANDBOX_BOOT_LIMIT_MS,
   type SandboxJobWire,
   type SandboxOutcome,
   type SandboxOutcomeWire,
@@ -22,14 +23,14 @@ import {
 } from "../../execution/index.ts";
 import { logEvent } from "../../redaction/index.ts";
 
-type RouterEnv = { LOCAL_WATCHDOG_URL?: string; LOCAL_WATCHDOG_TOKEN?: string } & Record<string, unknown>;
+type RouterEnv = { LOCAL_WATCHDOG_URL?: string; LOCAL_WATCHDOG_TOKEN?: string; LOCAL_SANDBOX_TOKEN?: string } & Record<string, unknown>;
 
 /** A process that has had work and no answer for this long is busy or stalled: new jobs go elsewhere if they can. */
 const QUIET_MS = 400;
 /** How long a job waits for a boot before it tries another process, when there is one answering. */
-const BOOT_PATIENCE_MS = 1_000;
+const BOOT_PATIENCE_MS = 400;
 /** How long a job of a tenant whose run overran lately waits for a restarting process before it shares one. */
-const SHARE_AFTER_MS = 2_000;
+const SHARE_AFTER_MS = 1_000;
 /** How long after its run overran a tenant's runs keep to processes of their own, where they can. */
 const SUSPECT_MS = 60_000;
 /** When every process was tried without a boot, the next round starts after this. */
@@ -38,6 +39,8 @@ const RETRY_ROUND_MS = 100;
 const DOWN_MS = 1_500;
 /** Past its deadline (the caller answered timed_out at HOST_ANSWER_MARGIN_MS), a run still in its process is reported after this. */
 const OVERDUE_AFTER_MS = HOST_ANSWER_MARGIN_MS + 100;
+/** While a run past its deadline is still in its process, it is reported again this often. */
+const REPORT_AGAIN_MS = 1_000;
 
 export type LossCause = "watchdog" | "out_of_memory" | "crashed";
 
@@ -96,11 +99,10 @@ const isSuspect = (tenant: string, now: number) => (suspects.get(tenant) ?? 0) >
 
 /**
  * The process a tenant's new job goes to, best first: one that answers before a busy one
- * (maybe stalled for a whole deadline); one without runs of a tenant whose run overran its
- * deadline lately (another runaway is likely: agents retry), then without any other tenant's
- * runs (so a runaway shares its process with its own tenant's runs only, where there is a
- * choice); the fewest runs in flight; one not lost lately (a boot on a process still
- * restarting fails at once, and the next is tried).
+ * (maybe stalled for a whole deadline); one not lost lately (it may still be restarting);
+ * one without runs of a tenant whose run overran its deadline lately (another runaway is
+ * likely: agents retry), then without any other tenant's runs (so a runaway shares its
+ * process with its own tenant's runs only, where there is a choice); the fewest runs in flight.
  */
 function candidates(
   all: SandboxProcess[],
@@ -124,10 +126,10 @@ function candidates(
     .sort(
       (a, b) =>
         Number(a.busy) - Number(b.busy) ||
+        Number(a.down) - Number(b.down) ||
         Number(a.withSuspect) - Number(b.withSuspect) ||
         Number(a.shared) - Number(b.shared) ||
         a.process.running.size - b.process.running.size ||
-        Number(a.down) - Number(b.down) ||
         a.process.index - b.process.index,
     );
 }
@@ -177,6 +179,8 @@ type Boot = { ok: true; process: SandboxProcess; remote: SandboxRunStub; epoch: 
 /** One job: booted on a sandbox process that answers, run there once, answered for whatever happens to that process. */
 class RoutedRun extends RpcTarget {
   readonly #job: SandboxJobWire;
+  /** The job with this start's token, which the sandbox processes ask for (src/local/runtime/sandbox-worker.ts). */
+  readonly #signed: SandboxJobWire;
   readonly #watchdog: Watchdog;
   readonly #boot: Promise<Boot>;
   /** The start() call's context: the run is watched to its end there, even after its caller let go (answered timed_out). */
@@ -188,9 +192,11 @@ class RoutedRun extends RpcTarget {
   #discarded = false;
   #booted: Boot | null = null;
 
-  constructor(job: SandboxJobWire, all: SandboxProcess[], watchdog: Watchdog, ctx: ExecutionContext) {
+  constructor(job: SandboxJobWire, all: SandboxProcess[], watchdog: Watchdog, ctx: ExecutionContext, localToken: string) {
     super();
     this.#job = job;
+    const signed: SandboxJobWire & { localToken: string } = { ...job, localToken: localToken };
+    this.#signed = signed;
     this.#watchdog = watchdog;
     this.#ctx = ctx;
     this.tenant = job.tenant;
@@ -217,10 +223,14 @@ class RoutedRun extends RpcTarget {
     const { wallMs } = this.#job.contract.limits;
     const calledAt = Date.now();
     let overdue = false;
+    let report: ReturnType<typeof setInterval> | undefined;
+    // Past the deadline the run is reported, and again each second while it is still in its
+    // process: a report that did not arrive, or a process that still answered then, is looked at again.
     const timer = setTimeout(() => {
       overdue = true;
       suspects.set(this.tenant, Date.now() + SUSPECT_MS);
       void this.#watchdog.overdue(process.index, this.#job.runId);
+      report = setInterval(() => void this.#watchdog.overdue(process.index, this.#job.runId), REPORT_AGAIN_MS);
     }, wallMs + OVERDUE_AFTER_MS);
     try {
       const answer = (await remote.run()) as SandboxOutcomeWire;
@@ -231,6 +241,7 @@ class RoutedRun extends RpcTarget {
       return outcomeToWire(await this.#lost(process, epoch, error, { overdue: overdue || lostAt - calledAt > wallMs, execMs: lostAt - calledAt }));
     } finally {
       clearTimeout(timer);
+      if (report) clearInterval(report);
       process.running.delete(this);
       release(remote);
     }
@@ -263,7 +274,8 @@ class RoutedRun extends RpcTarget {
    */
   async #boot1(all: SandboxProcess[]): Promise<Boot> {
     const startedAt = Date.now();
-    const until = startedAt + this.#job.contract.limits.wallMs + HOST_ANSWER_MARGIN_MS;
+    // the caller gives up on a boot after SANDBOX_BOOT_LIMIT_MS: give up first, and say why
+    const until = startedAt + SANDBOX_BOOT_LIMIT_MS - 100;
     const tried = new Set<SandboxProcess>();
     let lastError: unknown;
     while (Date.now() < until) {
@@ -280,7 +292,7 @@ class RoutedRun extends RpcTarget {
       const { process } = best;
       tried.add(process);
       process.take(this);
-      const remote = process.service.start(this.#job);
+      const remote = process.service.start(this.#signed);
       const booted = remote.booted().then(
         () => "up" as const,
         (error: unknown) => error,
@@ -362,7 +374,7 @@ function cutOff(code: "runtime_restarted" | "runtime_crashed", message: string, 
 
 export class SandboxRouter extends WorkerEntrypoint<RouterEnv> {
   start(job: SandboxJobWire): RoutedRun {
-    return new RoutedRun(job, pool(this.env), new Watchdog(this.env), this.ctx);
+    return new RoutedRun(job, pool(this.env), new Watchdog(this.env), this.ctx, this.env.LOCAL_SANDBOX_TOKEN ?? "");
   }
 }
 
