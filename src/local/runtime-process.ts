@@ -5,6 +5,7 @@
 // a dead proxy or a dead wrangler means the whole process is replaced, orphans killed.
 import { type ChildProcess, spawn } from "node:child_process";
 import { createWriteStream, rmSync, type WriteStream } from "node:fs";
+import { get as httpGet } from "node:http";
 import { createServer } from "node:net";
 import { setPriority } from "node:os";
 import { delimiter, dirname, join } from "node:path";
@@ -151,9 +152,13 @@ export class RuntimeProcess {
       this.#hooks.log(`${this.spec.name}: wrangler exited (${signal ?? code}); replacing it`);
       void this.replace("crashed");
     });
+    this.#log.write(`[supervisor] started wrangler (pid ${child.pid}) on port ${this.port}\n`);
+    let probes = 0;
     while (Date.now() < until && child.exitCode === null && child.signalCode === null && !buildFailed) {
       this.#observe(child);
+      probes++;
       if (await this.healthy(1_000)) {
+        this.#log.write(`[supervisor] serving after ${probes} probe(s)\n`);
         this.#pids = this.#observe(child);
         this.serving = true;
         started = true;
@@ -171,14 +176,25 @@ export class RuntimeProcess {
   }
 
   /** Whether the Worker in it answers now (a blocked runtime does not). */
-  async healthy(timeoutMs: number): Promise<boolean> {
-    try {
-      const response = await fetch(`http://127.0.0.1:${this.port}/`, { signal: AbortSignal.timeout(timeoutMs) });
-      await response.arrayBuffer();
-      return response.ok && (this.spec.role === "sandbox" || response.headers.has("x-agent-exec"));
-    } catch {
-      return false;
-    }
+  healthy(timeoutMs: number): Promise<boolean> {
+    // A plain request with its own timer: the probe must end, whatever the runtime does with it.
+    return new Promise((resolve) => {
+      const request = httpGet({ host: "127.0.0.1", port: this.port, path: "/", agent: false }, (response) => {
+        response.resume();
+        response.on("end", () => {
+          clearTimeout(timer);
+          resolve(response.statusCode === 200 && (this.spec.role === "sandbox" || response.headers["x-agent-exec"] !== undefined));
+        });
+        response.on("error", () => settle());
+      });
+      const settle = () => {
+        clearTimeout(timer);
+        request.destroy();
+        resolve(false);
+      };
+      const timer = setTimeout(settle, timeoutMs);
+      request.on("error", settle);
+    });
   }
 
   /** One look, every supervisor tick: did any of its processes go away? */
