@@ -1,8 +1,10 @@
 import { spawnSync } from "node:child_process";
 import { join } from "node:path";
+import { parse } from "dotenv";
 import { importJWK, jwtVerify } from "jose";
 import { describe, expect, it } from "vitest";
 import { ensureDevKey } from "../../src/local/dev-keys.ts";
+import { devVars } from "../../src/local/runtime-configs.ts";
 import { AUDIENCE, ISSUER, newStateDir, ROOT } from "../helpers/local-server.ts";
 
 const node = (args: string[], env: Record<string, string>) =>
@@ -25,6 +27,30 @@ describe("npm start", () => {
     const result = node([join(ROOT, "src/local/start.ts")], { PORT: "eighty", STATE_DIR: newStateDir() });
     expect(result.status).toBe(1);
     expect(result.stderr).toMatch(/PORT must be a TCP port number/);
+  });
+
+  it("refuses a SANDBOX_PROCESSES that is not a count from 1 to 16", () => {
+    const result = node([join(ROOT, "src/local/start.ts")], { SANDBOX_PROCESSES: "0", STATE_DIR: newStateDir() });
+    expect(result.status).toBe(1);
+    expect(result.stderr).toMatch(/SANDBOX_PROCESSES must be a whole number from 1 to 16/);
+  });
+});
+
+describe("the runtimes' .dev.vars", () => {
+  it("reads back exactly through wrangler's parser (dotenv), JSON with apostrophes and backslashes included", () => {
+    const values = {
+      PLAIN: "abc $HOME # not a comment",
+      JSON_VAR: JSON.stringify({ description: "the tenant's own \\'docs' (see #12) and \"quotes\"", n: 1 }),
+      APOSTROPHE: "it's plain",
+      MULTILINE: "line one\nline two",
+    };
+    const parsed = parse(devVars(values));
+    expect({ ...parsed, JSON_VAR: JSON.parse(parsed.JSON_VAR ?? "null") }).toEqual({ ...values, JSON_VAR: JSON.parse(values.JSON_VAR) });
+  });
+
+  it("refuses a value it cannot quote, and a name wrangler would not read", () => {
+    expect(() => devVars({ BOTH: "it's `both`" })).toThrow(/BOTH holds both/);
+    expect(() => devVars({ "lower-case": "x" })).toThrow(/not a variable name/);
   });
 });
 

@@ -29,7 +29,8 @@ beforeAll(async () => {
   const probe = readOnlyContract("steady-probe", "steady_probe", { limits: { wallMs: WALL_MS } });
   dirs = dataDirs({ "steady-probe": probe }, { tenants: { acme: tenant, globex: tenant, watcher: tenant } });
   server = await startLocalServer({
-    env: { ...dirs, METRICS_TOKEN, EGRESS_TEST_TOKEN: EGRESS_SECRET, EVIDENCE_RECONCILE_GRACE_MS: "1000" },
+    // three sandbox processes whatever the machine's cores (the default on two)
+    env: { ...dirs, METRICS_TOKEN, EGRESS_TEST_TOKEN: EGRESS_SECRET, EVIDENCE_RECONCILE_GRACE_MS: "1000", SANDBOX_PROCESSES: "3" },
   });
 }, 180_000);
 
@@ -87,7 +88,7 @@ describe("supervision", () => {
   it("replaces each runtime process SIGKILLed during a burst: every call answered, serving again within 5 s, no accepted call missing", async () => {
     const victims = [...runtimeProcesses().keys()].sort();
     const watcher = await server.token({ tenant: "watcher", actor: "probe", session: "s-watcher" });
-    // a main runtime and three sandbox runtimes (the default on two cores), each a wrangler with its proxy and user workerd
+    // a main runtime and three sandbox runtimes, each a wrangler with its proxy and user workerd
     expect(victims).toHaveLength(12);
     const sessions: Array<{ tenant: string; session: string; answers: Answer[] }> = [];
     const report: string[] = [];
