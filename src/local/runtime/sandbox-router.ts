@@ -99,10 +99,12 @@ const isSuspect = (tenant: string, now: number) => (suspects.get(tenant) ?? 0) >
 
 /**
  * The process a tenant's new job goes to, best first: one that answers before a busy one
- * (maybe stalled for a whole deadline); one not lost lately (it may still be restarting);
- * one without runs of a tenant whose run overran its deadline lately (another runaway is
- * likely: agents retry), then without any other tenant's runs (so a runaway shares its
- * process with its own tenant's runs only, where there is a choice); the fewest runs in flight.
+ * (maybe stalled for a whole deadline); one without runs of a tenant whose run overran its
+ * deadline lately (another runaway is likely: agents retry), then without any other
+ * tenant's runs (so a runaway shares its process with its own tenant's runs only, where
+ * there is a choice); the fewest runs in flight; one not lost lately. Tenants apart comes
+ * before up: a boot on a process still restarting fails at once (or within
+ * BOOT_PATIENCE_MS) and the next is tried, and a runaway's tenant waits for it.
  */
 function candidates(
   all: SandboxProcess[],
@@ -126,10 +128,10 @@ function candidates(
     .sort(
       (a, b) =>
         Number(a.busy) - Number(b.busy) ||
-        Number(a.down) - Number(b.down) ||
         Number(a.withSuspect) - Number(b.withSuspect) ||
         Number(a.shared) - Number(b.shared) ||
         a.process.running.size - b.process.running.size ||
+        Number(a.down) - Number(b.down) ||
         a.process.index - b.process.index,
     );
 }
