@@ -19,6 +19,8 @@ export { HARNESS_MODULE, SANDBOX_HARNESS_SOURCE, TASK_MODULE } from "./sandbox-h
 // exports their types only, so it stays importable from Node.
 export type { SandboxHost } from "./sandbox-host.ts";
 export {
+  cutOff,
+  failed,
   type LogLine,
   memoryExceeded,
   outcomeFromWire,

@@ -4,7 +4,18 @@
 // limit) or lost still ends the run, as timed_out or cut off, and the caller goes on.
 import { PlatformError } from "../errors/index.ts";
 import type { Sandbox, SandboxJob, SandboxJobWire } from "./run-in-sandbox.ts";
-import { failed, memoryExceeded, outcomeFromWire, release, type SandboxOutcome, TIMED_OUT, timedOut, withDeadline } from "./sandbox-outcome.ts";
+import {
+  cutOff,
+  failed,
+  memoryExceeded,
+  outcomeFromWire,
+  outOfMemory,
+  release,
+  type SandboxOutcome,
+  TIMED_OUT,
+  timedOut,
+  withDeadline,
+} from "./sandbox-outcome.ts";
 
 /** A started job as the caller holds it (an RPC stub of SandboxRun). */
 export type SandboxRunStub = { booted(): Promise<void>; run(): Promise<unknown> };
@@ -83,11 +94,8 @@ function unavailable(error: unknown): PlatformError {
 
 /** The host went away while the code ran: out of memory, or cut off. */
 function lost(error: unknown, execMs: number): SandboxOutcome {
-  const text = error instanceof Error ? error.message : String(error);
   const latencyMs = { start: null, exec: execMs };
-  if (/memory limit|out of memory/i.test(text)) return memoryExceeded(latencyMs, error);
-  return {
-    ...failed(new PlatformError("runtime_crashed", `The sandbox host was lost while the run was in it: ${text.slice(0, 200)}`, { cause: error }), latencyMs),
-    termination: "cancelled",
-  };
+  if (outOfMemory(error)) return memoryExceeded(latencyMs, error);
+  const text = error instanceof Error ? error.message : String(error);
+  return cutOff("runtime_crashed", `The sandbox host was lost while the run was in it: ${text.slice(0, 200)}`, latencyMs, error);
 }

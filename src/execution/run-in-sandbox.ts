@@ -18,6 +18,7 @@ import {
   failed,
   type LogLine,
   memoryExceeded,
+  outOfMemory,
   release,
   type SandboxAnswer,
   SandboxAnswerSchema,
@@ -182,9 +183,8 @@ function capLogs(lines: LogLine[], cap: number, truncated: boolean): SandboxOutc
  * the platform ends an isolate that exceeds its memory limit.
  */
 function rejected(error: unknown, latencyMs: SandboxOutcome["latencyMs"]): SandboxOutcome {
-  const text = error instanceof Error ? error.message : String(error);
-  if (/memory limit|out of memory/i.test(text)) return memoryExceeded(latencyMs, error);
-  return failed(startFailure(error, text), latencyMs);
+  if (outOfMemory(error)) return memoryExceeded(latencyMs, error);
+  return failed(startFailure(error, error instanceof Error ? error.message : String(error)), latencyMs);
 }
 
 function startFailure(error: unknown, text: string): PlatformError {

@@ -107,6 +107,21 @@ export function tooLarge(resultBytes: number, cap: number, logs: SandboxOutcome[
   };
 }
 
+/** The run was cut off from outside (its sandbox was lost or restarted); the message says why. */
+export function cutOff(
+  code: "runtime_restarted" | "runtime_crashed",
+  message: string,
+  latencyMs: SandboxOutcome["latencyMs"],
+  cause?: unknown,
+): SandboxOutcome {
+  return { termination: "cancelled", resultBytes: null, logs: NO_LOGS, error: new PlatformError(code, message, { cause }), latencyMs };
+}
+
+/** Whether a rejection says the runtime ended an isolate for its memory. */
+export function outOfMemory(error: unknown): boolean {
+  return /memory limit|out of memory/i.test(error instanceof Error ? error.message : String(error));
+}
+
 /** The run's isolate used more memory than the runtime allows it; the runtime ended it. */
 export function memoryExceeded(latencyMs: SandboxOutcome["latencyMs"], cause?: unknown, message?: string): SandboxOutcome {
   return {

@@ -9,6 +9,8 @@
 import { RpcTarget, WorkerEntrypoint } from "cloudflare:workers";
 import { PlatformError } from "../../errors/index.ts";
 import {
+  cutOff,
+  failed,
   HOST_ANSWER_MARGIN_MS,
   memoryExceeded,
   outcomeToWire,
@@ -318,7 +320,7 @@ class RoutedRun extends RpcTarget {
     });
     return {
       ok: false,
-      outcome: { termination: "failed", resultBytes: null, logs: { lines: [], bytes: 0, truncated: false }, error, latencyMs: { start: null, exec: null } },
+      outcome: failed(error, { start: null, exec: null }),
     };
   }
 
@@ -368,10 +370,6 @@ class RoutedRun extends RpcTarget {
     }
     return cutOff("runtime_crashed", `The ${sandbox} stopped (killed or crashed) while this run was in it.`, latencyMs);
   }
-}
-
-function cutOff(code: "runtime_restarted" | "runtime_crashed", message: string, latencyMs: SandboxOutcome["latencyMs"]): SandboxOutcome {
-  return { termination: "cancelled", resultBytes: null, logs: { lines: [], bytes: 0, truncated: false }, error: new PlatformError(code, message), latencyMs };
 }
 
 export class SandboxRouter extends WorkerEntrypoint<RouterEnv> {
