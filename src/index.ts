@@ -1,7 +1,7 @@
 // The Worker: routes requests to the layers and exports the Durable Object classes.
 import type { JWK } from "jose";
 import { type BatchMessage, consumeTask } from "./batch/index.ts";
-import { SlotReserve, Turnstile } from "./budget/index.ts";
+import { SlotReserve } from "./budget/index.ts";
 import { type Catalog, catalogFor } from "./catalog/index.ts";
 import { type Config, platformSecrets, readConfig } from "./config/index.ts";
 import { PlatformError } from "./errors/index.ts";
@@ -112,7 +112,6 @@ function platformFor(env: Env, config: Config, exports: Cloudflare.Exports): Pla
         clockToleranceS: config.tasks.clockToleranceS,
       },
       reconcileGraceMs: config.evidence.reconcileGraceMs,
-      turnstile: new Turnstile(config.turnstile),
       reserve: new SlotReserve(env.TENANT_BUDGET, { freshMs: config.slotReserveFreshMs }),
     };
     const keys = [...publishedKeys(config.tasks), ...publishedKeys(config.evidence)];

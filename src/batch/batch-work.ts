@@ -5,7 +5,7 @@
 // wait line). On its last delivery a task runs through the pipeline as is, so a task that
 // never found a slot ends as a recorded over_budget run, not as a dropped message.
 import { z } from "zod";
-import { acquireSlot, releaseSlot, type TakenTurn, type TenantBudget } from "../budget/index.ts";
+import { acquireSlot, releaseSlot, type TenantBudget } from "../budget/index.ts";
 import type { Contract } from "../contracts/index.ts";
 import { PlatformError } from "../errors/index.ts";
 import type { TaskTrust } from "../execution/index.ts";
@@ -76,26 +76,8 @@ export type ConsumerDeps = {
   planners: TaskTrust;
 };
 
-/**
- * One delivery of one task message: run it, defer it (no slot yet, or no turn on this
- * isolate), or drop a duplicate. The tenant's turn on the isolate comes first, so that
- * claiming, leasing and recording a batch task share the thread fairly too.
- */
+/** One delivery of one task message: run it, defer it (no slot yet), or drop a duplicate. */
 export async function consumeTask(message: Message<BatchMessage>, deps: ConsumerDeps): Promise<void> {
-  const turn = deps.submit.turnstile ? await deps.submit.turnstile.enter(message.body.tenant, "batch") : null;
-  if (turn && !turn.ok && message.attempts < BATCH_MAX_DELIVERIES) {
-    // nothing was claimed: the queue is the batch lane's wait line
-    message.retry({ delaySeconds: 1 });
-    return;
-  }
-  try {
-    await consumeOnTurn(message, deps, turn?.ok ? turn : undefined);
-  } finally {
-    if (turn?.ok) turn.leave();
-  }
-}
-
-async function consumeOnTurn(message: Message<BatchMessage>, deps: ConsumerDeps, turn: TakenTurn | undefined): Promise<void> {
   const { tenant, batchId, index } = message.body;
   const record = batchFor(deps.batches, tenant, batchId);
   const runId = newRunId();
@@ -136,7 +118,7 @@ async function consumeOnTurn(message: Message<BatchMessage>, deps: ConsumerDeps,
     slot = { ...asked, slot: { ...asked.slot, queuedMs } };
   }
   const identity = { ...claimed.owner, expiresAt: 0 };
-  const batch = { lane: "batch" as const, batch: { id: batchId, index }, runId, ...(slot ? { slot } : {}), ...(turn ? { turn } : {}) };
+  const batch = { lane: "batch" as const, batch: { id: batchId, index }, runId, ...(slot ? { slot } : {}) };
   let report: RunReport;
   if (task.task !== undefined) {
     const submitted = await submitPlannerTask(deps.submit, identity, { ...plannerBody(task), contract: contract.id }, deps.contracts, deps.planners, batch);

@@ -17,4 +17,3 @@ export {
 export { DEFAULT_RESERVE_FRESH_MS, SlotReserve, type SlotSample } from "./slot-reserve.ts";
 // The Durable Object class is exported by the Worker's root (src/index.ts); layers see its type only.
 export type { BackpressureMode, GovernanceNote, Lane, ReserveAnswer, ReserveReport, SlotOutcome, SlotRequest, TenantBudget } from "./tenant-budget.ts";
-export { DEFAULT_TURNSTILE, type RefusedTurn, type TakenTurn, type Turn, Turnstile, type TurnstileLimits } from "./turnstile.ts";

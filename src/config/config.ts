@@ -2,7 +2,6 @@
 // Nothing else reads env vars; a bad value fails closed with the variable named.
 import { z } from "zod";
 import { DEFAULT_RESERVE_FRESH_MS } from "../budget/slot-reserve.ts";
-import { DEFAULT_TURNSTILE, type TurnstileLimits } from "../budget/turnstile.ts";
 import { PlatformError } from "../errors/index.ts";
 
 const csv = (fallback: string[]) =>
@@ -17,40 +16,6 @@ const csv = (fallback: string[]) =>
             .filter(Boolean)
         : fallback,
     );
-
-/** How a runtime's thread is shared between tenants' calls (src/budget/turnstile.ts). */
-const TurnVarsSchema = z.object({
-  /** Calls of one tenant an isolate works on at once while other tenants are active on it (the rest wait their turn). */
-  TURN_SHARED_PER_TENANT: z.coerce.number().int().min(1).max(1_000).default(DEFAULT_TURNSTILE.sharedPerTenant),
-  /** Calls of one tenant an isolate works on at once while no other tenant is active on it. */
-  TURN_ALONE_PER_TENANT: z.coerce.number().int().min(1).max(1_000).default(DEFAULT_TURNSTILE.alonePerTenant),
-  /** How long after its last call ended a tenant still counts as active on the isolate. */
-  TURN_ACTIVE_WINDOW_MS: z.coerce.number().int().min(0).max(60_000).default(DEFAULT_TURNSTILE.activeWindowMs),
-  /** The longest a call waits for its tenant's turn before it is refused as `overloaded`. */
-  TURN_MAX_WAIT_MS: z.coerce.number().int().min(1).max(300_000).default(DEFAULT_TURNSTILE.maxWaitMs),
-  /** The longest a backlogged tenant's call pauses at one stage break for other tenants' calls (0: no pauses). */
-  TURN_MAX_PAUSE_MS: z.coerce.number().int().min(0).max(1_000).default(DEFAULT_TURNSTILE.maxPauseMs),
-  /** TurnstileLimits.pace: how long a backlogged tenant's call rests at a stage break per ms its last stage took (0: never). */
-  TURN_PACE: z.coerce.number().min(0).max(10).default(DEFAULT_TURNSTILE.pace),
-});
-
-/** The turnstile's limits from TURN_* variables; a bad value fails closed with the variable named. */
-export function readTurnstileLimits(env: object): TurnstileLimits {
-  const parsed = TurnVarsSchema.safeParse(env);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new PlatformError("misconfigured", `Configuration variable ${String(issue?.path[0] ?? "?")} is invalid: ${issue?.message}`);
-  }
-  const raw = parsed.data;
-  return {
-    sharedPerTenant: raw.TURN_SHARED_PER_TENANT,
-    alonePerTenant: Math.max(raw.TURN_ALONE_PER_TENANT, raw.TURN_SHARED_PER_TENANT),
-    activeWindowMs: raw.TURN_ACTIVE_WINDOW_MS,
-    maxWaitMs: raw.TURN_MAX_WAIT_MS,
-    maxPauseMs: raw.TURN_MAX_PAUSE_MS,
-    pace: raw.TURN_PACE,
-  };
-}
 
 const RawConfigSchema = z.object({
   AUTH_ISSUER: z.string().min(1),
@@ -133,8 +98,6 @@ export type Config = {
     previousKeys: SigningJwk[];
     reconcileGraceMs: number;
   };
-  /** How an isolate's thread is shared between tenants' calls (src/budget/turnstile.ts). */
-  turnstile: TurnstileLimits;
   /** How fresh the budget's answer must be for a kept slot to be used (0: no reserve). */
   slotReserveFreshMs: number;
   /** Bearer secret for the all-tenants metrics view; null: only tenant auditors' views. */
@@ -190,7 +153,6 @@ export function readConfig(env: object): Config {
         : [],
       reconcileGraceMs: raw.EVIDENCE_RECONCILE_GRACE_MS,
     },
-    turnstile: readTurnstileLimits(env),
     slotReserveFreshMs: raw.SLOT_RESERVE_FRESH_MS,
     metricsToken: raw.METRICS_TOKEN ?? null,
     trackerBaseUrl: new URL(raw.TRACKER_BASE_URL),

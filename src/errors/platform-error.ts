@@ -54,10 +54,6 @@ const ERRORS = {
     status: 429,
     hint: "The tenant's concurrency budget for this lane is full; retry after retryAfterMs (or ask the operator for a larger budget).",
   },
-  overloaded: {
-    status: 429,
-    hint: "This isolate is shared with other tenants and your tenant's calls waited longer than the limit for their turn; nothing ran. Retry after retryAfterMs, or send fewer calls at once.",
-  },
   budget_unavailable: { status: 503, hint: "The tenant's budget could not be consulted, so nothing ran; retry shortly." },
   evidence_unavailable: { status: 503, hint: "Evidence could not be recorded, so nothing ran; retry shortly." },
   internal_error: { status: 500, hint: "An unexpected server error; the run id identifies it in the evidence." },

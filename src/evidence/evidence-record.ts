@@ -132,8 +132,6 @@ export const BudgetRecordSchema = z.object({
   outcome: z.enum(["granted", "delayed", "downgraded", "rejected"]),
   /** Time waited in the budget's queue (delay mode; batch work: since it was queued). */
   queuedMs: z.number().min(0),
-  /** Time waited before that for the tenant's turn on the isolate, shared with other tenants' calls (absent: none). */
-  turnWaitMs: z.number().min(0).optional(),
   /** Runs of the lane in flight (in the pool used) when the slot was granted, or when it was refused. */
   inFlight: z.int().min(0),
   /**
@@ -209,8 +207,6 @@ export const RunFinishedSchema = z.object({
     exec: z.number().min(0).nullable(),
     /** From receiving the call to knowing its outcome. */
     total: z.number().min(0),
-    /** Of that, time the run rested or stood aside at its stage breaks for other tenants (absent: none). */
-    paused: z.number().min(0).optional(),
   }),
   resultBytes: z.int().min(0).nullable(),
   logs: z.object({ lines: z.int().min(0), bytes: z.int().min(0), truncated: z.boolean() }),

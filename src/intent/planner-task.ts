@@ -26,7 +26,7 @@ export async function submitPlannerTask(
   contracts: readonly Contract[],
   planners: TaskTrust,
   /** Batch tasks run on the batch lane, under a run id, slot and turn the consumer took; a planner's call may have been held before it came. */
-  batch: Pick<Submission, "lane" | "batch" | "runId" | "slot" | "turn"> = {},
+  batch: Pick<Submission, "lane" | "batch" | "runId" | "slot"> = {},
 ): Promise<{ ok: true; report: RunReport } | { ok: false; error: PlatformError }> {
   const parsed = PlannerSubmissionSchema.safeParse(body);
   if (!parsed.success) {

@@ -8,14 +8,11 @@ import {
   budgetFor,
   type GovernanceNote,
   type Lane,
-  type RefusedTurn,
   releaseSlot,
   type SlotReserve,
   type SlotResult,
   type SlotSample,
-  type TakenTurn,
   type TenantBudget,
-  type Turnstile,
 } from "../budget/index.ts";
 import type { Contract } from "../contracts/index.ts";
 import { PlatformError } from "../errors/index.ts";
@@ -74,8 +71,6 @@ export type SubmitDeps = {
   reserve?: SlotReserve;
   /** Each tenant's approval desk (one object per tenant). */
   approvals: DurableObjectNamespace<ApprovalDesk>;
-  /** This isolate's thread, shared fairly between tenants (absent: calls are not held back here). */
-  turnstile?: Turnstile;
   /** Values of the platform's own secrets (injected egress credentials, keys), redacted wherever they appear. */
   secrets?: readonly string[];
 };
@@ -136,8 +131,6 @@ export type Submission = {
   slot?: SlotResult;
   /** The origin the caller reached, for the links it is given (an approval page). */
   origin?: string;
-  /** The caller's turn on this isolate, when it took one itself (the batch consumer, before it claims a task); left by the caller. */
-  turn?: TakenTurn;
   /** The request's waitUntil: bookkeeping after the answer (governance figures) runs there, off the caller's path. */
   waitUntil?: (promise: Promise<unknown>) => void;
 };
@@ -167,54 +160,26 @@ export function taskRejected(reason: TaskRejection, detail: string): PlatformErr
  * was written, and a finish with `internal_error`) and a failed report, never in silence.
  */
 export async function submitTask(deps: SubmitDeps, submission: Submission): Promise<RunReport> {
-  const receivedAt = Date.now();
-  // A call waits for its tenant's turn on this isolate before anything else is done for it.
-  const turn = submission.turn ?? (deps.turnstile ? await deps.turnstile.enter(submission.identity.tenant, submission.lane ?? "interactive") : null);
   const progress: Progress = {
     runId: submission.runId ?? newRunId(),
-    receivedAt,
-    // a turn the caller took is the caller's to account for (the batch consumer counts from when the task was queued)
-    waitedMs: submission.turn ? 0 : (turn?.waitedMs ?? 0),
+    receivedAt: Date.now(),
     startSeq: null,
     leased: submission.slot?.ok === true,
   };
-  const submitted = turn && !turn.ok ? { ...submission, refusal: submission.refusal ?? overloaded(submission.identity.tenant, turn) } : submission;
   try {
-    return await runPipeline(deps, submitted, progress);
+    return await runPipeline(deps, submission, progress);
   } catch (error) {
-    return await recordCrash(deps, submitted, progress, error);
-  } finally {
-    if (turn?.ok && !submission.turn) turn.leave();
+    return await recordCrash(deps, submission, progress, error);
   }
 }
 
-type Progress = { runId: string; receivedAt: number; waitedMs: number; startSeq: number | null; leased?: boolean };
-
-/** A call that waited longer than the limit for its tenant's turn on this isolate. */
-function overloaded(tenant: string, turn: RefusedTurn): PlatformError {
-  return new PlatformError(
-    "overloaded",
-    `Tenant ${tenant}'s call waited ${turn.waitedMs} ms for its turn on a runtime shared between tenants (${turn.waiting} more of the tenant's calls are waiting; at most ${turn.share} of them run at once here now, ${turn.limits.sharedPerTenant} while other tenants are active); nothing ran.`,
-    { retryAfterMs: Math.min(turn.limits.maxWaitMs, 1_000) },
-  );
-}
+type Progress = { runId: string; receivedAt: number; startSeq: number | null; leased?: boolean };
 
 async function runPipeline(deps: SubmitDeps, submission: Submission, progress: Progress): Promise<RunReport> {
   const { identity } = submission;
   const asked = submission.contract;
   const lane = submission.lane ?? "interactive";
   const { runId, receivedAt } = progress;
-  // Time this run rested or stood aside at its stage breaks for other tenants' calls (see
-  // Turnstile.yield); after its sandbox has answered it no longer does (it would only hold its
-  // slot and turn longer).
-  let pausedMs = 0;
-  let stageStarted = Date.now();
-  const stageBreak = async (pause = true) => {
-    pausedMs += (await deps.turnstile?.yield(identity.tenant, lane, { stageMs: Date.now() - stageStarted, pause })) ?? 0;
-    stageStarted = Date.now();
-  };
-  // Before intake, too: a backlogged tenant's next call stands aside before it starts.
-  await stageBreak();
   const built = await buildTask({ runId, receivedAt, identity, contract: asked }, submission.arguments);
 
   const policy = await archivedSnapshot(deps.policy, identity.tenant);
@@ -244,7 +209,6 @@ async function runPipeline(deps: SubmitDeps, submission: Submission, progress: P
   // meanwhile it is signed, and the runtime admits only what verifies.
   const allowed = built.ok && decision && (decision.outcome === "allow" || approval?.outcome === "approved") ? { task: built.task, decision } : null;
   const budget = policy.hashed.snapshot.policy?.budget ?? DEFAULT_BUDGET;
-  await stageBreak();
   const preLeased = submission.slot ?? null;
   const [slot, firstIssue] = allowed
     ? await Promise.all([
@@ -294,19 +258,15 @@ async function runPipeline(deps: SubmitDeps, submission: Submission, progress: P
     : undefined;
   if (phaseRefusal && approval?.outcome === "approved") await deskFor(deps.approvals, identity.tenant).restore(approval.id, runId);
   const digests = task ?? (built.ok ? built.task : built.digests);
-  // Queue wait: for the tenant's turn on this isolate, then for a budget slot.
-  const budgetQueuedMs = slot?.slot?.queuedMs ?? 0;
-  // waiting in the budget's queue is not work of this call's: its next rest is not that long
-  stageStarted += budgetQueuedMs;
-  const queuedMs = progress.waitedMs + budgetQueuedMs;
+  // Queue wait: for a budget slot.
+  const queuedMs = slot?.slot?.queuedMs ?? 0;
   const budgetRecord: BudgetRecord | undefined = slot?.slot
     ? {
         lane,
         // batch work waits in the queue, whatever the contract's interactive mode
         mode: lane === "batch" ? "delay" : asked.backpressure.mode,
         outcome: slot.slot.outcome,
-        queuedMs: budgetQueuedMs,
-        ...(progress.waitedMs > 0 ? { turnWaitMs: progress.waitedMs } : {}),
+        queuedMs,
         inFlight: slot.slot.inFlight,
         ...(slot.slot.reserved ? { reserved: true as const } : {}),
         ...(slot.slot.outcome === "rejected" ? { reason: slot.slot.reason, retryAfterMs: slot.slot.retryAfterMs } : {}),
@@ -345,14 +305,12 @@ async function runPipeline(deps: SubmitDeps, submission: Submission, progress: P
     task: issued?.record ?? null,
     plan: task?.plan ? { destinations: task.plan.text } : null,
     profile: { capabilities: profile.capabilities, egressRules: profile.rules.length },
-    // the two breaks still ahead (before the boot, before the run) may each pause (rest and stand aside) up to maxPauseMs
-    deadlineAt: deadlineOf(receivedAt + queuedMs + pausedMs, contract) + 2 * (deps.turnstile?.limits.maxPauseMs ?? 0),
+    deadlineAt: deadlineOf(receivedAt + queuedMs, contract),
   };
 
   const ledger = ledgerFor(deps.ledgers, identity.tenant, identity.session);
   const admitted = slot?.ok && !downgradeRefusal && !phaseRefusal ? issued?.task : undefined;
   // A boot is the longest stage that cannot be interrupted: a backlogged tenant's call stands aside here too.
-  if (admitted) await stageBreak();
   // An admitted task's isolate boots while its start is recorded. Booting evaluates only
   // the harness; the task's code is imported by run(), after the record is durable.
   const sandbox = admitted
@@ -396,12 +354,10 @@ async function runPipeline(deps: SubmitDeps, submission: Submission, progress: P
                     : appended.replayed
                       ? taskRejected("task_replayed", "this task id was used before")
                       : undefined);
-  await stageBreak();
   if (refusal) sandbox?.discard();
   const outcome: SandboxOutcome =
     sandbox && !refusal ? await sandbox.run() : { termination: refusal && refusal.status >= 500 ? "failed" : "denied", ...NOT_RUN, error: refusal };
   const totalMs = Date.now() - receivedAt;
-  await stageBreak(false);
 
   const finished: EvidenceEntry = {
     kind: "run.finished",
@@ -409,7 +365,7 @@ async function runPipeline(deps: SubmitDeps, submission: Submission, progress: P
     startSeq: appended.seq,
     termination: outcome.termination,
     ...(outcome.error ? { error: evidenceError(outcome.error, redactorFor(deps, contract)) } : {}),
-    latencyMs: { queue: queuedMs, ...outcome.latencyMs, total: totalMs, ...(pausedMs > 0 ? { paused: pausedMs } : {}) },
+    latencyMs: { queue: queuedMs, ...outcome.latencyMs, total: totalMs },
     resultBytes: outcome.resultBytes,
     logs: { lines: outcome.logs.lines.length, bytes: outcome.logs.bytes, truncated: outcome.logs.truncated },
   };

@@ -16,7 +16,7 @@ import { type Loss, RuntimeProcess, runtimePath, sleep } from "./runtime-process
 import { Supervisor } from "./supervisor.ts";
 
 /** Configuration variables an operator may set in the shell; passed to the runtimes in their private .dev.vars. */
-const FORWARDED_VARS = /^(AUTH_|MCP_|TASK_|EVIDENCE_|EGRESS_|TRACKER_|METRICS_|TURN_|SLOT_RESERVE_|LOCAL_BENCH$)/;
+const FORWARDED_VARS = /^(AUTH_|MCP_|TASK_|EVIDENCE_|EGRESS_|TRACKER_|METRICS_|SLOT_RESERVE_|LOCAL_BENCH$)/;
 /** What the sandbox processes do not get: they sign nothing, serve no routes and hold no tokens. */
 const MAIN_ONLY_VARS =
   /^(TASK_SIGNING_KEY|TASK_SIGNING_PREVIOUS_KEYS|TASK_PLANNERS|EVIDENCE_SIGNING_KEY|EVIDENCE_SIGNING_PREVIOUS_KEYS|METRICS_TOKEN|CATALOG_OVERRIDE|LOCAL_WATCHDOG_\w+)$/;

@@ -141,10 +141,14 @@ export class Supervisor {
   #forward(port: number, req: IncomingMessage, res: ServerResponse, entry: InFlight): Promise<void> {
     return new Promise<void>((done) => {
       const upstream = httpRequest({ host: "127.0.0.1", port, method: req.method, path: req.url, headers: req.headers }, (response) => {
-        // wrangler's proxy answers 5xx itself when the runtime died under a request: say what happened, in our shape
-        if ((response.statusCode ?? 500) >= 500 && !response.headers["x-agent-exec"]) {
-          response.resume();
-          entry.fail({ code: "runtime_restarted", message: "The local runtime went away while this request was in it." });
+        // wrangler's proxy answers 503 itself when the runtime died under a request: say what happened, in our shape
+        if (response.statusCode === 503 && !response.headers["x-agent-exec"]) {
+          let text = "";
+          response.on("data", (chunk: Buffer) => (text += chunk.toString()));
+          response.on("end", () => {
+            this.#options.log(`front door: ${req.method} ${req.url}: the runtime answered 503 itself: ${text.slice(0, 300)}`);
+            entry.fail({ code: "runtime_restarted", message: "The local runtime went away while this request was in it." });
+          });
           return;
         }
         res.writeHead(response.statusCode ?? 502, response.headers);
@@ -158,7 +162,10 @@ export class Supervisor {
         else res.end();
         done();
       };
-      upstream.on("error", () => entry.fail({ code: "runtime_restarted", message: "The local runtime went away while this request was in it." }));
+      upstream.on("error", (error) => {
+        if (this.#runtimes?.main.serving) this.#options.log(`front door: ${req.method} ${req.url}: ${error.message}`);
+        entry.fail({ code: "runtime_restarted", message: "The local runtime went away while this request was in it." });
+      });
       req.pipe(upstream);
       res.on("close", () => {
         // the client gave up: the upstream request goes too (the Worker sees the abort)

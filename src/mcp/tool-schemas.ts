@@ -65,7 +65,7 @@ export const RUN_RESULT_SCHEMA = {
         code: { type: "string" },
         message: { type: "string" },
         hint: { type: "string" },
-        retryAfterMs: { type: "integer", description: "over_budget, overloaded: when a retry can succeed." },
+        retryAfterMs: { type: "integer", description: "over_budget: when a retry can succeed." },
       },
       required: ["code", "message", "hint"],
     },

@@ -68,12 +68,4 @@ describe("configuration", () => {
       expect(misconfigured({ AUTH_JWKS_URL: "https://idp.example.com/jwks", LOCAL_BENCH: "1" })).toMatch(/LOCAL_BENCH/);
     });
   });
-
-  it("reads the turnstile's limits, with a fractional pace, and refuses one out of range by name", () => {
-    expect(readConfig(vars({})).turnstile).toMatchObject({ maxPauseMs: 100, pace: 1 });
-    expect(readConfig(vars({ TURN_PACE: "0.5", TURN_MAX_PAUSE_MS: "0" })).turnstile).toMatchObject({ maxPauseMs: 0, pace: 0.5 });
-    expect(misconfigured({ TURN_PACE: "11" })).toMatch(/TURN_PACE/);
-    expect(misconfigured({ TURN_PACE: "-1" })).toMatch(/TURN_PACE/);
-    expect(misconfigured({ TURN_MAX_PAUSE_MS: "1001" })).toMatch(/TURN_MAX_PAUSE_MS/);
-  });
 });
