@@ -17,6 +17,9 @@ import { stats } from "./stats.ts";
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 10);
 const PER_ROUND = Number(process.env.BENCH_PER_ROUND ?? 50);
 const WARMUP = 30;
+/** In flight at saturation: the shipped policy's interactive budget for acme. */
+const SATURATION = 8;
+const SATURATION_MS = Number(process.env.BENCH_SATURATION_MS ?? 5_000);
 const CODE = "export default async (input) => ({ n: input.n + 1 })";
 
 const fmt = (ms: number) => `${ms.toFixed(2)} ms`.padStart(10);
@@ -143,10 +146,66 @@ async function main(): Promise<void> {
       }),
     ];
     process.stdout.write(`${lines.join("\n")}\n`);
+    await throughput(baselineCall, rawCall);
     await chainCost(server.url, session, token, raw.stats.p50);
+    await budgetCeiling(server.url);
   } finally {
     await server.stop();
   }
+}
+
+/** Calls per second at saturation, one tenant with SATURATION calls in flight (its interactive budget), raw MCP beside the baseline. */
+async function throughput(baselineCall: (n: number) => Promise<void>, rawCall: (n: number) => Promise<void>): Promise<void> {
+  const saturate = async (call: (n: number) => Promise<void>) => {
+    const until = performance.now() + SATURATION_MS;
+    let done = 0;
+    const started = performance.now();
+    await Promise.all(
+      Array.from({ length: SATURATION }, async (_, lane) => {
+        for (let i = 0; performance.now() < until; i++) {
+          await call(lane * 1_000_000 + i);
+          done++;
+        }
+      }),
+    );
+    return (done / (performance.now() - started)) * 1000;
+  };
+  // alternated, so drift of the machine hits both
+  const baseline: number[] = [];
+  const mcp: number[] = [];
+  for (let round = 0; round < 2; round++) {
+    baseline.push(await saturate(baselineCall));
+    mcp.push(await saturate(rawCall));
+  }
+  const b = baseline.reduce((a, x) => a + x, 0) / baseline.length;
+  const m = mcp.reduce((a, x) => a + x, 0) / mcp.length;
+  process.stdout.write(
+    [
+      "",
+      `throughput at saturation (${SATURATION} in flight, one tenant, 2 x ${SATURATION_MS / 1000} s each, alternated):`,
+      `  baseline: bare LOADER.load() + RPC   ${b.toFixed(1)} calls/s`,
+      `  MCP, raw HTTP POST                   ${m.toFixed(1)} calls/s  (${(m / b).toFixed(2)}x; target >= 0.7x: ${m / b >= 0.7 ? "met" : "NOT met"})`,
+      "",
+    ].join("\n"),
+  );
+}
+
+/** How many slots one tenant's budget object leases and takes back per second, with and without the isolate's reserve. */
+async function budgetCeiling(url: string): Promise<void> {
+  const lines = ["budget ceiling: one tenant's slots leased and given back as fast as they go, from one isolate (3 s each):"];
+  for (const inFlight of [8, 32]) {
+    for (const reserve of [false, true]) {
+      const response = await fetch(`${url}/__bench/budget`, {
+        method: "POST",
+        body: JSON.stringify({ tenant: `ceiling-${inFlight}-${reserve ? "reserve" : "direct"}-${Date.now()}`, ms: 3_000, inFlight, reserve }),
+      });
+      const body = (await response.json()) as { leases: number; perSecond: number; refused: number };
+      lines.push(
+        `  ${String(inFlight).padStart(2)} in flight, ${reserve ? "through the isolate's reserve" : "each from the budget object "}: ${String(body.perSecond).padStart(6)} leases/s (${body.leases} leases, ${body.refused} refused)`,
+      );
+    }
+  }
+  process.stdout.write(`${lines.join("\n")}\n`);
 }
 
 /**

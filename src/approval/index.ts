@@ -1,24 +1,7 @@
 // Approval: the human gate for contracts that need one, bound to the exact task.
-import { canonicalJson, sha256Hex } from "../evidence/index.ts";
-import type { ApprovalDesk } from "./approval-desk.ts";
 
 // The Durable Object class is exported by the Worker's root (src/index.ts); layers see its type only.
-export type { ApprovalAsk, ApprovalDesk, ApprovalState, ApprovalView, DecideResult, GateAnswer } from "./approval-desk.ts";
+export type { ApprovalAsk, ApprovalDesk, ApprovalView, GateAnswer } from "./approval-desk.ts";
 export { APPROVER_ROLE } from "./approval-desk.ts";
-
-export function deskFor(namespace: DurableObjectNamespace<ApprovalDesk>, tenant: string): DurableObjectStub<ApprovalDesk> {
-  return namespace.getByName(`tenant:${tenant}`);
-}
-
-/** What an approval is bound to: one byte of code, another input, another contract version or policy snapshot is another task. */
-export async function approvalKey(binding: {
-  tenant: string;
-  requester: string;
-  contract: { id: string; version: string };
-  codeSha256: string;
-  inputSha256: string;
-  policyHash: string;
-  dataClass: string;
-}): Promise<string> {
-  return await sha256Hex(canonicalJson({ format: "agent-exec/approval@1", ...binding }));
-}
+export { approvalRecord, approvalRefusal, gateTask, restoreApproval } from "./approval-gate.ts";
+export { deskFor } from "./approval-key.ts";

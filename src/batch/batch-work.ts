@@ -5,13 +5,12 @@
 // wait line). On its last delivery a task runs through the pipeline as is, so a task that
 // never found a slot ends as a recorded over_budget run, not as a dropped message.
 import { z } from "zod";
-import { acquireSlot, releaseSlot, type TenantBudget } from "../budget/index.ts";
+import { DEFAULT_BUDGET, endRun, type SlotResult } from "../budget/index.ts";
 import type { Contract } from "../contracts/index.ts";
 import { PlatformError } from "../errors/index.ts";
 import type { TaskTrust } from "../execution/index.ts";
-import { type RunReport, runEnvelope, type SubmitDeps, submitPlannerTask, submitTask } from "../intent/index.ts";
-import { newRunId } from "../intent/task.ts";
-import { DEFAULT_BUDGET, type PolicySet } from "../policy/index.ts";
+import { deadlineOf, newRunId, type RunReport, runEnvelope, type SubmitDeps, submitPlannerTask, submitTask } from "../intent/index.ts";
+import type { PolicySet } from "../policy/index.ts";
 import type { BatchOwner, BatchRecord } from "./batch-record.ts";
 
 /** At most this many tasks per batch. */
@@ -70,7 +69,6 @@ function contractOf(name: string, contracts: readonly Contract[]): Contract | un
 export type ConsumerDeps = {
   submit: SubmitDeps;
   batches: DurableObjectNamespace<BatchRecord>;
-  budgets: DurableObjectNamespace<TenantBudget>;
   contracts: readonly Contract[];
   policy: PolicySet;
   planners: TaskTrust;
@@ -98,16 +96,15 @@ export async function consumeTask(message: Message<BatchMessage>, deps: Consumer
   const lastDelivery = message.attempts >= BATCH_MAX_DELIVERIES;
   const budget = Object.hasOwn(deps.policy.tenants, tenant) ? (deps.policy.tenants[tenant]?.budget ?? DEFAULT_BUDGET) : DEFAULT_BUDGET;
   const queuedMs = Date.now() - claimed.queuedSinceMs;
-  let slot: Awaited<ReturnType<typeof acquireSlot>> | undefined;
+  let slot: SlotResult | undefined;
   if (!lastDelivery) {
-    const asked = await acquireSlot(
-      deps.budgets,
+    const asked = await deps.submit.leases.acquire(
       tenant,
       runId,
       { ...contract, backpressure: { mode: "reject", maxWaitMs: 1 } },
       "batch",
       budget,
-      contract.limits.wallMs + 2_000,
+      deadlineOf(0, contract),
     );
     if (!asked.ok) {
       await record.defer(index);
@@ -123,16 +120,7 @@ export async function consumeTask(message: Message<BatchMessage>, deps: Consumer
   if (task.task !== undefined) {
     const submitted = await submitPlannerTask(deps.submit, identity, { ...plannerBody(task), contract: contract.id }, deps.contracts, deps.planners, batch);
     if (!submitted.ok) {
-      if (slot)
-        await releaseSlot(deps.budgets, tenant, runId, {
-          at: Date.now(),
-          outcome: "granted",
-          termination: "denied",
-          queueMs: queuedMs,
-          startMs: null,
-          execMs: null,
-          totalMs: 0,
-        });
+      await endRun(deps.submit.leases, slot ?? null, { tenant, runId, receivedAt: Date.now(), termination: "denied", latencyMs: { start: null, exec: null } });
       await record.complete(index, runId, "denied", JSON.stringify({ runId, termination: "denied", error: submitted.error }));
       message.ack();
       return;

@@ -2,9 +2,10 @@
 // that never throws (an unreachable budget means nothing runs: budget_unavailable).
 import type { Contract } from "../contracts/index.ts";
 import { PlatformError } from "../errors/index.ts";
-import type { Budget } from "../policy/index.ts";
-import { logEvent } from "../redaction/index.ts";
-import type { GovernanceNote, Lane, SlotOutcome, SlotRequest, TenantBudget } from "./tenant-budget.ts";
+import { logEvent } from "../log/index.ts";
+import type { Budget } from "./budget-schema.ts";
+import type { GovernanceNote, Lane, SlotOutcome, SlotRequest } from "./slot-types.ts";
+import type { TenantBudget } from "./tenant-budget.ts";
 
 /** A lease outlives its run's deadline by this much before the budget takes the slot back. */
 export const LEASE_GRACE_MS = 10_000;

@@ -1,19 +1,12 @@
-// Budget: a tenant's concurrency per lane, backpressure when it is full, and the run samples
-// the metrics route summarises.
+// Budget: a tenant's leases of run slots per lane (backpressure when a lane is full), the
+// isolate's reserve in front of them, and the tenant's governance figures and rollout.
 
-export { acquireSlot, budgetFor, LEASE_GRACE_MS, releaseSlot, type SlotResult } from "./budget-client.ts";
-export { type ApprovalDecisionSample, type GovernanceFigures, type GovernanceSample, governanceByTeam, governanceFigures } from "./governance.ts";
-export {
-  type Figures,
-  figuresOf,
-  type LaneSummary,
-  type PhaseStats,
-  percentile,
-  phaseStats,
-  type RunSample,
-  SAMPLE_RETENTION_MS,
-  summarize,
-} from "./percentiles.ts";
-export { DEFAULT_RESERVE_FRESH_MS, SlotReserve, type SlotSample } from "./slot-reserve.ts";
+export { budgetFor, type SlotResult } from "./budget-client.ts";
+export { type Budget, BudgetSchema, DEFAULT_BUDGET, RolloutSchema } from "./budget-schema.ts";
+export { type GovernanceFigures, type GovernanceSample, governanceByTeam } from "./governance.ts";
+export { type Figures, figuresOf, type LaneSummary, type RunSample, SAMPLE_RETENTION_MS } from "./percentiles.ts";
+export { budgetRecord, endRun, rolledBackRefusal } from "./run-lease.ts";
+export { SlotReserve } from "./slot-reserve.ts";
+export type { GovernanceNote, Lane, SlotRequest } from "./slot-types.ts";
 // The Durable Object class is exported by the Worker's root (src/index.ts); layers see its type only.
-export type { BackpressureMode, GovernanceNote, Lane, ReserveAnswer, ReserveReport, SlotOutcome, SlotRequest, TenantBudget } from "./tenant-budget.ts";
+export type { TenantBudget } from "./tenant-budget.ts";

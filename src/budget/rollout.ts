@@ -1,6 +1,6 @@
 // Rollback conditions, evaluated: over the window, the figure of the phase's runs and how
 // many runs it rests on. Pure; the budget object runs it from its alarm.
-import type { RollbackCondition, Rollout } from "../policy/index.ts";
+import type { RollbackCondition, Rollout } from "./budget-schema.ts";
 import type { GovernanceSample } from "./governance.ts";
 
 export type Trip = { phase: number; metric: RollbackCondition["metric"]; value: number; above: number; windowMinutes: number; runs: number };

@@ -16,19 +16,18 @@
 // here only while that answer is fresher than `freshMs`, so what the reserve knows is never
 // older than that.
 import type { Contract } from "../contracts/index.ts";
-import type { Budget } from "../policy/index.ts";
-import { logEvent } from "../redaction/index.ts";
+import { logEvent } from "../log/index.ts";
 import { acquireSlot, budgetFor, LEASE_GRACE_MS, releaseSlot, type SlotResult } from "./budget-client.ts";
+import type { Budget } from "./budget-schema.ts";
 import type { RunSample } from "./percentiles.ts";
-import type { GovernanceNote, Lane, SlotRequest, TenantBudget } from "./tenant-budget.ts";
+import { type GovernanceNote, type Lane, RESERVE_PREFIX, type SlotRequest } from "./slot-types.ts";
+import type { TenantBudget } from "./tenant-budget.ts";
 
 /** What a run reports when it gives its slot back. */
 export type SlotSample = Omit<RunSample, "lane" | "contract">;
 
-/** Slots kept by a reserve are leased under ids with this prefix (a run's own lease is under its run id). */
-export const RESERVE_PREFIX = "reserve:";
-/** How fresh the budget's last answer must be for a slot to be taken without asking, by default. */
-export const DEFAULT_RESERVE_FRESH_MS = 500;
+/** How fresh the budget's last answer must be for a slot to be taken without asking, by default (SLOT_RESERVE_FRESH_MS). */
+const DEFAULT_RESERVE_FRESH_MS = 500;
 /** Figures buffered per tenant and lane before they are sent at once, whatever the time. */
 const BUFFER_MAX = 500;
 
@@ -142,6 +141,11 @@ export class SlotReserve {
     // requests let go together have their isolates torn down together, on the one thread.
     const scheduled = this.reportSoon(pool);
     if (scheduled) waitUntil(scheduled);
+  }
+
+  /** A run's governance facts when it held no slot (refused before the budget, or by it). */
+  async noteRun(tenant: string, note: GovernanceNote): Promise<void> {
+    await budgetFor(this.namespace, tenant).noteRun(note.sample, note.rollout);
   }
 
   /** Reports every pool (of one tenant) now and gives back every free slot: before figures are read. */

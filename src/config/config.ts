@@ -1,7 +1,6 @@
 // Reads and validates the Worker's configuration from its env, in one place.
 // Nothing else reads env vars; a bad value fails closed with the variable named.
 import { z } from "zod";
-import { DEFAULT_RESERVE_FRESH_MS } from "../budget/slot-reserve.ts";
 import { PlatformError } from "../errors/index.ts";
 
 const csv = (fallback: string[]) =>
@@ -52,7 +51,7 @@ const RawConfigSchema = z.object({
   /** How long past its deadline a run left open (its runtime was lost) waits before the ledger's alarm closes it. */
   EVIDENCE_RECONCILE_GRACE_MS: z.coerce.number().int().min(0).max(86_400_000).default(30_000),
   /** How fresh the budget's last answer must be for an isolate to run a call in a slot it keeps (src/budget/slot-reserve.ts); 0: keep none. */
-  SLOT_RESERVE_FRESH_MS: z.coerce.number().int().min(0).max(10_000).default(DEFAULT_RESERVE_FRESH_MS),
+  SLOT_RESERVE_FRESH_MS: z.coerce.number().int().min(0).max(10_000).default(500),
   /** Bearer secret for the all-tenants view of GET /v1/metrics (Prometheus scrapes, fairness). A secret; unset: tenant views only. */
   METRICS_TOKEN: z.string().min(32, "at least 32 characters").optional(),
   /** Where the tracker capability's API lives; reached through the egress gateway. */

@@ -3,7 +3,7 @@
 // first, by page. An alarm closes the runs that never finished (unfinished-runs.ts).
 import { DurableObject } from "cloudflare:workers";
 import { z } from "zod";
-import { logEvent } from "../redaction/index.ts";
+import { logEvent } from "../log/index.ts";
 import { finalTermination, summarizeActivity } from "./activity-summary.ts";
 import { genesisHash, recordHash } from "./chain.ts";
 import {

@@ -1,7 +1,7 @@
 // Records a run's egress attempts and capability calls in its session ledger as they
 // happen. A failed write is logged, never thrown at the sandboxed code.
 import { type Activity, ledgerFor, type SessionLedger } from "../evidence/index.ts";
-import { logEvent } from "../redaction/index.ts";
+import { logEvent } from "../log/index.ts";
 import type { RunContext } from "./runtime-profile.ts";
 
 export async function recordActivity(ledgers: DurableObjectNamespace<SessionLedger>, run: RunContext, activity: Activity): Promise<void> {

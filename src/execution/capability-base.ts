@@ -2,7 +2,7 @@
 // never by the code), and recording each call, allowed or refused, in the run's ledger.
 import { WorkerEntrypoint } from "cloudflare:workers";
 import type { CapabilityName } from "../contracts/index.ts";
-import { logEvent } from "../redaction/index.ts";
+import { logEvent } from "../log/index.ts";
 import { recordActivity } from "./activity-recorder.ts";
 import { capabilityError, codeOf } from "./capability-error.ts";
 import type { CapabilityProps } from "./runtime-profile.ts";

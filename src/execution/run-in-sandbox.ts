@@ -10,7 +10,7 @@
 import type { CapabilityName, Contract } from "../contracts/index.ts";
 import { PlatformError } from "../errors/index.ts";
 import { utf8Bytes } from "../evidence/index.ts";
-import { logEvent } from "../redaction/index.ts";
+import { logEvent } from "../log/index.ts";
 import type { VerifiedTask } from "./admit-task.ts";
 import type { RuntimeProfile, SandboxBindings } from "./runtime-profile.ts";
 import { HARNESS_MODULE, SANDBOX_HARNESS_SOURCE, TASK_MODULE } from "./sandbox-harness.ts";

@@ -6,7 +6,7 @@
 import { RpcTarget, WorkerEntrypoint } from "cloudflare:workers";
 import { platformSecrets, readConfig } from "../config/index.ts";
 import type { CapabilityName } from "../contracts/index.ts";
-import { redactLogsOf } from "../redaction/index.ts";
+import { redactLogsOf } from "../log/index.ts";
 import { type Sandbox, type SandboxJobWire, startSandbox } from "./run-in-sandbox.ts";
 import type { CapabilityProps, SandboxBindings } from "./runtime-profile.ts";
 import { outcomeToWire, type SandboxOutcomeWire } from "./sandbox-outcome.ts";

@@ -2,6 +2,7 @@
 import { z } from "zod";
 import { ERROR_CODES, type ErrorCode, PlatformError } from "../errors/index.ts";
 import { type TerminationReason, TerminationReasonSchema } from "../evidence/index.ts";
+import type { Redactor } from "../redaction/index.ts";
 
 export const LogLineSchema = z.object({
   level: z.enum(["log", "info", "warn", "error", "debug"]),
@@ -158,4 +159,34 @@ export function release(answer: unknown): void {
   if (DISPOSE === undefined || (typeof answer !== "object" && typeof answer !== "function") || answer === null) return;
   const dispose = (answer as Record<symbol, unknown>)[DISPOSE];
   if (typeof dispose === "function") dispose.call(answer);
+}
+
+/** A run that never started: refused (denied, or failed for a platform fault), with nothing to show. */
+export function notRun(refusal: PlatformError): SandboxOutcome {
+  return {
+    termination: refusal.status >= 500 ? "failed" : "denied",
+    resultBytes: null,
+    logs: { lines: [], bytes: 0, truncated: false },
+    latencyMs: { start: null, exec: null },
+    error: refusal,
+  };
+}
+
+/** The outcome with its result, logs, error and stack redacted (what a contract with `redaction.result` tells its caller). */
+export function redactedOutcome(outcome: SandboxOutcome, redact: Redactor): SandboxOutcome {
+  const { error, stack } = outcome;
+  return {
+    ...outcome,
+    ...(outcome.result !== undefined ? { result: redact.json(outcome.result).value } : {}),
+    logs: { ...outcome.logs, lines: outcome.logs.lines.map((line) => ({ ...line, message: redact.text(line.message).text })) },
+    ...(error
+      ? {
+          error: new PlatformError(error.code, redact.text(error.message).text, {
+            hint: error.hint,
+            ...(error.retryAfterMs === undefined ? {} : { retryAfterMs: error.retryAfterMs }),
+          }),
+        }
+      : {}),
+    ...(stack ? { stack: redact.text(stack).text } : {}),
+  };
 }

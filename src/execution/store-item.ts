@@ -1,6 +1,5 @@
 // What a tenant's store holds (see tenant-store.ts), and how to find a tenant's store.
 import { z } from "zod";
-import type { TenantStore } from "./tenant-store.ts";
 
 export const StoreKindSchema = z.enum(["doc", "log", "metric"]);
 export const StoreItemSchema = z
@@ -16,6 +15,6 @@ export type StoreItem = z.infer<typeof StoreItemSchema>;
 export type StoredItem = { kind: string; key: string; ts: number; body: unknown };
 
 /** One store per tenant: no query can reach another tenant's data. */
-export function storeFor(namespace: DurableObjectNamespace<TenantStore>, tenant: string): DurableObjectStub<TenantStore> {
+export function storeFor<Store extends Rpc.DurableObjectBranded>(namespace: DurableObjectNamespace<Store>, tenant: string): DurableObjectStub<Store> {
   return namespace.getByName(`tenant:${tenant}`);
 }

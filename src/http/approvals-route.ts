@@ -13,8 +13,6 @@ import { errorResponse, jsonResponse } from "./error-response.ts";
 import { AUDITOR_ROLE, safeDecode } from "./evidence-route.ts";
 
 export const APPROVALS_ROUTE = "/v1/approvals";
-export const APPROVAL_ROUTE = /^\/v1\/approvals\/([^/]+)$/;
-export const APPROVAL_PAGE_ROUTE = /^\/approvals\/([^/]+)$/;
 export const APPROVAL_SCRIPT_ROUTE = "/approvals-page.js";
 export const APPROVAL_STYLE_ROUTE = "/approvals-page.css";
 const ID = /^apr_[0-9a-f-]{36}$/;

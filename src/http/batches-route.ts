@@ -14,7 +14,6 @@ import { errorResponse, jsonResponse } from "./error-response.ts";
 import { AUDITOR_ROLE, safeDecode } from "./evidence-route.ts";
 
 export const BATCHES_ROUTE = "/v1/batches";
-export const BATCH_ROUTE = /^\/v1\/batches\/([^/]+)(\/evidence)?$/;
 const MAX_BODY_BYTES = 32 * 1024 * 1024;
 const PageSchema = z.object({
   cursor: z.coerce.number().int().min(0).default(0),

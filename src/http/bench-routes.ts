@@ -5,16 +5,26 @@
 //                           (locally: the router and a sandbox process), with no pipeline;
 //   POST /__bench/pipeline  the full run pipeline (intake, policy, signing and admission,
 //                           evidence, sandbox) without MCP and token verification;
-//   POST /__bench/fetch     the host Worker fetching a URL n times directly, no gateway.
+//   POST /__bench/fetch     the host Worker fetching a URL n times directly, no gateway;
+//   POST /__bench/budget    one tenant's slots leased and given back as fast as they go, with
+//                           `inFlight` at once: through this isolate's reserve, or each one
+//                           from the tenant's budget object (its ceiling).
 // Together with the MCP path they split the platform's overhead into its parts.
 import { z } from "zod";
+import { DEFAULT_BUDGET, endRun, SlotReserve, type TenantBudget } from "../budget/index.ts";
 import type { Contract } from "../contracts/index.ts";
 import { PlatformError } from "../errors/index.ts";
 import { outcomeFromWire, runtimeProfile, SANDBOX_COMPATIBILITY_DATE } from "../execution/index.ts";
 import { type SubmitDeps, submitToolCall } from "../intent/index.ts";
 import { errorResponse, jsonResponse } from "./error-response.ts";
 
-export const BENCH_ROUTES = { baseline: "/__bench/baseline", host: "/__bench/host", pipeline: "/__bench/pipeline", fetch: "/__bench/fetch" } as const;
+export const BENCH_ROUTES = {
+  baseline: "/__bench/baseline",
+  host: "/__bench/host",
+  pipeline: "/__bench/pipeline",
+  fetch: "/__bench/fetch",
+  budget: "/__bench/budget",
+} as const;
 
 const BARE_MAIN = `
 import { WorkerEntrypoint } from "cloudflare:workers";
@@ -36,13 +46,21 @@ const BodySchema = z.object({
     .default("bench-pipeline"),
 });
 
+/** One tenant's leases for `ms`, `inFlight` at once, through the reserve (`reserve: true`) or straight to the budget object. */
+const BudgetBenchSchema = z.object({
+  tenant: z.string().regex(/^[A-Za-z0-9-]{1,64}$/),
+  ms: z.int().min(100).max(30_000),
+  inFlight: z.int().min(1).max(256),
+  reserve: z.boolean(),
+});
+
 /** The host Worker fetching a URL n times in a row, directly (no gateway): the egress baseline. */
 const FetchSchema = z.object({ url: z.url(), n: z.int().min(1).max(1_000) });
 
 export async function serveBench(
   request: Request,
   route: string,
-  deps: SubmitDeps & { loader: WorkerLoader },
+  deps: SubmitDeps & { loader: WorkerLoader; budgets: DurableObjectNamespace<TenantBudget> },
   contract: Contract,
   waitUntil?: (promise: Promise<unknown>) => void,
 ): Promise<Response> {
@@ -52,6 +70,11 @@ export async function serveBench(
     const started = Date.now();
     for (let i = 0; i < parsed.data.n; i++) await (await fetch(parsed.data.url)).text();
     return jsonResponse({ totalMs: Date.now() - started, n: parsed.data.n });
+  }
+  if (route === BENCH_ROUTES.budget) {
+    const parsed = BudgetBenchSchema.safeParse(await request.json().catch(() => null));
+    if (!parsed.success) return errorResponse(new PlatformError("bad_request", "Send {tenant, ms, inFlight, reserve}."));
+    return jsonResponse(await leaseLoop(reserve(deps, parsed.data.reserve), parsed.data, contract));
   }
   const body = BodySchema.safeParse(await request.json().catch(() => null));
   if (!body.success) return errorResponse(new PlatformError("bad_request", "Send {code, input, session?}."));
@@ -82,4 +105,38 @@ export async function serveBench(
   const identity = { actor: "bench", tenant: body.data.tenant, session: body.data.session, roles: [], expiresAt: 0 };
   const report = await submitToolCall(deps, contract, identity, { code: body.data.code, input: body.data.input ?? {} }, waitUntil ? { waitUntil } : {});
   return jsonResponse({ termination: report.outcome.termination, result: report.outcome.result ?? null, error: report.outcome.error?.toJSON() ?? null });
+}
+
+/** Leases and gives back slots in `inFlight` loops for `ms`; every lease must be granted (the budget has room for all). */
+function reserve(deps: { leases: SlotReserve; budgets: DurableObjectNamespace<TenantBudget> }, keep: boolean): SlotReserve {
+  return keep ? deps.leases : new SlotReserve(deps.budgets, { freshMs: 0 });
+}
+
+async function leaseLoop(
+  leases: SlotReserve,
+  { tenant, ms, inFlight }: z.infer<typeof BudgetBenchSchema>,
+  contract: Contract,
+): Promise<{ leases: number; perSecond: number; refused: number }> {
+  // room to spare: a reserve keeps slots only while the lane is uncontended
+  const budget = { ...DEFAULT_BUDGET, interactive: { maxInFlight: inFlight * 2, queueMax: 0 } };
+  const until = Date.now() + ms;
+  let granted = 0;
+  let refused = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: inFlight }, async () => {
+      while (Date.now() < until) {
+        const runId = `run_${crypto.randomUUID()}`;
+        const slot = await leases.acquire(tenant, runId, contract, "interactive", budget, contract.limits.wallMs);
+        if (!slot.ok) {
+          refused++;
+          continue;
+        }
+        granted++;
+        await endRun(leases, slot, { tenant, runId, receivedAt: Date.now(), termination: "completed", latencyMs: { start: 0, exec: 0 } });
+      }
+    }),
+  );
+  await leases.flush(tenant);
+  return { leases: granted, perSecond: Math.round((granted / (performance.now() - started)) * 1000), refused };
 }

@@ -1,6 +1,6 @@
 // The one place where platform errors become HTTP responses.
 import { asPlatformError, type PlatformError } from "../errors/index.ts";
-import { logEvent } from "../redaction/index.ts";
+import { logEvent } from "../log/index.ts";
 
 export const REALM = "agent-exec";
 

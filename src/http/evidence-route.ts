@@ -7,7 +7,6 @@ import { ledgerFor, PAGE_LIMIT_MAX, type SessionLedger } from "../evidence/index
 import { IdentifierSchema, type Identity } from "../identity/index.ts";
 import { errorResponse, jsonResponse } from "./error-response.ts";
 
-export const EVIDENCE_ROUTE = /^\/v1\/sessions\/([^/]+)\/evidence$/;
 export const AUDITOR_ROLE = "auditor";
 
 const QuerySchema = z.object({

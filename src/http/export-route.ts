@@ -21,7 +21,6 @@ import { archiveFor, type PolicyArchive } from "../policy/index.ts";
 import { errorResponse, jsonResponse } from "./error-response.ts";
 import { noEvidence, readableSession } from "./evidence-route.ts";
 
-export const EXPORT_ROUTE = /^\/v1\/sessions\/([^/]+)\/export$/;
 /** One export carries at most this many records (about 2 KB each). */
 export const EXPORT_MAX_RECORDS = 20_000;
 

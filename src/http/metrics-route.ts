@@ -3,11 +3,11 @@
 // the platform's (bearer METRICS_TOKEN: every tenant, and the fairness figures across them)
 // and a tenant auditor's (a token with the auditor role: that tenant only).
 import { z } from "zod";
-import { budgetFor, SAMPLE_RETENTION_MS, type SlotReserve, type TenantBudget } from "../budget/index.ts";
+import { budgetFor, DEFAULT_BUDGET, SAMPLE_RETENTION_MS, type SlotReserve, type TenantBudget } from "../budget/index.ts";
 import { PlatformError } from "../errors/index.ts";
 import type { Identity } from "../identity/index.ts";
 import { fairness, type MetricsReport, PROMETHEUS_CONTENT_TYPE, prometheusText, tenantMetrics } from "../metrics/index.ts";
-import { DEFAULT_BUDGET, type PolicySet } from "../policy/index.ts";
+import type { PolicySet } from "../policy/index.ts";
 import { errorResponse, jsonResponse } from "./error-response.ts";
 import { AUDITOR_ROLE } from "./evidence-route.ts";
 
@@ -41,7 +41,7 @@ export function presentsMetricsToken(request: Request, token: string | null): bo
 export async function serveMetrics(
   request: Request,
   access: MetricsAccess,
-  deps: { budgets: DurableObjectNamespace<TenantBudget>; policy: PolicySet; reserve?: SlotReserve | undefined },
+  deps: { budgets: DurableObjectNamespace<TenantBudget>; policy: PolicySet; leases: SlotReserve },
 ): Promise<Response> {
   if (request.method !== "GET" && request.method !== "HEAD") {
     return errorResponse(new PlatformError("method_not_allowed", "Metrics are read with GET."), { allow: "GET, HEAD" });
@@ -67,7 +67,7 @@ export async function serveMetrics(
   const measured = await Promise.all(
     names.map(async (name) => {
       // this isolate's buffered figures and idle kept slots first (other isolates report within SLOT_RESERVE_FRESH_MS)
-      await deps.reserve?.flush(name);
+      await deps.leases.flush(name);
       const budget = budgetFor(deps.budgets, name);
       const [figures, governance] = await Promise.all([budget.metrics(windowMs), budget.governance(windowMs)]);
       return [name, figures, governance] as const;

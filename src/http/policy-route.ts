@@ -6,8 +6,6 @@ import type { Identity } from "../identity/index.ts";
 import { archiveFor, type PolicyArchive } from "../policy/index.ts";
 import { errorResponse } from "./error-response.ts";
 
-export const POLICY_ROUTE = /^\/v1\/policy\/([^/]+)$/;
-
 export async function servePolicySnapshot(
   request: Request,
   hash: string,

@@ -9,7 +9,6 @@ import { errorResponse, jsonResponse } from "./error-response.ts";
 import { AUDITOR_ROLE } from "./evidence-route.ts";
 
 export const ROLLOUT_ROUTE = "/v1/rollout";
-export const ROLLOUT_ENABLE_ROUTE = /^\/v1\/rollout\/([123])\/enable$/;
 const OPERATOR_ROLE = "operator";
 
 export async function serveRollout(request: Request, identity: Identity, budgets: DurableObjectNamespace<TenantBudget>): Promise<Response> {

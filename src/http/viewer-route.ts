@@ -18,10 +18,6 @@ const SECURITY_HEADERS = {
   "referrer-policy": "no-referrer",
 };
 
-export function isViewerRequest(pathname: string): boolean {
-  return VIEWER_ROUTE.test(pathname) || pathname === VIEWER_ASSETS.script || pathname === VIEWER_ASSETS.style;
-}
-
 export function serveViewer(request: Request, pathname: string): Response {
   if (request.method !== "GET" && request.method !== "HEAD") {
     return errorResponse(new PlatformError("method_not_allowed", "The viewer is read with GET."), { allow: "GET, HEAD" });

@@ -1,6 +1,7 @@
 // Intent: tool calls and planner submissions become normalized tasks and go down the layers.
-export { type BuildResult, buildTask } from "./build-task.ts";
-export { PlannerSubmissionSchema, submitPlannerTask } from "./planner-task.ts";
-export { type RunEnvelope, runEnvelope } from "./run-envelope.ts";
-export { type RunReport, type Submission, type SubmitDeps, submitTask, submitToolCall, taskRejected } from "./submit-task.ts";
-export { type Task, type ToolArguments, ToolArgumentsSchema } from "./task.ts";
+export { buildTask } from "./build-task.ts";
+export { submitPlannerTask } from "./planner-task.ts";
+export { runEnvelope } from "./run-envelope.ts";
+export { deadlineOf } from "./run-records.ts";
+export { type RunReport, type SubmitDeps, submitTask, submitToolCall } from "./submit-task.ts";
+export { newRunId } from "./task.ts";

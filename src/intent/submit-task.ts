@@ -1,54 +1,43 @@
-// The path every task takes once its caller is known: intake -> policy (decide on the
-// tenant's snapshot, sign what it allows) -> execution (admit the signed task) ->
-// evidence (start, spending the task ids) -> execution (run) -> evidence (finish).
-// The start is recorded before any task code runs; if it cannot be, nothing runs.
-import { type ApprovalDesk, approvalKey, deskFor, type GateAnswer } from "../approval/index.ts";
-import {
-  acquireSlot,
-  budgetFor,
-  type GovernanceNote,
-  type Lane,
-  releaseSlot,
-  type SlotReserve,
-  type SlotResult,
-  type SlotSample,
-  type TenantBudget,
-} from "../budget/index.ts";
+// One run, as named steps, each done by the layer that owns it: build the task (intent),
+// decide (policy), gate approval (approval), lease a budget slot (budget) while the task is
+// signed (policy) and admitted (execution), record the start (evidence), execute (execution),
+// record the finish (evidence). The start is recorded before any task code runs; if it
+// cannot be, nothing runs. The first refusal wins, in the order of `firstRefusal` below.
+import { type ApprovalDesk, approvalRecord, approvalRefusal, type GateAnswer, gateTask, restoreApproval } from "../approval/index.ts";
+import { budgetRecord, DEFAULT_BUDGET, endRun, type Lane, rolledBackRefusal, type SlotReserve, type SlotResult } from "../budget/index.ts";
 import type { Contract } from "../contracts/index.ts";
 import { PlatformError } from "../errors/index.ts";
 import {
   type ActivitySummary,
   type ApprovalRecord,
   type BudgetRecord,
-  type EvidenceEntry,
+  evidenceError,
   type IntentSource,
-  ledgerFor,
-  NO_POLICY_HASH,
-  type RunStarted,
+  type RunLedger,
+  runLedger,
   type SessionLedger,
-  sha256Hex,
   type TaskId,
-  type TerminationReason,
 } from "../evidence/index.ts";
 import {
   admitTask,
+  notRun,
   openSandbox,
-  POLICY_ISSUER,
   type PolicyTaskClaims,
   PolicyTaskClaimsSchema,
-  type RuntimeProfile,
+  redactedOutcome,
   runtimeProfile,
   type SandboxOutcome,
   type SandboxService,
-  TASK_AUDIENCE,
   type TaskRejection,
   type TaskTrust,
   type VerifiedTask,
 } from "../execution/index.ts";
 import type { Identity } from "../identity/index.ts";
-import { DEFAULT_BUDGET, type Decision, decide, type HashedSnapshot, type PolicyInForce, refusalError, type TaskSigner } from "../policy/index.ts";
-import { logEvent, type Redactor, redactedField, redactor } from "../redaction/index.ts";
+import { logEvent } from "../log/index.ts";
+import { type Decision, decide, type HashedSnapshot, type PolicyInForce, refusalError, signTask, type TaskSigner } from "../policy/index.ts";
+import { type Redactor, redactor } from "../redaction/index.ts";
 import { buildTask } from "./build-task.ts";
+import { crashRecords, deadlineOf, finishRecord, governanceNote, startRecord } from "./run-records.ts";
 import { newRunId, type Task } from "./task.ts";
 
 export type SubmitDeps = {
@@ -65,51 +54,13 @@ export type SubmitDeps = {
   };
   /** How long past its deadline a run left open waits before the ledger's alarm closes it as lost. */
   reconcileGraceMs: number;
-  /** Each tenant's concurrency budget (one object per tenant). */
-  budgets: DurableObjectNamespace<TenantBudget>;
-  /** This isolate's reserve of budget slots (absent: every run asks the budget and gives its slot back there). */
-  reserve?: SlotReserve;
+  /** How runs lease and return budget slots: this isolate's reserve in front of the tenants' budgets. */
+  leases: SlotReserve;
   /** Each tenant's approval desk (one object per tenant). */
   approvals: DurableObjectNamespace<ApprovalDesk>;
   /** Values of the platform's own secrets (injected egress credentials, keys), redacted wherever they appear. */
   secrets?: readonly string[];
 };
-
-const redactors = new WeakMap<SubmitDeps, WeakMap<Contract, Redactor>>();
-
-/** The built-in detectors, the platform's secrets and the contract's own rules. */
-function redactorFor(deps: SubmitDeps, contract: Contract): Redactor {
-  let byContract = redactors.get(deps);
-  if (!byContract) {
-    byContract = new WeakMap();
-    redactors.set(deps, byContract);
-  }
-  let found = byContract.get(contract);
-  if (!found) {
-    found = redactor({ secrets: deps.secrets ?? [], rules: contract.redaction.rules });
-    byContract.set(contract, found);
-  }
-  return found;
-}
-
-/** What the caller gets back, redacted when the contract says so (evidence and logs always are). */
-function forCaller(outcome: SandboxOutcome, redact: Redactor, contract: Contract): SandboxOutcome {
-  if (!contract.redaction.result) return outcome;
-  return {
-    ...outcome,
-    ...(outcome.result !== undefined ? { result: redact.json(outcome.result).value } : {}),
-    logs: { ...outcome.logs, lines: outcome.logs.lines.map((line) => ({ ...line, message: redact.text(line.message).text })) },
-    ...(outcome.error
-      ? {
-          error: new PlatformError(outcome.error.code, redact.text(outcome.error.message).text, {
-            hint: outcome.error.hint,
-            ...(outcome.error.retryAfterMs === undefined ? {} : { retryAfterMs: outcome.error.retryAfterMs }),
-          }),
-        }
-      : {}),
-    ...(outcome.stack ? { stack: redact.text(outcome.stack).text } : {}),
-  };
-}
 
 /** One task to run: from an MCP call, or from a planner whose signed task was already checked. */
 export type Submission = {
@@ -149,381 +100,287 @@ export type RunReport = {
   approval?: { id: string; state: ApprovalRecord["state"]; url: string } | undefined;
 };
 
-const NOT_RUN = { resultBytes: null, logs: { lines: [], bytes: 0, truncated: false }, latencyMs: { start: null, exec: null } };
-
-export function taskRejected(reason: TaskRejection, detail: string): PlatformError {
-  return new PlatformError("task_rejected", `The signed task was refused (${reason}): ${detail}. Nothing was run.`);
-}
+/** What a run holds as it goes, so that a crash at any step still ends in a recorded run and a returned slot. */
+export type RunState = { runId: string; receivedAt: number; startSeq: number | null; slot: SlotResult | null; ledger: RunLedger };
 
 /**
- * Runs the pipeline; an unexpected exception still ends in a recorded run (a start if none
- * was written, and a finish with `internal_error`) and a failed report, never in silence.
+ * Runs the steps; an unexpected exception still ends in a recorded run (a start if none was
+ * written, and a finish with `internal_error`) and a failed report, never in silence.
  */
 export async function submitTask(deps: SubmitDeps, submission: Submission): Promise<RunReport> {
-  const progress: Progress = {
+  const { tenant, session } = submission.identity;
+  const run: RunState = {
     runId: submission.runId ?? newRunId(),
     receivedAt: Date.now(),
     startSeq: null,
-    leased: submission.slot?.ok === true,
+    slot: submission.slot ?? null,
+    ledger: runLedger(deps.ledgers, tenant, session),
   };
   try {
-    return await runPipeline(deps, submission, progress);
+    return await runSteps(deps, submission, run);
   } catch (error) {
-    return await recordCrash(deps, submission, progress, error);
+    return await recordCrash(deps, submission, run, error);
   }
 }
 
-type Progress = { runId: string; receivedAt: number; startSeq: number | null; leased?: boolean };
-
-async function runPipeline(deps: SubmitDeps, submission: Submission, progress: Progress): Promise<RunReport> {
-  const { identity } = submission;
-  const asked = submission.contract;
+async function runSteps(deps: SubmitDeps, submission: Submission, run: RunState): Promise<RunReport> {
+  const { identity, contract: asked, origin, waitUntil } = submission;
+  const { runId, receivedAt } = run;
   const lane = submission.lane ?? "interactive";
-  const { runId, receivedAt } = progress;
+
+  // 1. Build the task from the caller's arguments.
   const built = await buildTask({ runId, receivedAt, identity, contract: asked }, submission.arguments);
 
+  // 2. Decide, on the tenant's policy snapshot (archived before any record points at it).
   const policy = await archivedSnapshot(deps.policy, identity.tenant);
-  const decision: Decision | null =
+  const policyHash = policy.hashed.hash;
+  const decision =
     built.ok && policy.ok && !submission.refusal
       ? decide(
           { tenant: identity.tenant, actor: identity.actor, roles: identity.roles, contractId: asked.id, dataClass: built.task.dataClass },
           policy.hashed.snapshot,
         )
       : null;
-  const policyHash = policy.hashed.hash;
 
-  // A contract that needs a human runs only on an approval of exactly this task, used once.
-  const approval =
-    built.ok && policy.ok && decision?.outcome === "needs_approval" && decision.reasons.every((r) => r === "approval_required")
-      ? await gateApproval(deps, built.task, decision, policyHash, runId)
-      : null;
-  const approvalRecord: ApprovalRecord | undefined = approval
-    ? approval.outcome === "approved"
-      ? { id: approval.id, state: "used", decidedBy: approval.decidedBy, reason: approval.reason.slice(0, 1_000) }
-      : approval.outcome === "rejected"
-        ? { id: approval.id, state: "rejected", decidedBy: approval.decidedBy, reason: approval.reason.slice(0, 1_000) }
-        : { id: approval.id, state: approval.created ? "requested" : "pending" }
-    : undefined;
+  // 3. Gate approval: a contract that needs a human runs only on an approval of exactly this task, used once.
+  const approval = built.ok && decision && onlyNeedsApproval(decision) ? await gate(deps, built.task, decision, policyHash) : null;
+  const allowed = built.ok && decision && (decision.outcome === "allow" || approval?.outcome === "approved") ? built.task : null;
 
-  // What policy allowed waits for a budget slot (the contract's backpressure mode decides how);
-  // meanwhile it is signed, and the runtime admits only what verifies.
-  const allowed = built.ok && decision && (decision.outcome === "allow" || approval?.outcome === "approved") ? { task: built.task, decision } : null;
+  // 4 and 5. Lease a budget slot while the task is signed (policy) and admitted (execution).
   const budget = policy.hashed.snapshot.policy?.budget ?? DEFAULT_BUDGET;
-  const preLeased = submission.slot ?? null;
-  const [slot, firstIssue] = allowed
-    ? await Promise.all([
-        preLeased ??
-          (deps.reserve
-            ? deps.reserve.acquire(identity.tenant, runId, asked, lane, budget, deadlineOf(0, asked))
-            : acquireSlot(deps.budgets, identity.tenant, runId, asked, lane, budget, deadlineOf(0, asked))),
-        issueAndAdmit(deps, allowed.task, allowed.decision, policyHash),
-      ])
-    : [preLeased, null];
-  progress.leased = slot?.ok === true;
-  // An approval is spent by a run that starts; refused by the budget, it goes back to its task.
-  if (approval?.outcome === "approved" && slot && !slot.ok) await deskFor(deps.approvals, identity.tenant).restore(approval.id, runId);
+  const [slot, admittedAsAsked] =
+    allowed && decision
+      ? await Promise.all([
+          run.slot ?? deps.leases.acquire(identity.tenant, runId, asked, lane, budget, deadlineOf(0, asked)),
+          signAndAdmit(deps, allowed, decision, policyHash),
+        ])
+      : [run.slot, null];
+  run.slot = slot;
+  // Downgraded by the budget: the call runs under the cheaper contract, signed for it.
+  const placed =
+    allowed && decision && slot?.ok && slot.slot.outcome === "downgraded"
+      ? await downgrade(deps, submission, run, policy.hashed, decision)
+      : { contract: asked, task: built.ok ? built.task : null, issued: admittedAsAsked };
+  const { contract, task, issued } = placed;
 
-  // Downgraded: the call runs under the cheaper contract, signed for it. The catalog checked that it
-  // is no more than the one asked for, so the decision for that one covers it.
-  let contract = asked;
-  let task = built.ok ? built.task : null;
-  let issued = firstIssue;
-  let downgradeRefusal: PlatformError | undefined;
-  if (allowed && slot?.ok && slot.slot.outcome === "downgraded") {
-    const target = policy.hashed.snapshot.contracts.find((c) => c.id === asked.backpressure.downgradeTo);
-    const rebuilt = target ? await buildTask({ runId, receivedAt, identity, contract: target }, submission.arguments) : null;
-    if (!target || !rebuilt) {
-      downgradeRefusal = new PlatformError(
-        "misconfigured",
-        `Contract ${asked.id} downgrades to ${asked.backpressure.downgradeTo}, which the policy snapshot lacks.`,
-      );
-    } else if (!rebuilt.ok) {
-      downgradeRefusal = new PlatformError(
-        rebuilt.error.code,
-        `The budget is full and this call does not fit ${target.id}, the contract it would be downgraded to: ${rebuilt.error.message}`,
-      );
-    } else {
-      contract = target;
-      task = rebuilt.task;
-      issued = await issueAndAdmit(deps, rebuilt.task, allowed.decision, policyHash);
-    }
-  }
-  // A rollout phase its rollback conditions switched off for this tenant runs nothing (the budget says which).
-  const rolledBack = slot?.slot?.rolledBack ?? [];
-  const phaseRefusal = rolledBack.includes(contract.phase)
-    ? new PlatformError(
-        "phase_rolled_back",
-        `Rollout phase ${contract.phase} (contract ${contract.id}) is rolled back for tenant ${identity.tenant}; nothing was run.`,
-      )
-    : undefined;
-  if (phaseRefusal && approval?.outcome === "approved") await deskFor(deps.approvals, identity.tenant).restore(approval.id, runId);
-  const digests = task ?? (built.ok ? built.task : built.digests);
-  // Queue wait: for a budget slot.
-  const queuedMs = slot?.slot?.queuedMs ?? 0;
-  const budgetRecord: BudgetRecord | undefined = slot?.slot
-    ? {
-        lane,
-        // batch work waits in the queue, whatever the contract's interactive mode
-        mode: lane === "batch" ? "delay" : asked.backpressure.mode,
-        outcome: slot.slot.outcome,
-        queuedMs,
-        inFlight: slot.slot.inFlight,
-        ...(slot.slot.reserved ? { reserved: true as const } : {}),
-        ...(slot.slot.outcome === "rejected" ? { reason: slot.slot.reason, retryAfterMs: slot.slot.retryAfterMs } : {}),
-        ...(contract !== asked ? { downgradedFrom: { id: asked.id, version: asked.version } } : {}),
-      }
-    : undefined;
+  const refusal = firstRefusal([
+    submission.refusal,
+    built.ok ? undefined : built.error,
+    policy.ok ? undefined : policy.error,
+    approval ? approvalRefusal(approval, asked, origin) : undefined,
+    decision && decision.outcome !== "allow" && approval?.outcome !== "approved" ? refusalError(decision, policyHash, asked.id) : undefined,
+    slot && !slot.ok ? slot.error : undefined,
+    rolledBackRefusal(slot, contract, identity.tenant),
+    placed.refusal,
+    issued?.error,
+  ]);
+  // An approval is spent only by a run that starts; refused after the gate, it goes back to its task.
+  if (refusal && approval?.outcome === "approved") await restoreApproval(deps.approvals, identity.tenant, approval.id, runId);
 
-  const profile: RuntimeProfile = runtimeProfile(
-    contract,
-    decision?.outcome === "allow" ? decision.scope : [],
-    task ? (task.plan?.destinations ?? null) : null,
-  );
-
-  const header = {
-    runId,
-    tenant: identity.tenant,
-    actor: identity.actor,
-    session: identity.session,
-    contract: { id: contract.id, version: contract.version, class: contract.class },
-    policyHash,
-    decision,
-  };
-  const started: RunStarted = {
-    kind: "run.started",
-    ...header,
-    roles: identity.roles,
-    lane,
-    ...(budgetRecord ? { budget: budgetRecord } : {}),
-    ...(submission.batch ? { batch: submission.batch } : {}),
-    ...(approvalRecord ? { approval: approvalRecord } : {}),
-    codeSha256: digests.codeSha256,
-    codeBytes: digests.codeBytes,
-    inputSha256: digests.inputSha256,
-    inputBytes: digests.inputBytes,
-    intent: submission.intent,
-    task: issued?.record ?? null,
-    plan: task?.plan ? { destinations: task.plan.text } : null,
-    profile: { capabilities: profile.capabilities, egressRules: profile.rules.length },
-    deadlineAt: deadlineOf(receivedAt + queuedMs, contract),
-  };
-
-  const ledger = ledgerFor(deps.ledgers, identity.tenant, identity.session);
-  const admitted = slot?.ok && !downgradeRefusal && !phaseRefusal ? issued?.task : undefined;
-  // A boot is the longest stage that cannot be interrupted: a backlogged tenant's call stands aside here too.
-  // An admitted task's isolate boots while its start is recorded. Booting evaluates only
-  // the harness; the task's code is imported by run(), after the record is durable.
+  // 6. Record the start; an admitted task's isolate boots meanwhile (booting evaluates only the
+  // harness: the task's code is imported by run(), after the record is durable).
+  const admitted = refusal ? undefined : issued?.task;
+  const profile = runtimeProfile(contract, decision?.outcome === "allow" ? decision.scope : [], task?.plan?.destinations ?? null);
   const sandbox = admitted
     ? openSandbox(deps.sandboxes, { runId, tenant: identity.tenant, session: identity.session, contract, profile, task: admitted })
     : undefined;
+  const approved = approval ? approvalRecord(approval) : undefined;
+  const budgetSeen = budgetRecord(slot, lane, asked, contract);
+  const digests = task ?? (built.ok ? built.task : built.digests);
+  const facts = { runId, receivedAt, identity, intent: submission.intent, batch: submission.batch, lane, contract, policyHash, decision, task, digests };
+  const started = startRecord({ ...facts, issued: issued?.record ?? null, approval: approved, budget: budgetSeen, profile });
   const spend = [
     ...(submission.spend ?? []),
     ...(admitted && issued?.record ? [{ jti: `policy:${issued.record.jti}`, exp: issued.record.expiresAt, role: "task" as const }] : []),
   ];
-  const [appended] = await Promise.all([appendEntry(ledger, started, spend, deps.reconcileGraceMs), sandbox?.booted]);
+  const [appended] = await Promise.all([run.ledger.start(started, spend, deps.reconcileGraceMs), sandbox?.booted]);
   if (!appended.ok) {
     sandbox?.discard();
-    const outcome: SandboxOutcome = {
-      termination: "failed",
-      ...NOT_RUN,
-      error: new PlatformError("evidence_unavailable", "The run's evidence could not be recorded, so it did not run.", { cause: appended.detail }),
-    };
-    await giveBack(deps, submission, progress, "failed", outcome, queuedMs, slot);
+    const outcome = notRun(
+      new PlatformError("evidence_unavailable", "The run's evidence could not be recorded, so it did not run.", { cause: appended.detail }),
+    );
+    await endRun(deps.leases, slot, { tenant: identity.tenant, runId, receivedAt, termination: "failed", latencyMs: outcome.latencyMs });
     return { runId, contract, policyHash, decision, outcome };
   }
+  run.startSeq = appended.seq;
 
-  progress.startSeq = appended.seq;
-  const refusal =
-    submission.refusal ??
-    (!built.ok
-      ? built.error
-      : !policy.ok
-        ? policy.error
-        : approval && approval.outcome !== "approved"
-          ? approvalError(approval, asked, submission.origin)
-          : decision && decision.outcome !== "allow" && approval?.outcome !== "approved"
-            ? refusalError(decision, policyHash, asked.id)
-            : slot && !slot.ok
-              ? slot.error
-              : phaseRefusal
-                ? phaseRefusal
-                : downgradeRefusal
-                  ? downgradeRefusal
-                  : issued?.error
-                    ? issued.error
-                    : appended.replayed
-                      ? taskRejected("task_replayed", "this task id was used before")
-                      : undefined);
-  if (refusal) sandbox?.discard();
-  const outcome: SandboxOutcome =
-    sandbox && !refusal ? await sandbox.run() : { termination: refusal && refusal.status >= 500 ? "failed" : "denied", ...NOT_RUN, error: refusal };
-  const totalMs = Date.now() - receivedAt;
+  // 7. Execute what was admitted; a refusal is the run's outcome.
+  const stopped = refusal ?? (appended.replayed ? taskRejected("task_replayed", "this task id was used before") : undefined);
+  if (stopped) sandbox?.discard();
+  const outcome = sandbox && !stopped ? await sandbox.run() : notRun(stopped ?? new PlatformError("internal_error", "Nothing was admitted to run."));
 
-  const finished: EvidenceEntry = {
-    kind: "run.finished",
-    ...header,
-    startSeq: appended.seq,
-    termination: outcome.termination,
-    ...(outcome.error ? { error: evidenceError(outcome.error, redactorFor(deps, contract)) } : {}),
-    latencyMs: { queue: queuedMs, ...outcome.latencyMs, total: totalMs },
-    resultBytes: outcome.resultBytes,
-    logs: { lines: outcome.logs.lines.length, bytes: outcome.logs.bytes, truncated: outcome.logs.truncated },
-  };
-  const recorded = await appendWithRetry(ledger, finished);
-  // The run's governance facts (the ledger has the last word on termination and drift) go to the
-  // tenant's budget object with its slot, in one round trip; a run without a slot sends them alone,
-  // after the answer.
-  const note = {
-    sample: {
-      at: Date.now(),
-      runId,
-      team: decision?.team ?? null,
-      contract: asked.id,
-      phase: asked.phase,
-      decision: decision?.outcome ?? null,
-      termination: recorded?.termination ?? outcome.termination,
-      planned: task?.plan != null,
-      drifted: (recorded?.activity.egress.drift ?? 0) > 0,
-      approval: approvalRecord?.state ?? null,
-    },
-    rollout: { config: policy.hashed.snapshot.policy?.rollout ?? {}, policyHash, tenant: identity.tenant },
-  };
-  if (progress.leased) await giveBack(deps, submission, progress, recorded?.termination ?? outcome.termination, outcome, queuedMs, slot, note);
-  else {
-    const noted = noteGovernance(deps, note);
-    if (submission.waitUntil) submission.waitUntil(noted);
-    else await noted;
-  }
-  // The ledger has the last word on termination (e.g. egress_denied) and on the run's activity.
-  const told = forCaller(outcome, redactorFor(deps, contract), contract);
-  const final: SandboxOutcome = recorded ? { ...told, termination: recorded.termination } : told;
+  // 8. Record the finish. The ledger has the last word on termination (egress_denied, say) and on the run's activity.
+  const redact = redactorFor(deps, contract);
+  const recorded = await run.ledger.finish(
+    finishRecord({
+      ...facts,
+      startSeq: appended.seq,
+      queuedMs: budgetSeen?.queuedMs ?? 0,
+      outcome,
+      error: outcome.error && evidenceError(outcome.error, redact),
+    }),
+  );
+  const termination = recorded?.termination ?? outcome.termination;
+  const rollout = { config: policy.hashed.snapshot.policy?.rollout ?? {}, policyHash, tenant: identity.tenant };
+  const note = governanceNote({ ...facts, asked, termination, drifted: (recorded?.activity.egress.drift ?? 0) > 0, approval: approved, rollout });
+  run.slot = null;
+  await endRun(deps.leases, slot, {
+    tenant: identity.tenant,
+    runId,
+    receivedAt,
+    termination,
+    latencyMs: outcome.latencyMs,
+    note,
+    ...(waitUntil ? { waitUntil } : {}),
+  });
+
+  const told = contract.redaction.result ? redactedOutcome(outcome, redact) : outcome;
   return {
     runId,
     contract,
     policyHash,
     decision,
-    outcome: final,
-    budget: budgetRecord,
-    approval: approvalRecord
-      ? { id: approvalRecord.id, state: approvalRecord.state, url: `${submission.origin ?? ""}/approvals/${approvalRecord.id}` }
-      : undefined,
+    outcome: { ...told, termination },
+    budget: budgetSeen,
+    approval: approved && { id: approved.id, state: approved.state, url: `${origin ?? ""}/approvals/${approved.id}` },
     ...(recorded ? { activity: recorded.activity } : {}),
   };
 }
 
-/** Asks the tenant's approval desk about exactly this task (and opens a request when there is none to use). */
-async function gateApproval(deps: SubmitDeps, task: Task, decision: Decision, policyHash: string, runId: string): Promise<GateAnswer> {
-  const redact = redactorFor(deps, task.contract);
-  const contract = { id: task.contract.id, version: task.contract.version, class: task.contract.class };
-  const binding = {
-    tenant: task.identity.tenant,
-    requester: task.identity.actor,
-    contract: { id: contract.id, version: contract.version },
-    codeSha256: task.codeSha256,
-    inputSha256: task.inputSha256,
-    policyHash,
-    dataClass: decision.dataClass,
-  };
-  return await deskFor(deps.approvals, task.identity.tenant).gate({
-    key: await approvalKey(binding),
-    runId,
-    tenant: task.identity.tenant,
-    requester: task.identity.actor,
-    session: task.identity.session,
-    contract,
-    codeSha256: task.codeSha256,
-    inputSha256: task.inputSha256,
-    policyHash,
-    dataClass: decision.dataClass,
-    team: decision.team,
-    plan: task.plan?.text ?? null,
-    // the approver sees the task redacted; the hashes above bind the original
-    code: redact.text(task.code).text,
-    inputJson: JSON.stringify(redact.json(task.input ?? {}).value),
-    ttlMs: task.contract.approval.ttlMinutes * 60_000,
-  });
+/** The first refusal of the list, in its order: intake, archive, approval, policy, budget, rollout, downgrade, signing. */
+function firstRefusal(candidates: ReadonlyArray<PlatformError | undefined>): PlatformError | undefined {
+  return candidates.find((refusal) => refusal !== undefined);
 }
 
-/** What the caller is told when the approval gate stops a run. */
-function approvalError(answer: Exclude<GateAnswer, { outcome: "approved" }>, contract: Contract, origin: string | undefined): PlatformError {
-  const url = `${origin ?? ""}/approvals/${answer.id}`;
-  if (answer.outcome === "rejected") {
-    return new PlatformError(
-      "approval_rejected",
-      `Approval ${answer.id} for this exact task was rejected by ${answer.decidedBy}: ${answer.reason}. Nothing was run.`,
-    );
-  }
-  return new PlatformError(
-    "approval_required",
-    `Contract ${contract.id} needs a human approval for this exact task; approval ${answer.id} is ${answer.created ? "requested" : "still pending"} (until ${new Date(answer.expiresAt).toISOString()}). Nothing was run.`,
+/** The decision needs nothing but a human's approval (any other reason is a plain refusal). */
+function onlyNeedsApproval(decision: Decision): boolean {
+  return decision.outcome === "needs_approval" && decision.reasons.every((reason) => reason === "approval_required");
+}
+
+async function gate(deps: SubmitDeps, task: Task, decision: Decision, policyHash: string): Promise<GateAnswer> {
+  const { identity } = task;
+  return await gateTask(
+    deps.approvals,
     {
-      hint: `Ask a person with the approver role in your tenant (not you) to approve it at ${url}, then call again with exactly the same code, input and data class; any change needs a new approval. Approval id: ${answer.id}.`,
+      runId: task.runId,
+      tenant: identity.tenant,
+      requester: identity.actor,
+      session: identity.session,
+      contract: task.contract,
+      codeSha256: task.codeSha256,
+      inputSha256: task.inputSha256,
+      code: task.code,
+      input: task.input,
+      plan: task.plan?.text ?? null,
+      policyHash,
+      dataClass: decision.dataClass,
+      team: decision.team,
     },
+    redactorFor(deps, task.contract),
   );
 }
 
-/** A run's error as evidence keeps it: the message redacted, with the original's SHA-256 when anything was. */
-function evidenceError(error: PlatformError, redact: Redactor): { code: string; message: string; messageSha256?: string; redacted?: string[] } {
-  const field = redactedField(redact, error.message);
-  return {
-    code: error.code,
-    message: field.text.slice(0, 1_000),
-    ...(field.sha256 ? { messageSha256: field.sha256, redacted: field.redacted } : {}),
-  };
+/** What signing and admission produced: the record for evidence, and either the admitted task or why not. */
+type Issued = {
+  record: { jti: string; kid: string; expiresAt: number; verdict: string } | null;
+  task?: VerifiedTask<PolicyTaskClaims>;
+  error?: PlatformError;
+};
+
+/** Policy signs the allowed task; the runtime admits only what verifies against its trusted keys. */
+async function signAndAdmit(deps: SubmitDeps, task: Task, decision: Decision, policyHash: string): Promise<Issued> {
+  const { signer, trust, clockToleranceS } = deps.tasks;
+  const signed = await signTask(trust ? signer : null, task, decision, policyHash);
+  if (!signed.ok || !trust) return { record: null, error: signed.ok ? undefined : signed.error };
+  const { identity, contract } = task;
+  const admission = await admitTask(
+    signed.jws,
+    { code: task.code, input: task.input },
+    { tenant: identity.tenant, session: identity.session, contractId: contract.id, contractVersion: contract.version },
+    trust,
+    PolicyTaskClaimsSchema,
+    { maxSeconds: contract.task.ttlSeconds, clockToleranceS },
+  );
+  const record = { jti: signed.claims.jti, kid: signed.kid, expiresAt: signed.claims.exp, verdict: admission.ok ? "accepted" : admission.reason };
+  return admission.ok ? { record, task: admission.task } : { record, error: taskRejected(admission.reason, admission.detail) };
 }
 
-/** The run's governance facts for the tenant's metrics; a failure is logged, never the caller's problem. */
-async function noteGovernance(deps: SubmitDeps, { sample, rollout }: GovernanceNote & { rollout: object }): Promise<void> {
-  const { tenant } = rollout;
-  try {
-    await budgetFor(deps.budgets, tenant).noteRun(sample, rollout);
-  } catch (error) {
-    logEvent("error", { event: "governance_note_failed", tenant, runId: sample.runId, error: String(error) });
-  }
-}
-
-/** Returns the run's budget slot, if it holds one, with its figures for the metrics. */
-async function giveBack(
+/** The cheaper contract the budget downgraded the call to (the catalog checked it is no more than the one asked for). */
+async function downgrade(
   deps: SubmitDeps,
   submission: Submission,
-  progress: Progress,
-  termination: TerminationReason,
-  outcome: Pick<SandboxOutcome, "latencyMs">,
-  queuedMs: number,
-  slot: SlotResult | null,
-  note?: GovernanceNote,
-): Promise<void> {
-  if (!progress.leased || !slot?.ok) return;
-  progress.leased = false;
-  const sample = {
-    at: Date.now(),
-    outcome: slot.slot.outcome,
-    termination,
-    queueMs: queuedMs,
-    startMs: outcome.latencyMs.start,
-    execMs: outcome.latencyMs.exec,
-    totalMs: Date.now() - progress.receivedAt,
-  };
-  await returnSlot(deps, submission, progress.runId, sample, note);
+  run: RunState,
+  policy: HashedSnapshot,
+  decision: Decision,
+): Promise<{ contract: Contract; task: Task | null; issued: Issued | null; refusal?: PlatformError }> {
+  const asked = submission.contract;
+  const target = policy.snapshot.contracts.find((c) => c.id === asked.backpressure.downgradeTo);
+  const rebuilt = target
+    ? await buildTask({ runId: run.runId, receivedAt: run.receivedAt, identity: submission.identity, contract: target }, submission.arguments)
+    : null;
+  if (!target || !rebuilt) {
+    const refusal = new PlatformError(
+      "misconfigured",
+      `Contract ${asked.id} downgrades to ${asked.backpressure.downgradeTo}, which the policy snapshot lacks.`,
+    );
+    return { contract: asked, task: null, issued: null, refusal };
+  }
+  if (!rebuilt.ok) {
+    const refusal = new PlatformError(
+      rebuilt.error.code,
+      `The budget is full and this call does not fit ${target.id}, the contract it would be downgraded to: ${rebuilt.error.message}`,
+    );
+    return { contract: asked, task: null, issued: null, refusal };
+  }
+  return { contract: target, task: rebuilt.task, issued: await signAndAdmit(deps, rebuilt.task, decision, policy.hash) };
 }
 
-/** Gives a slot back where it came from: this isolate's reserve (which knows its own), or the budget. */
-async function returnSlot(deps: SubmitDeps, submission: Submission, runId: string, sample: SlotSample, note?: GovernanceNote): Promise<void> {
-  const { tenant } = submission.identity;
-  if (deps.reserve) await deps.reserve.release(tenant, runId, sample, note, submission.waitUntil);
-  else await releaseSlot(deps.budgets, tenant, runId, sample, note);
+/** The last line of defence: records an unexpected failure as a run that did not (or no longer) run, and returns its slot. */
+async function recordCrash(deps: SubmitDeps, submission: Submission, run: RunState, error: unknown): Promise<RunReport> {
+  const { contract, identity } = submission;
+  logEvent("error", { event: "pipeline_crashed", runId: run.runId, error: String(error), stack: error instanceof Error ? error.stack : undefined });
+  const failure = new PlatformError("internal_error", "The run failed unexpectedly; nothing ran after the failure.", { cause: error });
+  const policyHash = await deps.policy
+    .computeSnapshot(identity.tenant)
+    .then((hashed) => hashed.hash)
+    .catch(() => undefined);
+  const records = await crashRecords({ ...run, identity, intent: submission.intent, contract }, policyHash, failure);
+  if (run.startSeq === null) {
+    const started = await run.ledger.start(records.started, [], deps.reconcileGraceMs);
+    run.startSeq = started.ok ? started.seq : null;
+  }
+  const outcome: SandboxOutcome = notRun(failure);
+  await endRun(deps.leases, run.slot, {
+    tenant: identity.tenant,
+    runId: run.runId,
+    receivedAt: run.receivedAt,
+    termination: "failed",
+    latencyMs: outcome.latencyMs,
+  });
+  if (run.startSeq !== null) await run.ledger.finish(records.finished(run.startSeq));
+  return { runId: run.runId, contract, policyHash: records.policyHash, decision: null, outcome };
 }
 
-/**
- * When a run must have ended: the contract's wall-clock limit, plus a grace for booting
- * the isolate and writing the records around it. The local watchdog uses the same rule.
- */
-export function deadlineOf(receivedAt: number, contract: Contract): number {
-  return receivedAt + contract.limits.wallMs + DEADLINE_GRACE_MS;
+const redactors = new WeakMap<SubmitDeps, WeakMap<Contract, Redactor>>();
+
+/** The built-in detectors, the platform's secrets and the contract's own rules. */
+function redactorFor(deps: SubmitDeps, contract: Contract): Redactor {
+  let byContract = redactors.get(deps);
+  if (!byContract) {
+    byContract = new WeakMap();
+    redactors.set(deps, byContract);
+  }
+  let found = byContract.get(contract);
+  if (!found) {
+    found = redactor({ secrets: deps.secrets ?? [], rules: contract.redaction.rules });
+    byContract.set(contract, found);
+  }
+  return found;
 }
 
-/** Time beyond a contract's wall clock for booting the isolate and writing the records around it. */
-export const DEADLINE_GRACE_MS = 2_000;
+export function taskRejected(reason: TaskRejection, detail: string): PlatformError {
+  return new PlatformError("task_rejected", `The signed task was refused (${reason}): ${detail}. Nothing was run.`);
+}
 
 /** An MCP tool call: the task comes straight from the agent's arguments. */
 export function submitToolCall(
@@ -534,130 +391,6 @@ export function submitToolCall(
   request: Pick<Submission, "origin" | "waitUntil"> = {},
 ): Promise<RunReport> {
   return submitTask(deps, { contract, identity, arguments: rawArguments, intent: { source: "mcp" }, ...request });
-}
-
-/** What signing and admission produced: the record for evidence, and either the admitted task or why not. */
-type Issued = {
-  record: { jti: string; kid: string; expiresAt: number; verdict: string } | null;
-  task?: VerifiedTask<PolicyTaskClaims>;
-  error?: PlatformError;
-};
-
-/** Signs the allowed task (policy layer) and has the runtime admit it (execution layer). */
-async function issueAndAdmit(deps: SubmitDeps, task: Task, decision: Decision, policyHash: string): Promise<Issued> {
-  const { signer, trust, clockToleranceS } = deps.tasks;
-  const now = Math.floor(task.receivedAt / 1000);
-  const claims: PolicyTaskClaims = {
-    iss: POLICY_ISSUER,
-    aud: TASK_AUDIENCE,
-    sub: task.identity.actor,
-    tenant: task.identity.tenant,
-    sid: task.identity.session,
-    run: task.runId,
-    contract: { id: task.contract.id, version: task.contract.version },
-    code: task.codeSha256,
-    input: task.inputSha256,
-    policy: policyHash,
-    dataClass: decision.dataClass,
-    scope: decision.scope,
-    iat: now,
-    nbf: now,
-    exp: now + task.contract.task.ttlSeconds,
-    jti: crypto.randomUUID(),
-  };
-  if (!signer || !trust) {
-    return { record: null, error: new PlatformError("misconfigured", "No task-signing key is configured (TASK_SIGNING_KEY), so nothing can run.") };
-  }
-  let jws: string;
-  try {
-    jws = await signer.sign(claims);
-  } catch (error) {
-    return {
-      record: null,
-      error: new PlatformError("misconfigured", "The task-signing key (TASK_SIGNING_KEY) could not be used, so nothing can run.", { cause: error }),
-    };
-  }
-  const admission = await admitTask(
-    jws,
-    { code: task.code, input: task.input },
-    { tenant: task.identity.tenant, session: task.identity.session, contractId: task.contract.id, contractVersion: task.contract.version },
-    trust,
-    PolicyTaskClaimsSchema,
-    { maxSeconds: task.contract.task.ttlSeconds, clockToleranceS },
-  );
-  const record = { jti: claims.jti, kid: signer.kid, expiresAt: claims.exp, verdict: admission.ok ? "accepted" : admission.reason };
-  return admission.ok ? { record, task: admission.task } : { record, error: taskRejected(admission.reason, admission.detail) };
-}
-
-/** The last line of defence: records an unexpected failure as a run that did not (or no longer) run. */
-async function recordCrash(deps: SubmitDeps, submission: Submission, progress: Progress, error: unknown): Promise<RunReport> {
-  const { contract, identity } = submission;
-  logEvent("error", { event: "pipeline_crashed", runId: progress.runId, error: String(error), stack: error instanceof Error ? error.stack : undefined });
-  const failure = new PlatformError("internal_error", "The run failed unexpectedly; nothing ran after the failure.", { cause: error });
-  const policyHash = await deps.policy
-    .computeSnapshot(identity.tenant)
-    .then((hashed) => hashed.hash)
-    .catch(() => NO_POLICY_HASH);
-  const header = {
-    runId: progress.runId,
-    tenant: identity.tenant,
-    actor: identity.actor,
-    session: identity.session,
-    contract: { id: contract.id, version: contract.version, class: contract.class },
-    policyHash,
-    decision: null,
-  };
-  const ledger = ledgerFor(deps.ledgers, identity.tenant, identity.session);
-  if (progress.startSeq === null) {
-    const empty = await sha256Hex("");
-    const started = await appendEntry(
-      ledger,
-      {
-        kind: "run.started",
-        ...header,
-        roles: identity.roles,
-        lane: "interactive",
-        codeSha256: empty,
-        codeBytes: 0,
-        inputSha256: empty,
-        inputBytes: 0,
-        intent: submission.intent,
-        task: null,
-        plan: null,
-        profile: { capabilities: [], egressRules: 0 },
-        deadlineAt: progress.receivedAt,
-      },
-      [],
-      deps.reconcileGraceMs,
-    );
-    progress.startSeq = started.ok ? started.seq : null;
-  }
-  const outcome: SandboxOutcome = { termination: "failed", ...NOT_RUN, error: failure };
-  if (progress.leased) {
-    progress.leased = false;
-    await returnSlot(deps, submission, progress.runId, {
-      at: Date.now(),
-      outcome: "granted",
-      termination: "failed",
-      queueMs: 0,
-      startMs: null,
-      execMs: null,
-      totalMs: Date.now() - progress.receivedAt,
-    });
-  }
-  if (progress.startSeq !== null) {
-    await appendWithRetry(ledger, {
-      kind: "run.finished",
-      ...header,
-      startSeq: progress.startSeq,
-      termination: "failed",
-      error: { code: failure.code, message: failure.message },
-      latencyMs: { start: null, exec: null, total: Date.now() - progress.receivedAt },
-      resultBytes: null,
-      logs: { lines: 0, bytes: 0, truncated: false },
-    });
-  }
-  return { runId: progress.runId, contract, policyHash, decision: null, outcome };
 }
 
 /** The tenant's snapshot, archived before any record points at it. The hash is known even when archiving fails. */
@@ -675,37 +408,4 @@ async function archivedSnapshot(
       error: new PlatformError("policy_unavailable", "The policy snapshot could not be archived, so nothing ran.", { cause: error }),
     };
   }
-}
-
-/** Appends one entry; a refusal or an unreachable ledger is logged and reported, never thrown. */
-async function appendEntry(
-  ledger: DurableObjectStub<SessionLedger>,
-  entry: EvidenceEntry,
-  spend: readonly TaskId[] = [],
-  reconcileGraceMs?: number,
-): Promise<
-  { ok: true; seq: number; replayed: boolean; finished?: { termination: TerminationReason; activity: ActivitySummary } } | { ok: false; detail: string }
-> {
-  let detail: string;
-  try {
-    const result = await ledger.append(entry, { consume: spend, ...(reconcileGraceMs === undefined ? {} : { reconcileGraceMs }) });
-    if (result.ok) return { ok: true, seq: result.seq, replayed: result.replayed, ...(result.finished ? { finished: result.finished } : {}) };
-    detail = `${result.reason}: ${result.detail}`;
-  } catch (error) {
-    detail = String(error);
-  }
-  logEvent("error", { event: "evidence_write_failed", runId: entry.runId, stage: entry.kind, detail });
-  return { ok: false, detail };
-}
-
-/** The run already happened: try twice, then leave the start record as the trace of an unfinished run. */
-async function appendWithRetry(
-  ledger: DurableObjectStub<SessionLedger>,
-  entry: EvidenceEntry,
-): Promise<{ termination: TerminationReason; activity: ActivitySummary } | undefined> {
-  for (let attempt = 0; attempt < 2; attempt++) {
-    const result = await appendEntry(ledger, entry);
-    if (result.ok) return result.finished;
-  }
-  return undefined;
 }

@@ -7,7 +7,7 @@ import { type ApprovalDesk, deskFor } from "../approval/index.ts";
 import type { Contract } from "../contracts/index.ts";
 import type { Identity } from "../identity/index.ts";
 import type { SubmitDeps } from "../intent/index.ts";
-import { logEvent } from "../redaction/index.ts";
+import { logEvent } from "../log/index.ts";
 import { createMcpServer } from "./create-mcp-server.ts";
 
 export const MCP_ROUTE = "/mcp";

@@ -1,3 +1,3 @@
 // Metrics: derived from the budgets' run samples, never a second source of truth.
-export { fairness, type LaneFairness, type MetricsReport, type TenantMetrics, tenantMetrics } from "./metrics-report.ts";
+export { fairness, type MetricsReport, type TenantMetrics, tenantMetrics } from "./metrics-report.ts";
 export { PROMETHEUS_CONTENT_TYPE, prometheusText } from "./prometheus.ts";

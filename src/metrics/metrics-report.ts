@@ -1,8 +1,7 @@
 // GET /v1/metrics as data: each tenant's budget, what is in flight and waiting, and per lane
 // and contract the p50/p95/p99 of queue wait, isolate start, execution and total (never one
 // blended number); plus, across tenants, the fairness figures of the window.
-import type { Figures, GovernanceFigures, LaneSummary } from "../budget/index.ts";
-import type { Budget } from "../policy/index.ts";
+import type { Budget, Figures, GovernanceFigures, LaneSummary } from "../budget/index.ts";
 
 export type TenantMetrics = {
   budget: Budget;

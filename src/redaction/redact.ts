@@ -4,7 +4,8 @@
 // Applied before anything reaches evidence, server logs or the approval page; evidence keeps
 // the SHA-256 of the unredacted value beside the redacted one, so an auditor holding the
 // original can prove it matches.
-import { sha256HexSync } from "../evidence/chain.ts";
+import { sha256 } from "@noble/hashes/sha2.js";
+import { bytesToHex, utf8ToBytes } from "@noble/hashes/utils.js";
 
 export type Detector = { name: string; pattern: RegExp; keep?: (match: string, ...groups: string[]) => string };
 
@@ -89,5 +90,5 @@ export function redactor(options: { secrets?: readonly string[]; rules?: readonl
 export function redactedField(redact: Redactor, value: string): { text: string; sha256?: string; redacted?: string[] } {
   const result = redact.text(value);
   if (result.found.length === 0) return { text: value };
-  return { text: result.text, sha256: sha256HexSync(value), redacted: [...new Set(result.found)] };
+  return { text: result.text, sha256: bytesToHex(sha256(utf8ToBytes(value))), redacted: [...new Set(result.found)] };
 }

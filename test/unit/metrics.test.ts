@@ -1,8 +1,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { budgetFor, figuresOf, type GovernanceSample, governanceByTeam, type RunSample, type SlotRequest } from "../../src/budget/index.ts";
+import { budgetFor, DEFAULT_BUDGET, figuresOf, type GovernanceSample, governanceByTeam, type RunSample, type SlotRequest } from "../../src/budget/index.ts";
 import { fairness, type TenantMetrics } from "../../src/metrics/index.ts";
-import { DEFAULT_BUDGET } from "../../src/policy/index.ts";
 import { bearer, signToken } from "./tokens.ts";
 import { BASE, worker } from "./worker-requests.ts";
 

@@ -1,11 +1,13 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
 import { deskFor } from "../../src/approval/index.ts";
+import { SlotReserve } from "../../src/budget/index.ts";
 import { bundledCatalog } from "../../src/catalog/index.ts";
 import { ledgerFor, sha256HexSync } from "../../src/evidence/index.ts";
 import { submitToolCall } from "../../src/intent/index.ts";
+import { logEvent, redactLogsOf } from "../../src/log/index.ts";
 import { policyInForce, taskSigner } from "../../src/policy/index.ts";
-import { logEvent, redactedField, redactLogsOf, redactor } from "../../src/redaction/index.ts";
+import { redactedField, redactor } from "../../src/redaction/index.ts";
 import { policyKeys, tasksConfig, testSandboxes } from "./tasks.ts";
 
 // Synthetic secrets of every shape the detectors know (none is real).
@@ -102,7 +104,7 @@ describe("redaction: through the pipeline", () => {
     return {
       sandboxes: testSandboxes(),
       ledgers: env.SESSION_LEDGER,
-      budgets: env.TENANT_BUDGET,
+      leases: new SlotReserve(env.TENANT_BUDGET, { freshMs: 0 }),
       approvals: env.APPROVALS,
       secrets,
       policy: policyInForce(catalog.policy, catalog.contracts, env.POLICY_ARCHIVE),

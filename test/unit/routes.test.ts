@@ -1,6 +1,7 @@
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { SlotReserve } from "../../src/budget/index.ts";
 import { bundledCatalog } from "../../src/catalog/index.ts";
 import { ledgerFor } from "../../src/evidence/index.ts";
 import { submitToolCall } from "../../src/intent/index.ts";
@@ -134,7 +135,7 @@ describe("fail closed", () => {
       {
         sandboxes: testSandboxes(),
         ledgers: env.SESSION_LEDGER,
-        budgets: env.TENANT_BUDGET,
+        leases: new SlotReserve(env.TENANT_BUDGET, { freshMs: 0 }),
         approvals: env.APPROVALS,
         policy: policyInForce(catalog.policy, catalog.contracts, env.POLICY_ARCHIVE),
         tasks: { signer: null, trust: null, clockToleranceS: 5 },
@@ -181,7 +182,7 @@ describe("hardening: the pipeline records what it refuses", () => {
     return {
       sandboxes: testSandboxes(),
       ledgers: env.SESSION_LEDGER,
-      budgets: env.TENANT_BUDGET,
+      leases: new SlotReserve(env.TENANT_BUDGET, { freshMs: 0 }),
       approvals: env.APPROVALS,
       policy: policyInForce(catalog.policy, catalog.contracts, env.POLICY_ARCHIVE),
       tasks: { signer: null, trust: null, clockToleranceS: 5 },

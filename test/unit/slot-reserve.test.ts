@@ -1,9 +1,8 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { budgetFor, type SlotRequest, SlotReserve } from "../../src/budget/index.ts";
+import { budgetFor, DEFAULT_BUDGET, type SlotRequest, SlotReserve } from "../../src/budget/index.ts";
 import { bundledCatalog } from "../../src/catalog/index.ts";
 import type { Contract } from "../../src/contracts/index.ts";
-import { DEFAULT_BUDGET } from "../../src/policy/index.ts";
 
 const contract = bundledCatalog().contracts.find((c) => c.id === "read-only-analysis") as Contract;
 const budget = (maxInFlight: number) => ({ ...DEFAULT_BUDGET, interactive: { maxInFlight, queueMax: 0 } });

@@ -23,7 +23,7 @@ import {
   type SandboxService,
   timedOut,
 } from "../../execution/index.ts";
-import { logEvent } from "../../redaction/index.ts";
+import { logEvent } from "../../log/index.ts";
 
 type RouterEnv = { LOCAL_WATCHDOG_URL?: string; LOCAL_WATCHDOG_TOKEN?: string; LOCAL_SANDBOX_TOKEN?: string } & Record<string, unknown>;
 

@@ -1,6 +1,6 @@
 // Server logs go through redaction too: an error message or a stack can carry a secret
 // that code threw or an upstream echoed.
-import { type Redactor, redactor } from "./redact.ts";
+import { type Redactor, redactor } from "../redaction/index.ts";
 
 let forLogs: Redactor = redactor();
 

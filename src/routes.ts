@@ -1,0 +1,188 @@
+// Every HTTP route of the Worker in one table (Hono). Routes that carry no data (the index,
+// the JWKS, the approval page and the viewer with their assets) are public; every other one
+// passes the one authentication guard, `signedIn`, which puts the caller's identity on the
+// context. The MCP route authenticates itself (discovery may be anonymous by configuration)
+// and the metrics route also takes the platform's METRICS_TOKEN, which is not a JWT.
+import { type Context, Hono, type MiddlewareHandler } from "hono";
+import { routePath } from "hono/route";
+import { PlatformError } from "./errors/index.ts";
+import {
+  APPROVAL_SCRIPT_ROUTE,
+  APPROVAL_STYLE_ROUTE,
+  APPROVALS_ROUTE,
+  authenticate,
+  BATCHES_ROUTE,
+  BENCH_ROUTES,
+  errorResponse,
+  INCIDENTS_ROUTE,
+  JWKS_ROUTE,
+  jsonResponse,
+  METRICS_ROUTE,
+  presentsMetricsToken,
+  RESPONSE_MARKER,
+  ROLLOUT_ROUTE,
+  STORE_ROUTE,
+  serveApproval,
+  serveApprovalList,
+  serveApprovalPage,
+  serveApprovalScript,
+  serveApprovalStyle,
+  serveBatch,
+  serveBench,
+  serveEvidence,
+  serveExport,
+  serveIncidents,
+  serveJwks,
+  serveMetrics,
+  servePolicySnapshot,
+  serveRollout,
+  serveRolloutEnable,
+  serveStoreItems,
+  serveTasks,
+  serveViewer,
+  submitBatch,
+  TASKS_ROUTE,
+  unexpectedErrorResponse,
+  VIEWER_ASSETS,
+} from "./http/index.ts";
+import type { Identity } from "./identity/index.ts";
+import { isDiscoveryRequest, MCP_ROUTE, SERVER_INFO, serveMcp } from "./mcp/index.ts";
+import { type Platform, platformFor } from "./platform.ts";
+
+type Routed = { Bindings: Env; Variables: { platform: Platform; identity: Identity } };
+type RouteContext = Context<Routed>;
+
+/** The one authentication guard: a valid bearer token, or 401 naming what needed it. */
+function signedIn(what: string): MiddlewareHandler<Routed> {
+  return async (c, next) => {
+    const auth = await authenticate(c.req.raw, c.var.platform.config);
+    if (!auth.ok) return errorResponse(auth.error);
+    if (!auth.identity) return errorResponse(new PlatformError("unauthorized", `${what} needs a bearer token.`));
+    c.set("identity", auth.identity);
+    return await next();
+  };
+}
+
+/**
+ * A path parameter as the client sent it (percent-encoded): the handlers decode and validate
+ * their ids once, themselves, as they did before there was a router.
+ */
+function rawParam(c: RouteContext, name: string): string {
+  const index = routePath(c).split("/").indexOf(`:${name}`);
+  return new URL(c.req.url).pathname.split("/")[index] ?? "";
+}
+
+const waitUntil = (c: RouteContext) => (promise: Promise<unknown>) => c.executionCtx.waitUntil(promise);
+
+export const routes = new Hono<Routed>();
+
+routes.use(async (c, next) => {
+  c.set("platform", platformFor(c.env, c.executionCtx.exports));
+  await next();
+  // the local supervisor tells the Worker's answers from wrangler's own by it (a copy: some answers' headers are immutable)
+  const marked = new Response(c.res.body, c.res);
+  marked.headers.set(RESPONSE_MARKER, "1");
+  c.res = marked;
+});
+routes.onError((error, c) => unexpectedErrorResponse(error, { method: c.req.method, path: new URL(c.req.url).pathname }));
+routes.notFound((c) => errorResponse(new PlatformError("not_found", `No route for ${c.req.method} ${new URL(c.req.url).pathname}.`)));
+
+// Public: they carry no data.
+routes.get("/", (c) =>
+  jsonResponse({
+    ...SERVER_INFO,
+    mcp: MCP_ROUTE,
+    evidence: "/v1/sessions/{sid}/evidence",
+    export: "/v1/sessions/{sid}/export",
+    viewer: "/sessions/{sid}",
+    policy: "/v1/policy/{hash}",
+    metrics: METRICS_ROUTE,
+    batches: BATCHES_ROUTE,
+    approvals: APPROVALS_ROUTE,
+    incidents: INCIDENTS_ROUTE,
+    rollout: ROLLOUT_ROUTE,
+    tasks: TASKS_ROUTE,
+    jwks: JWKS_ROUTE,
+    contracts: c.var.platform.catalog.contracts.map((contract) => contract.tool),
+  }),
+);
+routes.get(JWKS_ROUTE, (c) => serveJwks(c.var.platform.keys));
+routes.all("/approvals/:id", (c) => serveApprovalPage(c.req.raw, rawParam(c, "id")));
+routes.all(APPROVAL_SCRIPT_ROUTE, () => serveApprovalScript());
+routes.all(APPROVAL_STYLE_ROUTE, () => serveApprovalStyle());
+routes.all("/sessions/:sid", (c) => serveViewer(c.req.raw, new URL(c.req.url).pathname));
+routes.all(VIEWER_ASSETS.script, (c) => serveViewer(c.req.raw, VIEWER_ASSETS.script));
+routes.all(VIEWER_ASSETS.style, (c) => serveViewer(c.req.raw, VIEWER_ASSETS.style));
+
+// MCP: authenticated here, since discovery may be anonymous (MCP_ANONYMOUS_DISCOVERY).
+routes.all(MCP_ROUTE, async (c) => {
+  const { platform } = c.var;
+  const auth = await authenticate(c.req.raw, platform.config);
+  if (!auth.ok) return errorResponse(auth.error);
+  if (!auth.identity && !(platform.config.mcp.anonymousDiscovery && (await isDiscoveryRequest(c.req.raw)))) {
+    return errorResponse(new PlatformError("unauthorized", "This MCP request needs a bearer token."));
+  }
+  return await serveMcp(platform.mcp, c.req.raw, auth.identity, platform.env.APPROVALS, waitUntil(c));
+});
+
+// Metrics: the platform's view with METRICS_TOKEN, a tenant auditor's view with a bearer token.
+routes.all(METRICS_ROUTE, async (c, next) => {
+  const { platform } = c.var;
+  if (!presentsMetricsToken(c.req.raw, platform.config.metricsToken)) return await next();
+  return await serveMetrics(
+    c.req.raw,
+    { kind: "platform" },
+    { budgets: platform.env.TENANT_BUDGET, policy: platform.catalog.policy, leases: platform.deps.leases },
+  );
+});
+routes.all(METRICS_ROUTE, signedIn("Metrics (an auditor's token, or the platform's METRICS_TOKEN)"), (c) => {
+  const { platform, identity } = c.var;
+  return serveMetrics(
+    c.req.raw,
+    { kind: "tenant", identity },
+    { budgets: platform.env.TENANT_BUDGET, policy: platform.catalog.policy, leases: platform.deps.leases },
+  );
+});
+
+// Everything else needs a caller.
+routes.all("/v1/sessions/:sid/evidence", signedIn("Evidence"), (c) =>
+  serveEvidence(c.req.raw, rawParam(c, "sid"), c.var.identity, c.var.platform.env.SESSION_LEDGER),
+);
+routes.all("/v1/sessions/:sid/export", signedIn("Exporting evidence"), (c) =>
+  serveExport(c.req.raw, rawParam(c, "sid"), c.var.identity, c.var.platform.exports),
+);
+routes.all("/v1/policy/:hash", signedIn("Policy snapshots"), (c) =>
+  servePolicySnapshot(c.req.raw, rawParam(c, "hash"), c.var.identity, c.var.platform.env.POLICY_ARCHIVE),
+);
+routes.all(ROLLOUT_ROUTE, signedIn("The rollout"), (c) => serveRollout(c.req.raw, c.var.identity, c.var.platform.env.TENANT_BUDGET));
+routes.all("/v1/rollout/:phase{[123]}/enable", signedIn("The rollout"), async (c) => {
+  const { platform, identity } = c.var;
+  const response = await serveRolloutEnable(c.req.raw, Number(c.req.param("phase")), identity, platform.env.TENANT_BUDGET);
+  // this isolate's next call of the tenant asks the budget again (other isolates within SLOT_RESERVE_FRESH_MS)
+  platform.deps.leases.forget(identity.tenant);
+  return response;
+});
+routes.all(INCIDENTS_ROUTE, signedIn("Linking incidents"), (c) => serveIncidents(c.req.raw, c.var.identity, c.var.platform.env.TENANT_BUDGET));
+routes.all(APPROVALS_ROUTE, signedIn("Approvals"), (c) => serveApprovalList(c.req.raw, c.var.identity, c.var.platform.env.APPROVALS));
+routes.all("/v1/approvals/:id", signedIn("Approvals"), (c) =>
+  serveApproval(c.req.raw, rawParam(c, "id"), c.var.identity, c.var.platform.env.APPROVALS, c.var.platform.env.TENANT_BUDGET),
+);
+routes.all(BATCHES_ROUTE, signedIn("Submitting a batch"), (c) => submitBatch(c.req.raw, c.var.identity, c.var.platform.batches));
+routes.all("/v1/batches/:id", signedIn("Reading a batch"), (c) => serveBatch(c.req.raw, rawParam(c, "id"), false, c.var.identity, c.var.platform.batches));
+routes.all("/v1/batches/:id/evidence", signedIn("Reading a batch"), (c) =>
+  serveBatch(c.req.raw, rawParam(c, "id"), true, c.var.identity, c.var.platform.batches),
+);
+routes.all(STORE_ROUTE, signedIn("Loading the store"), (c) => serveStoreItems(c.req.raw, c.var.identity, c.var.platform.env.TENANT_STORE));
+routes.all(TASKS_ROUTE, signedIn("Submitting tasks"), (c) => {
+  const { platform, identity } = c.var;
+  return serveTasks(c.req.raw, identity, platform.deps, platform.catalog.contracts, platform.planners);
+});
+
+// Only with LOCAL_BENCH=1 (never in production): see src/http/bench-routes.ts.
+routes.post("/__bench/:route", async (c, next) => {
+  const { platform } = c.var;
+  const path = new URL(c.req.url).pathname;
+  const contract = platform.catalog.contracts.find((candidate) => candidate.class === "read-only");
+  if (!platform.config.benchRoutes || !contract || !Object.values<string>(BENCH_ROUTES).includes(path)) return await next();
+  return await serveBench(c.req.raw, path, { ...platform.deps, loader: platform.env.LOADER, budgets: platform.env.TENANT_BUDGET }, contract, waitUntil(c));
+});
