@@ -24,8 +24,20 @@ const CODE = "export default async (input) => ({ n: input.n + 1 })";
 
 const fmt = (ms: number) => `${ms.toFixed(2)} ms`.padStart(10);
 
-async function main(): Promise<void> {
-  const server = await startLocalServer({ env: { LOCAL_BENCH: "1" } });
+/**
+ * The two local shapes: sandboxes in processes of their own (the default, so a runaway stalls
+ * only its process; each run crosses a process boundary that Cloudflare does not have), and
+ * every sandbox inside the main runtime through the Worker's own SandboxHost entrypoint,
+ * exactly as deployed (SANDBOX_PROCESSES=0).
+ */
+const ALL_SHAPES: Array<{ name: string; env: Record<string, string> }> = [
+  { name: "sandbox processes (npm start's default)", env: {} },
+  { name: "as deployed: sandboxes in the Worker's own SandboxHost (SANDBOX_PROCESSES=0)", env: { SANDBOX_PROCESSES: "0" } },
+];
+const SHAPES = ALL_SHAPES.filter((_, i) => process.env.BENCH_SHAPES === undefined || process.env.BENCH_SHAPES.split(",").includes(String(i)));
+
+async function main(shape: (typeof SHAPES)[number]): Promise<void> {
+  const server = await startLocalServer({ env: { LOCAL_BENCH: "1", ...shape.env } });
   try {
     // acme is in the shipped policy (policy/tenants.json): the runs are allowed, signed and admitted.
     const session = `bench-${Date.now()}`;
@@ -121,7 +133,7 @@ async function main(): Promise<void> {
     const raw = mcpPaths.at(-1);
     if (!raw) throw new Error("no MCP path");
     const lines = [
-      `agent-exec bench: ${ROUNDS} interleaved rounds x ${PER_ROUND} sequential calls per path (after ${WARMUP} warm-up calls each), local wrangler dev on workerd`,
+      `agent-exec bench, ${shape.name}: ${ROUNDS} interleaved rounds x ${PER_ROUND} sequential calls per path (after ${WARMUP} warm-up calls each), local wrangler dev on workerd`,
       "",
       row("", ["p50", "p95", "p99", "mean", "p50 ratio"]),
       ...[baseline, host, pipeline, ...mcpPaths].map((p) =>
@@ -142,8 +154,9 @@ async function main(): Promise<void> {
       ...[pipeline, ...mcpPaths].map((p) => {
         const r = p.stats.p50 / baseline.stats.p50;
         const h = p.stats.p50 / host.stats.p50;
-        return `target p50 <= 1.5x baseline, ${p.name}: ${r <= 1.5 ? "met" : "NOT met"} (${r.toFixed(2)}x, +${(p.stats.p50 - baseline.stats.p50).toFixed(2)} ms; ${h.toFixed(2)}x the sandbox host alone)`;
+        return `p50 ${p.name}: ${r.toFixed(2)}x baseline (+${(p.stats.p50 - baseline.stats.p50).toFixed(2)} ms; ${h.toFixed(2)}x the sandbox host alone)`;
       }),
+      `target raw MCP p50 <= 1.3x baseline: ${raw.stats.p50 <= 1.3 * baseline.stats.p50 ? "met" : "NOT met"} (${(raw.stats.p50 / baseline.stats.p50).toFixed(2)}x); p99 <= 1.5x: ${raw.stats.p99 <= 1.5 * baseline.stats.p99 ? "met" : "NOT met"} (${(raw.stats.p99 / baseline.stats.p99).toFixed(2)}x)`,
     ];
     process.stdout.write(`${lines.join("\n")}\n`);
     await throughput(baselineCall, rawCall);
@@ -350,7 +363,7 @@ async function runtimeProfiles(): Promise<void> {
   }
 }
 
-if (process.env.BENCH_MAIN !== "0") await main();
+if (process.env.BENCH_MAIN !== "0") for (const shape of SHAPES) await main(shape);
 if (process.env.BENCH_PROFILES !== "0") await runtimeProfiles();
 if (process.env.BENCH_BURST !== "0") await burstBench();
 if (process.env.BENCH_REDACTION !== "0") await redactionBench();

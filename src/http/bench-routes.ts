@@ -74,7 +74,7 @@ export async function serveBench(
   if (route === BENCH_ROUTES.budget) {
     const parsed = BudgetBenchSchema.safeParse(await request.json().catch(() => null));
     if (!parsed.success) return errorResponse(new PlatformError("bad_request", "Send {tenant, ms, inFlight, reserve}."));
-    return jsonResponse(await leaseLoop(reserve(deps, parsed.data.reserve), parsed.data, contract));
+    return jsonResponse(await leaseLoop(reserve(deps, parsed.data.reserve), parsed.data, contract, waitUntil));
   }
   const body = BodySchema.safeParse(await request.json().catch(() => null));
   if (!body.success) return errorResponse(new PlatformError("bad_request", "Send {code, input, session?}."));
@@ -116,6 +116,7 @@ async function leaseLoop(
   leases: SlotReserve,
   { tenant, ms, inFlight }: z.infer<typeof BudgetBenchSchema>,
   contract: Contract,
+  waitUntil?: (promise: Promise<unknown>) => void,
 ): Promise<{ leases: number; perSecond: number; refused: number }> {
   // room to spare: a reserve keeps slots only while the lane is uncontended
   const budget = { ...DEFAULT_BUDGET, interactive: { maxInFlight: inFlight * 2, queueMax: 0 } };
@@ -133,7 +134,15 @@ async function leaseLoop(
           continue;
         }
         granted++;
-        await endRun(leases, slot, { tenant, runId, receivedAt: Date.now(), termination: "completed", latencyMs: { start: 0, exec: 0 } });
+        // as a run does: the reserve reports its kept slots after the answer, on waitUntil
+        await endRun(leases, slot, {
+          tenant,
+          runId,
+          receivedAt: Date.now(),
+          termination: "completed",
+          latencyMs: { start: 0, exec: 0 },
+          ...(waitUntil ? { waitUntil } : {}),
+        });
       }
     }),
   );

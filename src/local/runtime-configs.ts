@@ -68,7 +68,8 @@ export function writeRuntimeConfigs(options: {
     main: join(ROOT, "src/local/runtime/main-worker.ts"),
     services: [
       ...(deployed.services ?? []),
-      { binding: "SANDBOX_HOST", service: deployed.name, entrypoint: "SandboxRouter" },
+      // without sandbox processes the Worker reaches its own SandboxHost entrypoint, as deployed
+      ...(sandboxes.length > 0 ? [{ binding: "SANDBOX_HOST", service: deployed.name, entrypoint: "SandboxRouter" }] : []),
       ...sandboxes.map((service, index) => ({ binding: `SANDBOX_${index}`, service, entrypoint: "SandboxHost" })),
     ],
   };

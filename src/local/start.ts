@@ -33,13 +33,15 @@ function fail(message: string): never {
 /**
  * How many sandbox processes: one per core, at least three (a runaway's process is out of use
  * for its deadline and the restart after it, so a second runaway right after it needs another,
- * and everyone else a third), at most four by default.
+ * and everyone else a third), at most four by default. 0 runs every sandbox inside the main
+ * runtime through the Worker's own SandboxHost entrypoint, exactly as deployed (a runaway then
+ * stalls the whole local runtime): the shape `npm run bench` measures beside the default.
  */
 function sandboxCount(): number {
   const raw = process.env.SANDBOX_PROCESSES;
   if (raw === undefined) return Math.max(3, Math.min(4, availableParallelism()));
   const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1 || n > 16) fail(`SANDBOX_PROCESSES must be a whole number from 1 to 16 (got "${raw}"). The server was not started.`);
+  if (!Number.isInteger(n) || n < 0 || n > 16) fail(`SANDBOX_PROCESSES must be a whole number from 0 to 16 (got "${raw}"). The server was not started.`);
   return n;
 }
 
@@ -185,7 +187,9 @@ async function main(): Promise<void> {
       );
     },
   });
-  process.stdout.write(`\nagent-exec is serving MCP at http://127.0.0.1:${port}/mcp (state: ${dir}; ${sandboxes} sandbox processes)\n`);
+  process.stdout.write(
+    `\nagent-exec is serving MCP at http://127.0.0.1:${port}/mcp (state: ${dir}; ${sandboxes === 0 ? "sandboxes inside the main runtime, as deployed" : `${sandboxes} sandbox processes`})\n`,
+  );
 }
 
 main().catch((error: unknown) => fail(error instanceof Error ? (error.stack ?? error.message) : String(error)));

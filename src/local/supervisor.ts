@@ -1,31 +1,15 @@
 // The local supervisor: what `npm start` runs beside the runtimes because open-source
-// workerd enforces no CPU limit and nothing restarts a process that dies. It
-//   - serves PORT as the front door to the main runtime, passing requests through unread
-//     (it parses no URLs or bodies and never sends a request twice); a request caught in a
-//     main runtime that went away is answered at once, and one that arrives while it comes
-//     back waits for it (at most HOLD_MS) or is answered that it is unavailable;
-//   - looks at every runtime process every tick and replaces what died (runtime-process.ts);
-//   - is the watchdog the sandbox router (src/local/runtime/sandbox-router.ts) reports to:
-//     a sandbox process whose run is past its deadline and that does not answer is
-//     restarted, and the router is told why a process went away.
-// Its control endpoint is on its own loopback port and answers only the token the main
-// runtime reads from its private .dev.vars: nothing `ps` shows reaches it.
-import { timingSafeEqual } from "node:crypto";
-import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from "node:http";
+// workerd enforces no CPU limit and nothing restarts a process that dies. Three parts:
+//   - the front door on PORT (front-door.ts);
+//   - the watchdog the sandbox router reports overdue runs to (watchdog.ts);
+//   - runtime loss: every runtime process is looked at every tick and replaced when it died
+//     (runtime-process.ts); what the main runtime held is answered, and requests wait for it.
 import type { AddressInfo } from "node:net";
-import { defaultHint, type ErrorCode } from "../errors/index.ts";
+import { FrontDoor, type Problem } from "./front-door.ts";
 import type { Loss, RuntimeProcess } from "./runtime-process.ts";
+import { Watchdog } from "./watchdog.ts";
 
-/** The longest a request waits for the main runtime to serve again before it is told it is unavailable. */
-export const HOLD_MS = 5_000;
-/** Before a reload on changed data, the requests in the main runtime get this long to be answered. */
-const DRAIN_MS = 30_000;
 const TICK_MS = 100;
-/** A sandbox process with a run past its deadline that does not answer a probe within this is restarted. */
-const WATCHDOG_PROBE_MS = 400;
-
-type Problem = { code: ErrorCode; message: string };
-type InFlight = { since: number; fail: (problem: Problem) => void };
 
 export type SupervisorOptions = {
   port: number;
@@ -37,51 +21,29 @@ export type SupervisorOptions = {
 type Runtimes = { main: RuntimeProcess; sandboxes: readonly RuntimeProcess[] };
 
 export class Supervisor {
-  readonly #options: SupervisorOptions;
-  #runtimes: Runtimes | null = null;
-  readonly #inFlight = new Set<InFlight>();
-  #waiters: Array<() => void> = [];
+  readonly #door: FrontDoor;
+  readonly #watchdog: Watchdog;
   #timer: ReturnType<typeof setInterval> | undefined;
-  #reloading = false;
-  /** Set while the contracts or policy on disk are invalid: every request is answered with it. */
-  broken: Problem | null = null;
 
   constructor(options: SupervisorOptions) {
-    this.#options = options;
+    this.#door = new FrontDoor({ port: options.port, log: options.log });
+    this.#watchdog = new Watchdog({ token: options.watchdogToken, log: options.log });
   }
 
   /** The front door on PORT; throws (EADDRINUSE) before anything else is started. */
-  async listen(): Promise<AddressInfo> {
-    const server = createServer((req, res) =>
-      this.#handle(req, res).catch((error: unknown) => {
-        // a request Node's server took but its client cannot send on (an odd path, a header): answered, never fatal
-        this.#options.log(`front door: ${req.method} ${req.url}: ${String(error)}`);
-        answer(res, 502, { code: "bad_request", message: "The local front door could not pass this request on." }, req);
-      }),
-    );
-    server.keepAliveTimeout = 5_000;
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(this.#options.port, "127.0.0.1", () => resolve());
-    });
-    return server.address() as AddressInfo;
+  listen(): Promise<AddressInfo> {
+    return this.#door.listen();
   }
 
   /** The watchdog's endpoint for the sandbox router, on a free loopback port. */
-  async listenWatchdog(): Promise<string> {
-    const server = createServer((req, res) =>
-      this.#watchdog(req, res).catch((error: unknown) => {
-        this.#options.log(`watchdog endpoint: ${String(error)}`);
-        if (!res.headersSent) res.writeHead(500).end();
-      }),
-    );
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
-    return `http://127.0.0.1:${(server.address() as AddressInfo).port}/watchdog`;
+  listenWatchdog(): Promise<string> {
+    return this.#watchdog.listen();
   }
 
   /** Takes charge of the runtime processes (requests wait for the main one until then) and looks at them every tick. */
   attach(runtimes: Runtimes): void {
-    this.#runtimes = runtimes;
+    this.#watchdog.watch(runtimes.sandboxes);
+    this.#door.serve(runtimes.main);
     this.#timer = setInterval(() => {
       for (const runtime of [runtimes.main, ...runtimes.sandboxes]) void runtime.check();
     }, TICK_MS);
@@ -91,162 +53,27 @@ export class Supervisor {
     if (this.#timer) clearInterval(this.#timer);
   }
 
-  /** Called by the main runtime's hooks: what was in it is lost; answer it now rather than let it hang. */
+  /** Set while the contracts or policy on disk are invalid: every request is answered with it. */
+  get broken(): Problem | null {
+    return this.#door.broken;
+  }
+
+  set broken(problem: Problem | null) {
+    this.#door.broken = problem;
+  }
+
+  /** The main runtime went away: what was in it is answered now rather than left to hang. */
   mainLost(loss: Loss): void {
-    for (const request of [...this.#inFlight]) {
-      if (request.since <= loss.at)
-        request.fail({ code: "runtime_restarted", message: `The local runtime went away (${loss.cause.replace("_", " ")}) while this request was in it.` });
-    }
+    this.#door.mainLost(loss);
   }
 
-  /**
-   * Restarts the main runtime once the requests in it are answered (at most DRAIN_MS);
-   * requests that arrive meanwhile wait for it as for any restart.
-   */
-  async reloadMain(restart: () => Promise<void>): Promise<void> {
-    this.#reloading = true;
-    try {
-      const until = Date.now() + DRAIN_MS;
-      while (this.#inFlight.size > 0 && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 50));
-      await restart();
-    } finally {
-      this.#reloading = false;
-      this.mainUp();
-    }
-  }
-
+  /** The main runtime serves (again): requests waiting for it go in. */
   mainUp(): void {
-    const waiters = this.#waiters;
-    this.#waiters = [];
-    for (const wake of waiters) wake();
+    this.#door.mainUp();
   }
 
-  async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    if (this.broken) return answer(res, 503, this.broken, req);
-    if ((this.#reloading || !this.#runtimes?.main.serving) && !(await this.#waitForMain())) {
-      return answer(res, 503, { code: "runtime_restarted", message: `The local runtime is restarting and did not serve again within ${HOLD_MS} ms.` }, req);
-    }
-    const main = this.#runtimes?.main;
-    if (this.broken || !main) return answer(res, 503, this.broken ?? { code: "runtime_restarted", message: "The local runtime is not serving." }, req);
-    const entry: InFlight = { since: Date.now(), fail: () => {} };
-    this.#inFlight.add(entry);
-    try {
-      await this.#forward(main.port, req, res, entry);
-    } finally {
-      this.#inFlight.delete(entry);
-    }
+  /** Restarts the main runtime once the requests in it are answered; requests that arrive meanwhile wait. */
+  reloadMain(restart: () => Promise<void>): Promise<void> {
+    return this.#door.reloadMain(restart);
   }
-
-  /** Passes one request through to the main runtime, and its answer back; `entry.fail` answers it instead. */
-  #forward(port: number, req: IncomingMessage, res: ServerResponse, entry: InFlight): Promise<void> {
-    return new Promise<void>((done) => {
-      const upstream = httpRequest({ host: "127.0.0.1", port, method: req.method, path: req.url, headers: req.headers }, (response) => {
-        // wrangler's proxy answers 503 itself when the runtime died under a request: say what happened, in our shape
-        if (response.statusCode === 503 && !response.headers["x-agent-exec"]) {
-          let text = "";
-          response.on("data", (chunk: Buffer) => (text += chunk.toString()));
-          response.on("end", () => {
-            this.#options.log(`front door: ${req.method} ${req.url}: the runtime answered 503 itself: ${text.slice(0, 300)}`);
-            entry.fail({ code: "runtime_restarted", message: "The local runtime went away while this request was in it." });
-          });
-          return;
-        }
-        res.writeHead(response.statusCode ?? 502, response.headers);
-        response.pipe(res);
-        response.on("end", () => done());
-        response.on("error", () => entry.fail({ code: "runtime_restarted", message: "The local runtime went away while answering." }));
-      });
-      entry.fail = (problem) => {
-        upstream.destroy();
-        if (!res.headersSent) answer(res, 503, problem);
-        else res.end();
-        done();
-      };
-      upstream.on("error", (error) => {
-        if (this.#runtimes?.main.serving) this.#options.log(`front door: ${req.method} ${req.url}: ${error.message}`);
-        entry.fail({ code: "runtime_restarted", message: "The local runtime went away while this request was in it." });
-      });
-      req.pipe(upstream);
-      res.on("close", () => {
-        // the client gave up: the upstream request goes too (the Worker sees the abort)
-        if (!res.writableFinished) upstream.destroy();
-        done();
-      });
-    });
-  }
-
-  #waitForMain(): Promise<boolean> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(
-        () => {
-          this.#waiters = this.#waiters.filter((w) => w !== wake);
-          resolve(this.#runtimes?.main.serving === true && !this.#reloading);
-        },
-        // a reload waits for the requests in the runtime first: the ones behind it wait as long
-        this.#reloading ? DRAIN_MS + HOLD_MS : HOLD_MS,
-      );
-      const wake = () => {
-        clearTimeout(timer);
-        resolve(true);
-      };
-      this.#waiters.push(wake);
-    });
-  }
-
-  async #watchdog(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const presented = Buffer.from(/^Bearer (.+)$/.exec(req.headers.authorization ?? "")?.[1] ?? "");
-    const token = Buffer.from(this.#options.watchdogToken);
-    if (req.method !== "POST" || presented.length !== token.length || !timingSafeEqual(presented, token)) {
-      req.resume();
-      res.writeHead(404).end();
-      return;
-    }
-    let body: { sandbox?: unknown; runId?: unknown; at?: unknown };
-    try {
-      body = JSON.parse((await readAll(req)).toString("utf8"));
-    } catch {
-      res.writeHead(400).end();
-      return;
-    }
-    const sandbox = typeof body.sandbox === "number" ? this.#runtimes?.sandboxes[body.sandbox] : undefined;
-    if (!sandbox) {
-      res.writeHead(400).end();
-      return;
-    }
-    const reply = (value: object): void => {
-      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(value));
-    };
-    if (req.url === "/watchdog/overdue") {
-      if (!sandbox.serving) return reply({ action: "restarting" });
-      if (await sandbox.healthy(WATCHDOG_PROBE_MS)) return reply({ action: "answering" });
-      this.#options.log(`watchdog: run ${String(body.runId)} is past its deadline and ${sandbox.spec.name} does not answer; restarting its runtime`);
-      sandbox.killRuntime();
-      return reply({ action: "restarted" });
-    }
-    if (req.url === "/watchdog/lost") {
-      const loss = await sandbox.settledLoss(typeof body.at === "number" ? body.at : Date.now());
-      return reply({ cause: loss?.cause ?? "crashed" });
-    }
-    res.writeHead(404).end();
-  }
-}
-
-function answer(res: ServerResponse, status: number, problem: Problem, req?: IncomingMessage): void {
-  req?.resume();
-  if (res.headersSent) {
-    res.end();
-    return;
-  }
-  res
-    .writeHead(status, { "content-type": "application/json", "x-content-type-options": "nosniff", "x-agent-exec-supervisor": problem.code })
-    .end(JSON.stringify({ error: { ...problem, hint: defaultHint(problem.code) } }));
-}
-
-function readAll(req: IncomingMessage): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    req.on("data", (chunk: Buffer) => chunks.push(chunk));
-    req.on("end", () => resolve(Buffer.concat(chunks)));
-    req.on("error", reject);
-  });
 }

@@ -29,10 +29,10 @@ describe("npm start", () => {
     expect(result.stderr).toMatch(/PORT must be a TCP port number/);
   });
 
-  it("refuses a SANDBOX_PROCESSES that is not a count from 1 to 16", () => {
-    const result = node([join(ROOT, "src/local/start.ts")], { SANDBOX_PROCESSES: "0", STATE_DIR: newStateDir() });
+  it("refuses a SANDBOX_PROCESSES that is not a count from 0 to 16", () => {
+    const result = node([join(ROOT, "src/local/start.ts")], { SANDBOX_PROCESSES: "17", STATE_DIR: newStateDir() });
     expect(result.status).toBe(1);
-    expect(result.stderr).toMatch(/SANDBOX_PROCESSES must be a whole number from 1 to 16/);
+    expect(result.stderr).toMatch(/SANDBOX_PROCESSES must be a whole number from 0 to 16/);
   });
 });
 

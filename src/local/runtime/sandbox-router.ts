@@ -104,8 +104,10 @@ const isSuspect = (tenant: string, now: number) => (suspects.get(tenant) ?? 0) >
  * (maybe stalled for a whole deadline); one without runs of a tenant whose run overran its
  * deadline lately (another runaway is likely: agents retry), then without any other
  * tenant's runs (so a runaway shares its process with its own tenant's runs only, where
- * there is a choice); the fewest runs in flight; one not lost lately. Tenants apart comes
- * before up: a boot on a process still restarting fails at once (or within
+ * there is a choice); one the tenant already uses, once its runs are spread over all but one
+ * process (one is always left to the other tenants: a tenant running at its budget keeps
+ * every process it is on busy); the fewest runs in flight; one not lost lately. Tenants apart
+ * comes before up: a boot on a process still restarting fails at once (or within
  * BOOT_PATIENCE_MS) and the next is tried, and a runaway's tenant waits for it.
  */
 function candidates(
@@ -115,6 +117,8 @@ function candidates(
 ): Array<{ process: SandboxProcess; shared: boolean; busy: boolean }> {
   const now = Date.now();
   for (const p of all) for (const run of p.running) if (run.forgottenBy < now) p.running.delete(run);
+  const ownsRun = (p: SandboxProcess) => [...p.running].some((run) => run.tenant === tenant);
+  const spreadOver = all.filter(ownsRun).length;
   return all
     .filter((p) => !tried.has(p))
     .map((process) => {
@@ -124,6 +128,8 @@ function candidates(
         busy: process.busy(now),
         withSuspect: others.some((run) => isSuspect(run.tenant, now)),
         shared: others.length > 0,
+        // a process the tenant is not on yet, when it is on all but one already
+        spreads: all.length > 1 && spreadOver >= all.length - 1 && !ownsRun(process),
         down: process.downUntil > now,
       };
     })
@@ -132,6 +138,7 @@ function candidates(
         Number(a.busy) - Number(b.busy) ||
         Number(a.withSuspect) - Number(b.withSuspect) ||
         Number(a.shared) - Number(b.shared) ||
+        Number(a.spreads) - Number(b.spreads) ||
         a.process.running.size - b.process.running.size ||
         Number(a.down) - Number(b.down) ||
         a.process.index - b.process.index,
