@@ -1,13 +1,12 @@
-// The approval page in Debian's Chromium: an approver opens the URL the caller was given,
+// The approval page in Chromium: an approver opens the URL the caller was given,
 // pastes a token once, reads what would run (the code, the input redacted, the plan, the
 // policy hash) and approves it with a reason; the caller's retry then runs.
-import { existsSync } from "node:fs";
-import { type Browser, chromium } from "playwright-core";
+import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { launchChromium } from "../helpers/browser.ts";
 import { type LocalServer, startLocalServer } from "../helpers/local-server.ts";
 import { CLIENT_KINDS, connectClient, errorOf, type McpSession } from "../helpers/mcp-clients.ts";
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const ALICE = { tenant: "acme", actor: "alice", session: "s-page", roles: ["operator"] };
 const BOB = { tenant: "acme", actor: "bob", session: "s-bob", roles: ["approver"] };
 const CODE = "export default (input) => 'rotated ' + input.reason.length";
@@ -18,10 +17,9 @@ let browser: Browser;
 let alice: McpSession;
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`No Chromium at ${CHROMIUM}: apt-get install chromium, or set CHROMIUM_PATH.`);
   server = await startLocalServer();
   alice = await connectClient(CLIENT_KINDS[1], server.mcpUrl, await server.token(ALICE));
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking"] });
+  browser = await launchChromium();
 }, 120_000);
 
 afterAll(async () => {

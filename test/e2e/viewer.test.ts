@@ -1,17 +1,16 @@
-// The evidence viewer in a real browser (Debian's Chromium, driven by playwright-core)
+// The evidence viewer in a real browser (Chromium, driven by playwright-core; see test/helpers/browser.ts)
 // against the real local server: a session with a completed, a denied, an egress-denied
 // and a timed-out run renders as a timeline, filters, verifies, and a bundle altered on
 // its way to the page shows as broken at the record that was changed.
-import { existsSync, mkdirSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { type Browser, chromium, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { launchChromium } from "../helpers/browser.ts";
 import { dataDirs, readOnlyContract } from "../helpers/data-dirs.ts";
 import { type LocalServer, ROOT, startLocalServer } from "../helpers/local-server.ts";
 import { CLIENT_KINDS, connectClient } from "../helpers/mcp-clients.ts";
 
-/** Debian's package; CHROMIUM_PATH points elsewhere. .ci/run installs it. */
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const ALICE = { tenant: "acme", actor: "alice", session: "s-viewer" };
 
 let server: LocalServer;
@@ -20,7 +19,6 @@ let token: string;
 const runIds: Record<string, string> = {};
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`No Chromium at ${CHROMIUM}: apt-get install chromium, or set CHROMIUM_PATH.`);
   const quick = readOnlyContract("quick-probe", "probe_quick", { limits: { wallMs: 1000, outputBytes: 65536 } });
   const grants = [
     { contract: "read-only-analysis", maxDataClass: "confidential", actions: ["read"] },
@@ -42,7 +40,7 @@ beforeAll(async () => {
   });
   await call("timed_out", "probe_quick", { code: "export default () => new Promise((resolve) => setTimeout(resolve, 60_000))" });
   await agent.close();
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking"] });
+  browser = await launchChromium();
 }, 120_000);
 
 afterAll(async () => {
