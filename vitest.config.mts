@@ -53,6 +53,7 @@ export default defineConfig({
           name: "e2e",
           include: ["test/e2e/**/*.test.ts"],
           environment: "node",
+          globalSetup: ["test/e2e-setup.ts"],
           testTimeout: 120_000,
           hookTimeout: 120_000,
         },

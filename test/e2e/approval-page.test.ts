@@ -4,8 +4,9 @@
 import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { launchChromium } from "../helpers/browser.ts";
-import { type LocalServer, startLocalServer } from "../helpers/local-server.ts";
+import type { LocalServer } from "../helpers/local-server.ts";
 import { CLIENT_KINDS, connectClient, errorOf, type McpSession } from "../helpers/mcp-clients.ts";
+import { sharedServer } from "../helpers/shared-server.ts";
 
 const ALICE = { tenant: "acme", actor: "alice", session: "s-page", roles: ["operator"] };
 const BOB = { tenant: "acme", actor: "bob", session: "s-bob", roles: ["approver"] };
@@ -17,7 +18,7 @@ let browser: Browser;
 let alice: McpSession;
 
 beforeAll(async () => {
-  server = await startLocalServer();
+  server = await sharedServer();
   alice = await connectClient(CLIENT_KINDS[1], server.mcpUrl, await server.token(ALICE));
   browser = await launchChromium();
 }, 120_000);

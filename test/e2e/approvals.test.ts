@@ -7,8 +7,9 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { verifyBundle } from "../../src/evidence/verify-bundle.ts";
-import { type LocalServer, startLocalServer } from "../helpers/local-server.ts";
+import type { LocalServer } from "../helpers/local-server.ts";
 import { CLIENT_KINDS, connectClient, errorOf, type McpSession } from "../helpers/mcp-clients.ts";
+import { sharedServer } from "../helpers/shared-server.ts";
 
 let server: LocalServer;
 let alice: McpSession;
@@ -17,7 +18,7 @@ const BOB = { tenant: "acme", actor: "bob", session: "s-bob", roles: ["approver"
 const CODE = "export default (input) => 'changed: ' + input.reason";
 
 beforeAll(async () => {
-  server = await startLocalServer();
+  server = await sharedServer();
   alice = await connectClient(CLIENT_KINDS[1], server.mcpUrl, await server.token(ALICE));
 }, 120_000);
 

@@ -1,10 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { AUDIENCE, type LocalServer, startLocalServer } from "../helpers/local-server.ts";
+import { AUDIENCE, type LocalServer } from "../helpers/local-server.ts";
 import { CLIENT_KINDS, connectClient } from "../helpers/mcp-clients.ts";
+import { sharedServer } from "../helpers/shared-server.ts";
 
 let server: LocalServer;
 beforeAll(async () => {
-  server = await startLocalServer();
+  server = await sharedServer();
 });
 afterAll(async () => {
   await server?.stop();

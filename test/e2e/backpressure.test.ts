@@ -4,7 +4,7 @@
 // outcome is in the session's evidence.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { dataDirs, readOnlyContract } from "../helpers/data-dirs.ts";
-import { type LocalServer, startLocalServer } from "../helpers/local-server.ts";
+import { type LocalServer, startLocalServer, until } from "../helpers/local-server.ts";
 import { CLIENT_KINDS, type ClientKind, connectClient, type McpSession, type ToolCallResult } from "../helpers/mcp-clients.ts";
 
 const SLEEP = "export default (input) => new Promise((resolve) => setTimeout(() => resolve(input.tag), input.ms))";
@@ -56,10 +56,16 @@ type Envelope = {
 };
 const envelope = (result: ToolCallResult) => result.structuredContent as Envelope;
 
-/** Starts a call that holds the tenant's only slot for `ms`, and gives it time to take it (wrapped: an async function would await it). */
+/** Starts a call that holds the tenant's only slot for `ms`, and returns once the budget counts it (wrapped: an async function would await it). */
 async function holdSlot(session: McpSession, ms: number): Promise<{ holding: Promise<ToolCallResult> }> {
   const holding = session.callTool("slow_reject", { code: SLEEP, input: { ms, tag: "holder" } });
-  await new Promise((resolve) => setTimeout(resolve, 400));
+  const auditor = await server.token({ tenant: "narrow", actor: "auditor", session: "s-metrics", roles: ["auditor"] });
+  await until("the holder to take the tenant's slot", async () => {
+    const metrics = (await (await fetch(`${server.url}/v1/metrics?window=10s`, { headers: { authorization: `Bearer ${auditor}` } })).json()) as {
+      tenants: Record<string, { inFlight: { interactive: number } }>;
+    };
+    return (metrics.tenants.narrow?.inFlight.interactive ?? 0) >= 1 ? true : undefined;
+  });
   return { holding };
 }
 

@@ -5,11 +5,12 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type LocalServer, ROOT, startLocalServer } from "../helpers/local-server.ts";
+import { type LocalServer, ROOT } from "../helpers/local-server.ts";
+import { sharedServer } from "../helpers/shared-server.ts";
 
 let server: LocalServer;
 beforeAll(async () => {
-  server = await startLocalServer();
+  server = await sharedServer();
 });
 afterAll(async () => {
   await server?.stop();

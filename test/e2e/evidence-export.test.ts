@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type LocalServer, newStateDir, ROOT, startLocalServer, until } from "../helpers/local-server.ts";
 import { CLIENT_KINDS, connectClient } from "../helpers/mcp-clients.ts";
+import { sharedServer } from "../helpers/shared-server.ts";
 
 const ALICE = { tenant: "acme", actor: "alice", session: "s-audit" };
 const work = mkdtempSync(join(tmpdir(), "agent-exec-verify-"));
@@ -29,7 +30,7 @@ describe("signed export, verified offline", () => {
   let jwksFile: string;
 
   beforeAll(async () => {
-    server = await startLocalServer();
+    server = await sharedServer();
     const session = await connectClient(CLIENT_KINDS[1], server.mcpUrl, await server.token(ALICE));
     await session.callTool("analyze_readonly", { code: "export default () => 'fine'" });
     await session.callTool("analyze_readonly", { code: "export default () => 1", dataClass: "restricted" });

@@ -3,10 +3,11 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort, type LocalServer, ROOT, startLocalServer } from "../helpers/local-server.ts";
+import { sharedServer } from "../helpers/shared-server.ts";
 
 let server: LocalServer;
 beforeAll(async () => {
-  server = await startLocalServer();
+  server = await sharedServer();
 });
 afterAll(async () => {
   await server?.stop();

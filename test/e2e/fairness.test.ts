@@ -4,7 +4,7 @@
 import { createServer } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { dataDirs, readOnlyContract } from "../helpers/data-dirs.ts";
-import { type LocalServer, startLocalServer } from "../helpers/local-server.ts";
+import { type LocalServer, startLocalServer, until } from "../helpers/local-server.ts";
 import { rawToolCall } from "../helpers/mcp-http.ts";
 
 const WAIT_MS = 1_000;
@@ -66,7 +66,8 @@ describe("fairness", () => {
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
     })();
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    // globex is active before acme starts
+    await until("globex's first calls", async () => (theirs >= 2 ? true : undefined));
 
     const acme = await server.token({ tenant: "acme", actor: "alice", session: "s-eight" });
     const code = `export default async () => (await fetch("http://127.0.0.1:${upstream.port}/slow")).text()`;

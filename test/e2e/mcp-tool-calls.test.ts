@@ -1,10 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type LocalServer, startLocalServer } from "../helpers/local-server.ts";
+import type { LocalServer } from "../helpers/local-server.ts";
 import { CLIENT_KINDS, connectClient, errorCode, errorOf, type McpSession } from "../helpers/mcp-clients.ts";
+import { sharedServer } from "../helpers/shared-server.ts";
 
 let server: LocalServer;
 beforeAll(async () => {
-  server = await startLocalServer();
+  server = await sharedServer();
 });
 afterAll(async () => {
   await server?.stop();

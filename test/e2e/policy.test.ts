@@ -5,10 +5,11 @@ import type { DataClass } from "../../src/contracts/index.ts";
 import { decide, type PolicySnapshot } from "../../src/policy/index.ts";
 import { type LocalServer, newStateDir, ROOT, startLocalServer } from "../helpers/local-server.ts";
 import { CLIENT_KINDS, connectClient, errorOf, type ToolCallResult } from "../helpers/mcp-clients.ts";
+import { sharedServer } from "../helpers/shared-server.ts";
 
 let server: LocalServer;
 beforeAll(async () => {
-  server = await startLocalServer();
+  server = await sharedServer();
 });
 afterAll(async () => {
   await server?.stop();
