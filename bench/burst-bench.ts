@@ -69,12 +69,14 @@ export async function burstBench(): Promise<void> {
       await call(tokenA, "burst_reject");
     }
     const failedB: string[] = [];
+    const slowB: Array<{ ms: number; runId: string }> = [];
     const steadyB = async (calls = STEADY) => {
       const samples: number[] = [];
       for (let i = 0; i < calls; i++) {
         const started = performance.now();
         const answer = await call(tokenB, "steady");
         samples.push(performance.now() - started);
+        slowB.push({ ms: performance.now() - started, runId: answer.runId });
         if (answer.termination !== "completed") failedB.push(`${answer.termination}: ${JSON.stringify(answer.error)}`);
       }
       return samples;
@@ -96,15 +98,19 @@ export async function burstBench(): Promise<void> {
     const burst = pool(CALLS, CLIENT_CONCURRENCY, (i) => call(tokenA, tools[i % tools.length] ?? "burst_reject"));
     const duringSamples = await steadyB();
     const duringInteractive = stats(duringSamples);
-    if (process.env.BENCH_DEBUG)
-      console.log(
-        "slowest B calls during the burst:",
-        [...duringSamples]
-          .sort((a, b) => b - a)
-          .slice(0, 8)
-          .map((v) => v.toFixed(0))
-          .join(", "),
-      );
+    if (process.env.BENCH_DEBUG) {
+      // B's slowest calls, with the server's phases from their finish records (queue, start, exec, total)
+      const records = (await sessionRecords(server.url, await server.token({ ...B, roles: ["auditor"] }), B.session)) as Array<{
+        kind: string;
+        runId: string;
+        latencyMs?: unknown;
+      }>;
+      const slowest = [...slowB].sort((a, b) => b.ms - a.ms).slice(0, 8);
+      for (const call of slowest) {
+        const finished = records.find((r) => r.kind === "run.finished" && r.runId === call.runId);
+        console.log(`slow B call: ${call.ms.toFixed(0)} ms at the client; server ${JSON.stringify(finished?.latencyMs ?? null)}`);
+      }
+    }
     const answers = await burst;
     const burstMs = performance.now() - burstStarted;
 

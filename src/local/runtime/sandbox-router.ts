@@ -281,7 +281,8 @@ class RoutedRun extends RpcTarget {
   /**
    * Tries the processes in pick order, round after round, until one boots the job or the
    * caller's deadline for it passes: a process restarting after a loss comes back within a
-   * second or two, and a busy one is given BOOT_PATIENCE_MS before the next is tried.
+   * second or two, and a busy one is given BOOT_PATIENCE_MS before the next is tried (one
+   * that answers other runs meanwhile is waited for).
    */
   async #boot1(all: SandboxProcess[]): Promise<Boot> {
     const startedAt = Date.now();
@@ -309,7 +310,13 @@ class RoutedRun extends RpcTarget {
         (error: unknown) => error,
       );
       const patience = Math.max(0, Math.min(all.length > 1 ? BOOT_PATIENCE_MS : Number.POSITIVE_INFINITY, until - Date.now()));
-      const answer = await Promise.race([booted, sleep(patience).then(() => "waited" as const)]);
+      let answer = await Promise.race([booted, sleep(patience).then(() => "waited" as const)]);
+      // A process that answered another run within QUIET_MS is slow (the machine is loaded), not
+      // stalled: its boot is waited for, to the caller's limit, rather than thrown away for a
+      // boot elsewhere that would be as slow.
+      while (answer === "waited" && Date.now() < until && Date.now() - process.quietSince <= QUIET_MS) {
+        answer = await Promise.race([booted, sleep(Math.min(RETRY_ROUND_MS, until - Date.now())).then(() => "waited" as const)]);
+      }
       if (answer === "up") {
         process.answered();
         return { ok: true, process, remote, epoch: process.epoch };
