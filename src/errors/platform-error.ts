@@ -5,7 +5,7 @@ const ERRORS = {
   unauthorized: { status: 401, hint: "Send `Authorization: Bearer <token>`; locally, mint one with `npm run token -- --tenant <t> --actor <a>`." },
   invalid_token: { status: 401, hint: "Mint a fresh token for this server's issuer and audience (`npm run token`)." },
   auth_unavailable: { status: 503, hint: "The token keys could not be fetched from the identity provider; retry shortly." },
-  misconfigured: { status: 503, hint: "The operator must fix the server configuration named in the message (see README, Configuration)." },
+  misconfigured: { status: 503, hint: "The operator must fix the server configuration named in the message (see docs/configuration.md)." },
   forbidden: { status: 403, hint: "This route needs a role or credential the token does not carry; the message says which." },
   conflict: { status: 409, hint: "The resource is not in the state this request needs; read it again." },
   not_found: { status: 404, hint: "Check the path; evidence is only visible to the session's own tenant." },

@@ -42,7 +42,7 @@ export const TenantPolicySchema = z
     roles: z.array(RoleNameSchema).default([]).describe("The roles this tenant uses; grants may only require these."),
     phases: z.array(RolloutPhaseSchema).min(1).default([1]).describe("Enabled rollout phases: 1 read-only, 2 low-risk writes, 3 production with approvals."),
     teams: z.record(Name("team"), TeamSchema),
-    budget: BudgetSchema.default(DEFAULT_BUDGET).describe("The tenant's concurrency budget per lane (see README, Budgets)."),
+    budget: BudgetSchema.default(DEFAULT_BUDGET).describe("The tenant's concurrency budget per lane (see docs/budgets-and-lanes.md)."),
     rollout: RolloutSchema,
   })
   .strict();
