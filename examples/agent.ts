@@ -53,10 +53,15 @@ const result = await client.callTool({
 type RunEnvelope = { runId: string; termination: string; result?: unknown; error?: { code: string; hint: string }; logs: unknown[] };
 const run = result.structuredContent as RunEnvelope;
 console.log("result", JSON.stringify(run.result), "logs", JSON.stringify(run.logs));
+if (run.termination !== "completed") {
+  console.error(`The call did not complete (${run.termination}: ${run.error?.code} ${run.error?.hint ?? ""}).`);
+  process.exitCode = 1;
+}
 
 // 4. A call that is not run: the privileged contract needs a human approval.
 const refused = await client.callTool({ name: "change_privileged", arguments: { code: "export default () => 'deploy'", input: { reason: "demo" } } });
 console.log("privileged", refused.isError ? `refused: ${(refused.structuredContent as RunEnvelope).error?.code}` : "ran?!");
+if (!refused.isError) process.exitCode = 1;
 await client.close();
 
 // 5. What the evidence says happened in this session.

@@ -58,6 +58,7 @@ const response = await fetch(`${values.url}/v1/tasks`, {
 });
 const run = (await response.json()) as { runId: string; termination: string; result?: unknown; policyHash: string; error?: { code: string } };
 console.log(`HTTP ${response.status} ${run.termination} result=${JSON.stringify(run.result ?? run.error)} policy=${run.policyHash}`);
+if (run.termination !== "completed") process.exitCode = 1;
 
 // 4. The same signed task again is a replay: refused, nothing runs.
 const again = await fetch(`${values.url}/v1/tasks`, {
@@ -66,3 +67,5 @@ const again = await fetch(`${values.url}/v1/tasks`, {
   body: JSON.stringify({ contract: "read-only-analysis", task, code, input }),
 });
 console.log(`replay: HTTP ${again.status} ${((await again.json()) as { error?: { message: string } }).error?.message}`);
+// a replay that ran would be a hole: say so in the exit code
+if (again.ok) process.exitCode = 1;

@@ -39,7 +39,15 @@ try {
   await client.close();
   const run = result.structuredContent as { runId: string; termination: string; result?: unknown; error?: { code: string; message: string } };
   console.log(`run ${run.runId}: ${run.termination} ${JSON.stringify(run.result ?? run.error)}`);
-  console.log(`tracker received: ${JSON.stringify(tracker.issues.get("OPS-42"))}`);
+  const received = tracker.issues.get("OPS-42");
+  console.log(`tracker received: ${JSON.stringify(received)}`);
+  if (run.termination !== "completed" || received === undefined) {
+    // the server was not started with this tracker's settings (see the top of this file), or policy refused the run
+    process.exitCode = 1;
+    console.error(
+      `The run did not reach the tracker (${run.termination}${run.error ? `: ${run.error.code}` : ""}). Start the server with the tracker settings above and run this again.`,
+    );
+  }
 
   const evidence = (await (await fetch(`${values.url}/v1/sessions/${session}/evidence`, { headers: { authorization: `Bearer ${token}` } })).json()) as {
     records: Array<{

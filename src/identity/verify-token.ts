@@ -99,7 +99,9 @@ function describeJoseError(error: unknown): string {
     return `The token's "${error.claim}" claim is invalid.`;
   }
   if (error instanceof errors.JOSEAlgNotAllowed) return "The token is signed with an algorithm this server does not accept.";
-  if (error instanceof errors.JWKSNoMatchingKey) return "The token is signed with a key this server does not know.";
+  if (error instanceof errors.JWKSNoMatchingKey) {
+    return "The token is signed with a key this server does not know: locally, tokens must be minted (npm run token) against the same STATE_DIR the server uses, which its start-up line names.";
+  }
   if (error instanceof errors.JWSSignatureVerificationFailed) return "The token's signature does not verify.";
   if (error instanceof errors.JWTInvalid || error instanceof errors.JWSInvalid) return "The token is malformed.";
   return "The token could not be verified.";

@@ -40,6 +40,11 @@ export async function newKeyPair(alg: string): Promise<KeyPair> {
   };
 }
 
+/** Whether the state folder holds this key already (a start says which keys it created). */
+export function hasKey(name: LocalKeyName, dir: string = stateDir()): boolean {
+  return readKey(join(dir, "keys", LOCAL_KEYS[name].file)) !== undefined;
+}
+
 export async function ensureKey(name: LocalKeyName, dir: string = stateDir()): Promise<KeyPair> {
   const { file: fileName, alg } = LOCAL_KEYS[name];
   const keysDir = join(dir, "keys");

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { buildCatalog, CONTRACTS_DIR, catalogOverride, checkCatalog, POLICY_DIR } from "./build-catalog.ts";
 import { buildViewer } from "./build-viewer.ts";
 import { watchData } from "./data-watch.ts";
-import { ensureKey, stateDir } from "./dev-keys.ts";
+import { ensureKey, hasKey, LOCAL_KEYS, type LocalKeyName, stateDir } from "./dev-keys.ts";
 import { writeRuntimeConfigs, writeVars } from "./runtime-configs.ts";
 import { type Loss, RuntimeProcess, runtimePath, sleep } from "./runtime-process.ts";
 import { Supervisor } from "./supervisor.ts";
@@ -20,8 +20,14 @@ const FORWARDED_VARS = /^(AUTH_|MCP_|TASK_|EVIDENCE_|EGRESS_|TRACKER_|METRICS_|S
 /** What the sandbox processes do not get: they sign nothing, serve no routes and hold no tokens. */
 const MAIN_ONLY_VARS =
   /^(TASK_SIGNING_KEY|TASK_SIGNING_PREVIOUS_KEYS|TASK_PLANNERS|EVIDENCE_SIGNING_KEY|EVIDENCE_SIGNING_PREVIOUS_KEYS|METRICS_TOKEN|CATALOG_OVERRIDE|LOCAL_WATCHDOG_\w+)$/;
-/** A sandbox runtime's output lines worth passing on: errors, warnings, crashes and the Worker's own events. */
-const SANDBOX_WORTH_SHOWING = /ERROR|WARNING|✘|▲|crash|heap|Fatal|"event"/i;
+/**
+ * A runtime's output lines worth passing on: errors, warnings, crashes and the Worker's own
+ * events. The rest (wrangler's banners, binding tables, request lines) is in the runtime's
+ * output.log; LOCAL_VERBOSE=1 passes the main runtime's output through as it comes.
+ */
+const WORTH_SHOWING = /ERROR|WARNING|✘|▲|crash|heap|Fatal|"event"/i;
+/** What wrangler prints when it cannot reach Cloudflare (offline): said once, in one line, instead. */
+const OFFLINE_NOISE = /getaddrinfo|ENOTFOUND|EAI_AGAIN|Request\.cf|^\s+at |types might be out of date/;
 /** Between starting one runtime process and the next: two started at the same instant can clash on a socket. */
 const STAGGER_MS = 400;
 
@@ -54,6 +60,7 @@ async function main(): Promise<void> {
   const catalog = buildCatalog();
   if (!catalog.ok) fail(`Contracts or policy are invalid; the server was not started.\n${catalog.message}`);
   await buildViewer().catch((error: unknown) => fail(`The evidence viewer could not be built; the server was not started.\n${String(error)}`));
+  const created = (Object.keys(LOCAL_KEYS) as LocalKeyName[]).filter((name) => !hasKey(name, dir));
   const identity = await ensureKey("identity", dir);
   const taskSigning = await ensureKey("taskSigning", dir);
   const planner = await ensureKey("planner", dir);
@@ -68,7 +75,7 @@ async function main(): Promise<void> {
     .catch((error: NodeJS.ErrnoException) =>
       fail(
         error.code === "EADDRINUSE"
-          ? `Port ${port} is in use; set PORT to a free one. The server was not started.`
+          ? `Port ${port} is in use: start on a free one with PORT=<port> npm start. The server was not started.`
           : `Cannot listen on 127.0.0.1:${port}: ${error.message}`,
       ),
     );
@@ -103,12 +110,20 @@ async function main(): Promise<void> {
     CLOUDFLARE_DEV_REGISTRY_PATH: configs.registry,
   };
   const all: RuntimeProcess[] = [];
+  const verbose = process.env.LOCAL_VERBOSE === "1";
+  let saidOffline = false;
+  const offline = () => {
+    if (saidOffline) return;
+    saidOffline = true;
+    log("offline: wrangler cannot reach Cloudflare (for a sample Request.cf object); nothing local needs it, its default is used");
+  };
   const hooks = (role: "main" | "sandbox", name: string) => ({
     log,
-    // The main runtime's output passes through; of a sandbox runtime's, what says something went wrong.
+    // Of every runtime's output, what says something went wrong (all of it is in its output.log).
     output: (line: string, stream: "stdout" | "stderr") => {
-      if (role === "main") (stream === "stdout" ? process.stdout : process.stderr).write(`${line}\n`);
-      else if (SANDBOX_WORTH_SHOWING.test(line)) process.stderr.write(`[${name}] ${line}\n`);
+      if (role === "main" && verbose) (stream === "stdout" ? process.stdout : process.stderr).write(`${line}\n`);
+      else if (OFFLINE_NOISE.test(line)) offline();
+      else if (WORTH_SHOWING.test(line)) process.stderr.write(`[${name}] ${line}\n`);
     },
     lost: (runtime: RuntimeProcess, loss: Loss) => {
       log(`${runtime.spec.name}: runtime lost (${loss.cause.replace("_", " ")})`);
@@ -132,6 +147,11 @@ async function main(): Promise<void> {
     process.exit(code);
   };
   for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(signal, () => void stop(0));
+  // `npm start` killed without passing the signal on (SIGKILL, or an npm that does not forward it): stop with it
+  const parent = process.ppid;
+  setInterval(() => {
+    if (process.ppid !== parent) void stop(0);
+  }, 500).unref();
 
   const started = await Promise.all(
     all.map(async (runtime, index) => {
@@ -187,9 +207,9 @@ async function main(): Promise<void> {
       );
     },
   });
-  process.stdout.write(
-    `\nagent-exec is serving MCP at http://127.0.0.1:${port}/mcp (state: ${dir}; ${sandboxes === 0 ? "sandboxes inside the main runtime, as deployed" : `${sandboxes} sandbox processes`})\n`,
-  );
+  const layout = sandboxes === 0 ? "sandboxes inside the main runtime, as deployed" : `${sandboxes} sandbox processes`;
+  const keys = created.length > 0 ? `; created local keys: ${created.join(", ")}` : "";
+  process.stdout.write(`agent-exec is serving MCP at http://127.0.0.1:${port}/mcp (state: ${dir}; ${layout}${keys})\n`);
 }
 
 main().catch((error: unknown) => fail(error instanceof Error ? (error.stack ?? error.message) : String(error)));

@@ -69,7 +69,8 @@ async function main(): Promise<void> {
   const jwks = parsed.values.jwks === undefined ? undefined : readJson(parsed.values.jwks, "JWKS");
   const report = await verifyBundle(bundle, jwks === undefined ? {} : { jwks });
   process.stdout.write(parsed.values.json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report, bundleFile));
-  process.exitCode = report.ok ? 0 : 1;
+  // 1: a bundle whose evidence does not check out; 2: input that is not a bundle at all
+  process.exitCode = report.ok ? 0 : report.problems.some((problem) => problem.code === "bundle_malformed") ? 2 : 1;
 }
 
 function parseOptions() {

@@ -37,6 +37,8 @@ export type Decision = {
   team: string | null;
   /** The actions the task may take: the contract's actions within the grant's scope. */
   scope: string[];
+  /** With `role_missing`: the roles a grant of the contract needs that the token does not carry. */
+  rolesMissing?: string[];
 };
 
 export function decide(request: DecisionRequest, snapshot: PolicySnapshot): Decision {
@@ -60,8 +62,10 @@ export function decide(request: DecisionRequest, snapshot: PolicySnapshot): Deci
   if (candidates.length === 0) return deny(["contract_not_granted", ...blocking], dataClass);
 
   const refusals = new Set<DenyReason>();
+  const rolesMissing = new Set<string>();
   for (const { team, grant } of candidates) {
     const reasons = grantReasons(grant, contract, request.roles, dataClass);
+    for (const role of grant.roles) if (!request.roles.includes(role)) rolesMissing.add(role);
     if (reasons.length === 0) {
       if (blocking.length > 0) return deny(blocking, dataClass);
       const scope = scopeOf(grant, contract);
@@ -70,7 +74,8 @@ export function decide(request: DecisionRequest, snapshot: PolicySnapshot): Deci
     }
     for (const reason of reasons) refusals.add(reason);
   }
-  return deny([...refusals, ...blocking], dataClass);
+  const denied = deny([...refusals, ...blocking], dataClass);
+  return refusals.has("role_missing") ? { ...denied, rolesMissing: [...rolesMissing].sort() } : denied;
 }
 
 function grantReasons(grant: Grant, contract: Contract, roles: readonly string[], dataClass: DataClass): DenyReason[] {

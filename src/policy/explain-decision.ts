@@ -13,17 +13,23 @@ const HINTS: Record<DecisionReason, string> = {
   data_class_above_contract: "This contract may not process data of this class; use a contract rated for it.",
   action_not_granted: "Your grant leaves none of this contract's actions in scope.",
   phase_not_enabled: "This contract's rollout phase is not enabled for your tenant yet.",
-  approval_required: "This contract runs only with a human approval bound to the exact task.",
+  approval_required:
+    "This contract runs only with a human approval bound to the exact task: a person with the approver role approves it at the page the error names.",
 };
 
 export function refusalError(decision: Decision, policyHash: string, contractId: string): PlatformError {
   const first = decision.reasons[0] ?? "contract_not_granted";
   if (decision.outcome === "needs_approval") {
     return new PlatformError("approval_required", `Contract ${contractId} needs a human approval for every run; nothing was run.`, {
-      hint: "Human approval is not available on this server yet; use a contract that does not require it.",
+      hint: HINTS.approval_required,
     });
   }
-  return new PlatformError("policy_denied", `Policy ${policyHash.slice(0, 12)} denied this call (${decision.reasons.join(", ")}); nothing was run.`, {
-    hint: HINTS[first],
+  const roles = decision.rolesMissing?.length ? ` (the grant needs role ${decision.rolesMissing.join(", ")})` : "";
+  const hint =
+    first === "role_missing" && decision.rolesMissing?.length
+      ? `The grant for this contract requires the role${decision.rolesMissing.length > 1 ? "s" : ""} ${decision.rolesMissing.join(", ")}, which your token does not carry; ask for a token with ${decision.rolesMissing.length > 1 ? "them" : "it"}.`
+      : HINTS[first];
+  return new PlatformError("policy_denied", `Policy ${policyHash.slice(0, 12)} denied this call (${decision.reasons.join(", ")})${roles}; nothing was run.`, {
+    hint,
   });
 }

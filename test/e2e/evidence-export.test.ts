@@ -75,6 +75,12 @@ describe("signed export, verified offline", () => {
     expect(JSON.parse(run.stdout)).toMatchObject({ ok: true, records: 4, problemCount: 0 });
     expect(verify().status).toBe(2);
     expect(verify(join(work, "missing.json")).out).toMatch(/cannot read bundle/);
+    // JSON, but not a bundle: unusable input too
+    const notABundle = join(work, "not-a-bundle.json");
+    writeFileSync(notABundle, JSON.stringify({ records: "none" }));
+    const malformed = verify(notABundle, "--jwks", jwksFile);
+    expect(malformed.status).toBe(2);
+    expect(malformed.out).toMatch(/bundle_malformed/);
   });
 });
 

@@ -41,6 +41,16 @@ describe("examples", () => {
     expect(result.stdout).toMatch(/^replay: HTTP 403 .*task_replayed/m);
   });
 
+  it("tracker.ts exits 1 and says why against a server started without the tracker's settings", async () => {
+    const result = spawnSync(
+      process.execPath,
+      [join(ROOT, "examples/tracker.ts"), "--url", server.url, "--tracker-port", String(await freePort()), "--tracker-token", "example-token"],
+      { cwd: ROOT, env: { ...process.env, STATE_DIR: server.stateDir }, encoding: "utf8", timeout: 60_000 },
+    );
+    expect(result.status).toBe(1);
+    expect(result.stderr).toMatch(/The run did not reach the tracker \(/);
+  });
+
   it("tracker.ts comments and labels through env.TRACKER against a local tracker, and shows the evidence", async () => {
     const trackerPort = await freePort();
     const withTracker = await startLocalServer({

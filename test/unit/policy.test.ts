@@ -13,6 +13,7 @@ import {
   loadPolicy,
   type PolicySnapshot,
   policyInForce,
+  refusalError,
   snapshotOf,
   type TenantPolicy,
 } from "../../src/policy/index.ts";
@@ -139,6 +140,14 @@ describe("decide", () => {
       team: "writers",
       scope: ["tracker.comment"],
     });
+  });
+
+  it("names the roles a grant needs when the token lacks them", () => {
+    const decision = decide(ask({ actor: "zed", contractId: "privileged-change" }), snapshot());
+    expect(decision).toMatchObject({ outcome: "deny", reasons: ["role_missing"], rolesMissing: ["operator"] });
+    const error = refusalError(decision, "f".repeat(64), "privileged-change");
+    expect(error.message).toContain("(the grant needs role operator)");
+    expect(error.hint).toMatch(/requires the role operator, which your token does not carry/);
   });
 
   it("covers every reason code in the table above", () => {
