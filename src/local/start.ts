@@ -21,11 +21,11 @@ const FORWARDED_VARS = /^(AUTH_|MCP_|TASK_|EVIDENCE_|EGRESS_|TRACKER_|METRICS_|S
 const MAIN_ONLY_VARS =
   /^(TASK_SIGNING_KEY|TASK_SIGNING_PREVIOUS_KEYS|TASK_PLANNERS|EVIDENCE_SIGNING_KEY|EVIDENCE_SIGNING_PREVIOUS_KEYS|METRICS_TOKEN|CATALOG_OVERRIDE|LOCAL_WATCHDOG_\w+)$/;
 /**
- * A runtime's output lines worth passing on: errors, warnings, crashes and the Worker's own
- * events. The rest (wrangler's banners, binding tables, request lines) is in the runtime's
+ * A runtime's output lines worth passing on: errors, warnings, crashes, the Worker's own
+ * events and where a build error is (file:line:column). The rest (wrangler's banners, binding tables, request lines) is in the runtime's
  * output.log; LOCAL_VERBOSE=1 passes the main runtime's output through as it comes.
  */
-const WORTH_SHOWING = /ERROR|WARNING|✘|▲|crash|heap|Fatal|"event"/i;
+const WORTH_SHOWING = /ERROR|WARNING|✘|▲|crash|heap|Fatal|"event"|\.m?[jt]s:\d+:\d+:/i;
 /** What wrangler prints when it cannot reach Cloudflare (offline): said once, in one line, instead. */
 const OFFLINE_NOISE = /getaddrinfo|ENOTFOUND|EAI_AGAIN|Request\.cf|^\s+at |types might be out of date/;
 /** Between starting one runtime process and the next: two started at the same instant can clash on a socket. */

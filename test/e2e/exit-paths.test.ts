@@ -1,9 +1,11 @@
 // Every way `npm start` ends leaves no process behind: a port in use (before any runtime
-// starts), SIGTERM and SIGINT to it, and SIGKILL of the supervisor alone (its wranglers
-// notice they are orphans and go, with their workerd).
+// starts), a Worker that does not build, SIGTERM and SIGINT to it or to npm, SIGKILL of npm,
+// and SIGKILL of the supervisor alone (its wranglers notice they are orphans and go, with
+// their workerd).
 import { spawn, spawnSync } from "node:child_process";
-import { readdirSync, readFileSync } from "node:fs";
+import { appendFileSync, cpSync, mkdtempSync, readdirSync, readFileSync, symlinkSync } from "node:fs";
 import { createServer } from "node:net";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { freePort, newStateDir, ROOT, startLocalServer, until } from "../helpers/local-server.ts";
@@ -63,6 +65,32 @@ describe("exit paths of npm start", () => {
     } finally {
       taken.close();
     }
+  });
+
+  it("stops with the build's error, where it is, when the Worker does not build (no restart loop), and leaves no process behind", async () => {
+    // a copy of what npm start reads, with a syntax error in the Worker
+    const copy = mkdtempSync(join(tmpdir(), "agent-exec-broken-"));
+    for (const entry of ["src", "contracts", "policy", "package.json", "wrangler.toml", "tsconfig.json", "tsconfig.base.json", "worker-configuration.d.ts"]) {
+      cpSync(join(ROOT, entry), join(copy, entry), { recursive: true });
+    }
+    symlinkSync(join(ROOT, "node_modules"), join(copy, "node_modules"));
+    appendFileSync(join(copy, "src/routes.ts"), "\nexport const broken = ;\n");
+    const stateDir = newStateDir();
+    const startedAt = Date.now();
+    const result = spawnSync(process.execPath, [join(copy, "src/local/start.ts")], {
+      cwd: copy,
+      env: { ...process.env, PORT: String(await freePort()), STATE_DIR: stateDir },
+      encoding: "utf8",
+      timeout: 120_000,
+    });
+    expect(result.status).toBe(1);
+    expect(result.stderr).toMatch(/src\/routes\.ts:\d+:\d+:/);
+    expect(result.stderr).toContain("its Worker did not build");
+    expect(Date.now() - startedAt).toBeLessThan(60_000);
+    const left = spawnSync("ps", ["-eo", "args"], { encoding: "utf8" })
+      .stdout.split("\n")
+      .filter((line) => line.includes(stateDir));
+    expect(left).toEqual([]);
   });
 
   for (const signal of ["SIGTERM", "SIGINT"] as const) {
