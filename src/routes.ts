@@ -79,9 +79,11 @@ export const routes = new Hono<Routed>();
 routes.use(async (c, next) => {
   c.set("platform", platformFor(c.env, c.executionCtx.exports));
   await next();
-  // the local supervisor tells the Worker's answers from wrangler's own by it (a copy: some answers' headers are immutable)
+  // the local supervisor tells the Worker's answers from wrangler's own by the marker (a copy: some answers' headers are immutable)
   const marked = new Response(c.res.body, c.res);
   marked.headers.set(RESPONSE_MARKER, "1");
+  // no answer is to be sniffed into another type (an export carries code from evidence as JSON text)
+  marked.headers.set("x-content-type-options", "nosniff");
   c.res = marked;
 });
 routes.onError((error, c) => unexpectedErrorResponse(error, { method: c.req.method, path: new URL(c.req.url).pathname }));

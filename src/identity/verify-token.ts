@@ -72,6 +72,13 @@ async function verifyUncached(token: string, auth: Config["auth"]): Promise<Veri
     if (keysDown) return { ok: false, error: new PlatformError("auth_unavailable", "The token keys could not be fetched.", { cause: error }) };
     return { ok: false, error: new PlatformError("invalid_token", describeJoseError(error), { cause: error }) };
   }
+  // jose checks iat only against a maximum age; a token issued later than now (beyond the tolerance) is refused here
+  if (typeof payload.iat === "number" && payload.iat > Math.floor(Date.now() / 1000) + auth.clockToleranceS) {
+    return {
+      ok: false,
+      error: new PlatformError("invalid_token", "The token was issued in the future (its iat is ahead of this server's clock); check the issuer's clock."),
+    };
+  }
   const roles = payload[auth.rolesClaim];
   const parsed = IdentitySchema.safeParse({
     actor: payload.sub,

@@ -53,6 +53,7 @@ describe("hardening", () => {
   it.each<[string, () => Promise<string>, RegExp]>([
     ["an expired token", () => signToken({ exp: now() - 120, iat: now() - 3600 }), /expired/],
     ["a token not valid yet", () => signToken({ nbf: now() + 600 }), /not valid yet/],
+    ["a token issued an hour in the future", () => signToken({ iat: now() + 3600, exp: now() + 7200 }), /issued in the future/],
     ["a token for another audience", () => signToken({ aud: "someone-else" }), /audience/],
     ["a token from another issuer", () => signToken({ iss: "https://evil.example" }), /issuer/],
     ["a token without sid", () => signToken({ sid: undefined }), /"sid"/],

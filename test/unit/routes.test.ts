@@ -22,6 +22,19 @@ describe("routes", () => {
     expect(await response.json()).toMatchObject({ name: "agent-exec", mcp: "/mcp", contracts: expect.arrayContaining(["analyze_readonly"]) });
   });
 
+  it("marks every answer nosniff: JSON, errors and MCP alike", async () => {
+    const answers = [
+      await worker().fetch(`${BASE}/`),
+      await worker().fetch(`${BASE}/no-such-route`),
+      await worker().fetch(`${BASE}/v1/sessions/s-1/export`),
+      await mcp(rpc("tools/list")),
+    ];
+    for (const answer of answers) {
+      expect(answer.headers.get("x-content-type-options"), answer.url).toBe("nosniff");
+      await answer.text();
+    }
+  });
+
   it("answers discovery (initialize, tools/list) without a token", async () => {
     const init = await mcp(rpc("initialize", { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "t", version: "1" } }));
     expect(init.status).toBe(200);
