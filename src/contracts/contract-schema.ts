@@ -72,6 +72,10 @@ export const EgressRuleSchema = z
   .strict()
   .refine((rule) => rule.protocol !== "tcp" || (rule.ports !== undefined && !rule.methods && !rule.paths && !rule.inject), {
     message: "a tcp rule needs ports and takes no methods, paths or inject",
+  })
+  .refine((rule) => rule.protocol === "tcp" || !rule.inject || rule.protocol === "https", {
+    message: "a rule that injects a secret must be https: a credential never goes out in clear",
+    path: ["inject"],
   });
 export type EgressRule = z.infer<typeof EgressRuleSchema>;
 

@@ -31,9 +31,9 @@ const probeContract = (port: number) => ({
   egress: [
     { host: "127.0.0.1", protocol: "http", ports: [port], methods: ["GET", "POST"], paths: ["/allowed/"] },
     {
+      // https, as every rule that injects a secret must be; EGRESS_RESOLVE sends it to the local upstream
       host: "secrets.example.test",
-      protocol: "http",
-      ports: [port],
+      protocol: "https",
       paths: ["/allowed/"],
       inject: { header: "authorization", secret: "EGRESS_PROBE_TOKEN", format: "Bearer {secret}" },
     },
@@ -176,7 +176,8 @@ describe("egress gateway", () => {
     ["an encoded traversal", "/allowed/%2e%2e/private", "path_not_allowed"],
     ["an unlisted host", "http://evil.example.test/allowed/echo", "host_not_allowed"],
     ["another port", "http://127.0.0.1:1/allowed/echo", "port_not_allowed"],
-    ["https where only http is allowed", "https://secrets.example.test/allowed/echo", "host_not_allowed"],
+    ["https where only http is allowed", "https://a.wild.example.test/allowed/echo", "host_not_allowed"],
+    ["http where only https is allowed (the rule injects a secret)", "http://secrets.example.test/allowed/echo", "host_not_allowed"],
   ])("denies %s", async (_case, target, reason) => {
     const url = target.startsWith("/") ? `${U()}${target}` : target;
     const run = await probe(`export default async () => { const r = await fetch("${url}"); return [r.status, r.headers.get("x-egress-denied")]; }`);
@@ -234,7 +235,7 @@ describe("egress gateway", () => {
 
   it("injects a rule's secret the code cannot read back, and evidence never stores it", async () => {
     const run = await probe(
-      `export default async () => { const r = await fetch("http://secrets.example.test:${upstream.port}/allowed/echo"); const text = await r.text(); return { text, header: [...r.headers].join(";") }; }`,
+      `export default async () => { const r = await fetch("https://secrets.example.test/allowed/echo"); const text = await r.text(); return { text, header: [...r.headers].join(";") }; }`,
     );
     const seen = upstream.seen.at(-1);
     expect(seen?.headers.authorization).toBe(`Bearer ${PROBE_TOKEN}`);
@@ -250,7 +251,7 @@ describe("egress gateway", () => {
     const run = await probe(
       `export default async () => {
         await fetch("${U()}/allowed/echo");
-        await fetch("http://secrets.example.test:${upstream.port}/allowed/echo");
+        await fetch("https://secrets.example.test/allowed/echo");
         await fetch("http://10.0.0.1/");
         return "done";
       }`,

@@ -47,6 +47,12 @@ describe("contracts", () => {
     ["an unknown data class", { dataClass: { max: "secret", default: "internal" } }, "dataClass.max", /restricted/],
     ["a malformed action", { actions: ["Tracker Comment"] }, "actions.0", /dotted lowercase/],
     ["a task window above 15 minutes", { task: { ttlSeconds: 3600 } }, "task.ttlSeconds", /900/],
+    [
+      "a rule that would inject a secret over plain http",
+      { egress: [{ host: "api.example.com", protocol: "http", inject: { header: "authorization", secret: "EGRESS_API_TOKEN" } }] },
+      "egress.0.inject",
+      /must be https/,
+    ],
   ])("names the file and field of %s", (_case, change, field, message) => {
     const json = { ...valid, ...change };
     for (const [key, value] of Object.entries(change)) if (value === undefined) delete (json as Record<string, unknown>)[key];
