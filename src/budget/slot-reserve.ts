@@ -26,8 +26,6 @@ import type { TenantBudget } from "./tenant-budget.ts";
 /** What a run reports when it gives its slot back. */
 export type SlotSample = Omit<RunSample, "lane" | "contract">;
 
-/** How fresh the budget's last answer must be for a slot to be taken without asking, by default (SLOT_RESERVE_FRESH_MS). */
-const DEFAULT_RESERVE_FRESH_MS = 500;
 /** Figures buffered per tenant and lane before they are sent at once, whatever the time. */
 const BUFFER_MAX = 500;
 
@@ -70,10 +68,10 @@ export class SlotReserve {
   /** Runs in a kept slot: where to give it back, and the contract their figures count under. */
   private readonly runs = new Map<string, { pool: Pool; kept: Kept; contract: string }>();
 
-  /** `freshMs` 0 turns the reserve off: every run asks the budget and gives its slot back there. */
-  constructor(namespace: DurableObjectNamespace<TenantBudget>, options: { freshMs?: number } = {}) {
+  /** `freshMs`: how fresh the budget's last answer must be for a kept slot to be used (SLOT_RESERVE_FRESH_MS); 0 turns the reserve off: every run asks the budget and gives its slot back there. */
+  constructor(namespace: DurableObjectNamespace<TenantBudget>, options: { freshMs: number }) {
     this.namespace = namespace;
-    this.freshMs = Math.max(0, options.freshMs ?? DEFAULT_RESERVE_FRESH_MS);
+    this.freshMs = Math.max(0, options.freshMs);
   }
 
   /** A slot for one run: a free kept one if the reserve has it and knows the lane is quiet, else from the budget. */

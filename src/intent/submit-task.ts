@@ -290,8 +290,13 @@ type Issued = {
 /** Policy signs the allowed task; the runtime admits only what verifies against its trusted keys. */
 async function signAndAdmit(deps: SubmitDeps, task: Task, decision: Decision, policyHash: string): Promise<Issued> {
   const { signer, trust, clockToleranceS } = deps.tasks;
-  const signed = await signTask(trust ? signer : null, task, decision, policyHash);
-  if (!signed.ok || !trust) return { record: null, error: signed.ok ? undefined : signed.error };
+  const signed = await signTask(signer, task, decision, policyHash);
+  if (!signed.ok) return { record: null, error: signed.error };
+  if (!trust)
+    return {
+      record: null,
+      error: new PlatformError("misconfigured", "No keys to admit policy-signed tasks by are configured (TASK_SIGNING_KEY), so nothing can run."),
+    };
   const { identity, contract } = task;
   const admission = await admitTask(
     signed.jws,

@@ -9,7 +9,7 @@ import { defaultHint, type ErrorCode } from "../errors/index.ts";
 import type { Loss, RuntimeProcess } from "./runtime-process.ts";
 
 /** The longest a request waits for the main runtime to serve again before it is told it is unavailable. */
-export const HOLD_MS = 5_000;
+const HOLD_MS = 5_000;
 /** Before a reload on changed data, the requests in the main runtime get this long to be answered. */
 const DRAIN_MS = 30_000;
 

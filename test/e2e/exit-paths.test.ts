@@ -3,45 +3,18 @@
 // and SIGKILL of the supervisor alone (its wranglers notice they are orphans and go, with
 // their workerd).
 import { spawn, spawnSync } from "node:child_process";
-import { appendFileSync, cpSync, mkdtempSync, readdirSync, readFileSync, symlinkSync } from "node:fs";
+import { appendFileSync, cpSync, mkdtempSync, symlinkSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { alive, descendants, processTable } from "../../src/local/process-table.ts";
 import { freePort, newStateDir, ROOT, startLocalServer, until } from "../helpers/local-server.ts";
 
-/** Every process under `pid`, children first found through /proc. */
-function descendants(pid: number): number[] {
-  const parents = new Map<number, number>();
-  for (const entry of readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
-      parents.set(Number(entry), Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]));
-    } catch {
-      // ended while read
-    }
-  }
-  const found: number[] = [];
-  const walk = (parent: number) => {
-    for (const [child, ppid] of parents) {
-      if (ppid !== parent) continue;
-      found.push(child);
-      walk(child);
-    }
-  };
-  walk(pid);
-  return found;
+/** Every process under `pid` (not `pid` itself). */
+function descendantsOf(pid: number): number[] {
+  return [...descendants(processTable(), [pid])].filter((found) => found !== pid);
 }
-
-const alive = (pid: number) => {
-  try {
-    // a zombie is gone for every purpose here
-    return !readFileSync(`/proc/${pid}/stat`, "utf8").includes(") Z ");
-  } catch {
-    return false;
-  }
-};
 
 describe("exit paths of npm start", () => {
   it("stops at once on a port in use, names the port and PORT, and leaves no process behind", async () => {
@@ -96,7 +69,7 @@ describe("exit paths of npm start", () => {
   for (const signal of ["SIGTERM", "SIGINT"] as const) {
     it(`ends every runtime process on ${signal} to npm start`, async () => {
       const server = await startLocalServer();
-      const processes = descendants(server.pid);
+      const processes = descendantsOf(server.pid);
       expect(processes.length).toBeGreaterThanOrEqual(4); // a wrangler and its workerd per runtime
       process.kill(server.pid, signal);
       await until(`every process of the stack to end after ${signal}`, async () => (processes.every((pid) => !alive(pid)) ? true : undefined), 30_000);
@@ -110,7 +83,7 @@ describe("exit paths of npm start", () => {
       const npm = spawn("npm", ["start"], { cwd: ROOT, env: { ...process.env, PORT: String(port), STATE_DIR: newStateDir() }, stdio: "ignore" });
       try {
         await until("npm start to serve", async () => ((await fetch(`http://127.0.0.1:${port}/`).catch(() => null))?.ok ? true : undefined), 90_000);
-        const processes = descendants(npm.pid ?? 0);
+        const processes = descendantsOf(npm.pid ?? 0);
         expect(processes.length).toBeGreaterThanOrEqual(5); // start.ts, and a wrangler and its workerd per runtime
         npm.kill(signal);
         await until(`every process under npm to end after ${signal}`, async () => (processes.every((pid) => !alive(pid)) ? true : undefined), 30_000);
@@ -122,7 +95,7 @@ describe("exit paths of npm start", () => {
 
   it("ends every runtime process when the supervisor alone is SIGKILLed", async () => {
     const server = await startLocalServer();
-    const processes = descendants(server.pid);
+    const processes = descendantsOf(server.pid);
     process.kill(server.pid, "SIGKILL");
     await until("the orphaned runtimes to end", async () => (processes.every((pid) => !alive(pid)) ? true : undefined), 30_000);
     await server.stop();
