@@ -1,6 +1,7 @@
 // Reads and validates the Worker's configuration from its env, in one place.
 // Nothing else reads env vars; a bad value fails closed with the variable named.
 import { z } from "zod";
+import { canonicalHostName } from "../contracts/index.ts";
 import { PlatformError } from "../errors/index.ts";
 
 const csv = (fallback: string[]) =>
@@ -142,7 +143,7 @@ export function readConfig(env: object): Config {
       resolve: new Map(
         Object.entries(
           raw.EGRESS_RESOLVE ? jsonVar("EGRESS_RESOLVE", raw.EGRESS_RESOLVE, z.record(z.string().min(1), z.url({ protocol: /^https?$/ }))) : {},
-        ).map(([host, origin]) => [host.toLowerCase(), new URL(origin)]),
+        ).map(([host, origin]) => [canonicalHostName(host) ?? host.toLowerCase(), new URL(origin)]),
       ),
     },
     evidence: {

@@ -1,6 +1,7 @@
 // A capability contract, the unit a tool is made of. Declared once here as a zod
 // schema; contracts/contract.schema.json is generated from it for editors.
 import { z } from "zod";
+import { canonicalHostName, isCloudMetadataName } from "./host-name.ts";
 
 export const WorkloadClassSchema = z.enum(["read-only", "controlled-mutation", "privileged"]);
 export type WorkloadClass = z.infer<typeof WorkloadClassSchema>;
@@ -45,11 +46,25 @@ export const EgressRuleSchema = z
   .object({
     host: z
       .string()
-      .regex(
-        /^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$|^\[[0-9a-f:.]+\]$/,
-        'a lowercase host name, "*.suffix", an IPv4 literal or a bracketed IPv6 literal',
+      .max(253)
+      // Written any way a person would (case, IDNA, a trailing dot); kept as requests carry it.
+      .transform((host, context) => {
+        const canonical = canonicalHostName(host);
+        if (canonical === null) context.addIssue({ code: "custom", message: "not a host name" });
+        return canonical ?? host;
+      })
+      .pipe(
+        z
+          .string()
+          .regex(
+            /^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$|^\[[0-9a-f:.]+\]$/,
+            'a host name, "*.suffix", an IPv4 literal or a bracketed IPv6 literal',
+          )
+          .refine((host) => !isCloudMetadataName(host), "a cloud metadata service's name: always denied, never a rule"),
       )
-      .describe("Exact host, or *.suffix for any subdomain (not the bare suffix). Private and loopback addresses only match when named literally."),
+      .describe(
+        "Exact host, or *.suffix for any subdomain (not the bare suffix); case, IDNA and a trailing dot are normalised. Private and loopback addresses only match when named literally; cloud metadata names never.",
+      ),
     protocol: z.enum(["https", "http", "tcp"]),
     ports: z.array(z.int().min(1).max(65_535)).min(1).optional().describe("Allowed ports; default 443 for https, 80 for http. Required for tcp."),
     methods: z.array(z.enum(HTTP_METHODS)).min(1).optional().describe("Allowed HTTP methods; default GET and HEAD."),

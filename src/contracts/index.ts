@@ -13,4 +13,5 @@ export {
   EgressRuleSchema,
   type WorkloadClass,
 } from "./contract-schema.ts";
+export { canonicalHostName, isCloudMetadataName } from "./host-name.ts";
 export { type DataFile, type FileProblem, fieldOf, formatProblems, loadContracts } from "./load-contracts.ts";

@@ -11,6 +11,7 @@ import type { EgressActivity } from "../evidence/index.ts";
 import { recordActivity } from "./activity-recorder.ts";
 import { withinPlan } from "./destination.ts";
 import { decideEgress, type EgressDenial } from "./egress-policy.ts";
+import { classifyHost } from "./ip-address.ts";
 import type { GatewayProps } from "./runtime-profile.ts";
 import { countingStream, redactingStream } from "./streams.ts";
 
@@ -30,6 +31,31 @@ const HOP_BY_HOP = [
   "transfer-encoding",
   "upgrade",
 ];
+/**
+ * Headers that would tell an upstream (or a proxy in front of it) a different client, host or
+ * method than the request itself says: forwarding and method-override headers. The upstream
+ * sees the request as the rule allowed it, nothing that rewrites it behind the rule's back.
+ */
+const REWRITING_HEADERS = [
+  "forwarded",
+  "via",
+  "x-forwarded-for",
+  "x-forwarded-host",
+  "x-forwarded-proto",
+  "x-forwarded-port",
+  "x-forwarded-prefix",
+  "x-forwarded-server",
+  "x-real-ip",
+  "x-client-ip",
+  "true-client-ip",
+  "x-original-url",
+  "x-rewrite-url",
+  "x-original-host",
+  "x-host",
+  "x-http-method-override",
+  "x-http-method",
+  "x-method-override",
+];
 /** Credentials the code may not send itself; a rule's injection is the only way to authenticate. */
 const CREDENTIAL_HEADERS = ["authorization", "cookie", "x-api-key", "x-auth-token", "api-key"];
 
@@ -47,13 +73,15 @@ export class EgressGateway extends WorkerEntrypoint<Env, GatewayProps> {
     }
     const protocol = url.protocol.replace(/:$/, "");
     const port = url.port ? Number(url.port) : (DEFAULT_PORTS[url.protocol] ?? 0);
-    const destination = `${protocol}://${url.hostname}:${port}`;
+    // One spelling of the host (case, IDNA, trailing dot) for matching, resolving and the record alike.
+    const host = classifyHost(url.hostname).canonical;
+    const destination = `${protocol}://${host}:${port}`;
     const where = { destination, protocol, method: request.method, path: url.pathname };
-    const drift = props.plan ? !withinPlan(props.plan, { protocol, host: url.hostname, port }) : null;
+    const drift = props.plan ? !withinPlan(props.plan, { protocol, host, port }) : null;
     const verdict = decideEgress(
       {
         protocol,
-        host: url.hostname,
+        host,
         port,
         method: request.method,
         path: url.pathname,
@@ -73,7 +101,7 @@ export class EgressGateway extends WorkerEntrypoint<Env, GatewayProps> {
 
     const headers = outboundHeaders(request.headers);
     if (verdict.inject && secret) headers.set(verdict.inject.header, verdict.inject.format.replace("{secret}", secret));
-    const target = this.target(url);
+    const target = this.target(url, host);
     const sent = countingStream();
     const hasBody = request.body !== null && request.method !== "GET" && request.method !== "HEAD";
     let upstream: Response;
@@ -129,7 +157,9 @@ export class EgressGateway extends WorkerEntrypoint<Env, GatewayProps> {
   override async connect(socket: Socket): Promise<void> {
     const started = Date.now();
     const props = this.ctx.props;
-    const { host, port } = splitAddress((await socket.opened).localAddress ?? "");
+    const address = splitAddress((await socket.opened).localAddress ?? "");
+    const host = classifyHost(address.host).canonical;
+    const port = address.port;
     const destination = `tcp://${host}:${port}`;
     const where = { destination, protocol: "tcp", method: null, path: null };
     const drift = props.plan ? !withinPlan(props.plan, { protocol: "tcp", host, port }) : null;
@@ -140,7 +170,7 @@ export class EgressGateway extends WorkerEntrypoint<Env, GatewayProps> {
       await socket.close();
       return;
     }
-    const override = readConfig(this.env).egress.resolve.get(host.toLowerCase());
+    const override = readConfig(this.env).egress.resolve.get(host);
     const upstream = connect({ hostname: override?.hostname ?? host, port: override ? Number(override.port || 80) : port });
     const sent = countingStream();
     const received = countingStream();
@@ -176,9 +206,9 @@ export class EgressGateway extends WorkerEntrypoint<Env, GatewayProps> {
     );
   }
 
-  /** Where the request really goes: the URL itself, or its EGRESS_RESOLVE override (rules matched the URL). */
-  private target(url: URL): URL {
-    const override = readConfig(this.env).egress.resolve.get(url.hostname.toLowerCase());
+  /** Where the request really goes: the URL itself, or the EGRESS_RESOLVE override of its host (rules matched the URL). */
+  private target(url: URL, host: string): URL {
+    const override = readConfig(this.env).egress.resolve.get(host);
     const target = new URL(url.pathname + url.search, override ?? url);
     target.username = "";
     target.password = "";
@@ -221,11 +251,11 @@ export class EgressGateway extends WorkerEntrypoint<Env, GatewayProps> {
 
 type Where = { destination: string; protocol: string; method: string | null; path: string | null };
 
-/** The code's headers minus hop-by-hop ones (and those Connection names), credentials and our own markers. */
+/** The code's headers minus hop-by-hop ones (and those Connection names), forwarding and method overrides, credentials and our own markers. */
 function outboundHeaders(incoming: Headers): Headers {
   const headers = new Headers(incoming);
   const named = (incoming.get("connection") ?? "").split(",").map((name) => name.trim().toLowerCase());
-  for (const name of [...HOP_BY_HOP, ...CREDENTIAL_HEADERS, ...named, USERINFO_MARKER]) if (name) headers.delete(name);
+  for (const name of [...HOP_BY_HOP, ...REWRITING_HEADERS, ...CREDENTIAL_HEADERS, ...named, USERINFO_MARKER]) if (name) headers.delete(name);
   for (const [name] of incoming) if (name.startsWith("cf-") || name.startsWith("x-agent-exec-")) headers.delete(name);
   return headers;
 }

@@ -1,7 +1,8 @@
 // Decides one outbound attempt against a contract's egress rules. Pure: the gateway
 // parses the attempt, this says allow (and which rule, which secret to inject) or deny
 // (and why). Private, loopback, link-local and similar addresses and localhost names are
-// denied whatever the rules say, unless a rule names that very address or name.
+// denied whatever the rules say, unless a rule names that very address or name; cloud
+// metadata names are denied always.
 import type { CapabilityName, EgressRule } from "../contracts/index.ts";
 import { classifyHost, type HostKind } from "./ip-address.ts";
 
@@ -44,6 +45,8 @@ export function decideEgress(attempt: EgressAttempt, rules: readonly EgressRule[
     return { allowed: false, reason: "malformed_destination", host: null };
   }
   const host = classifyHost(attempt.host);
+  // A cloud metadata service is never reachable, whatever the rules say (no rule may name one).
+  if (host.kind === "name" && host.metadata) return { allowed: false, reason: "address_not_allowed", host };
   const sensitive = host.kind === "name" ? host.localhost : host.class !== "public";
 
   // How far each applicable rule got; the deepest failure is the most useful reason.

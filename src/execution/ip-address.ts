@@ -1,6 +1,7 @@
 // IP literal parsing and classification for the egress gateway. Parses every spelling
 // an address can take (inet_aton forms: decimal, octal, hex, short; IPv6 with "::",
 // embedded IPv4, brackets), so a denied address cannot be smuggled in another form.
+import { canonicalHostName, isCloudMetadataName } from "../contracts/index.ts";
 
 export type AddressClass =
   | "public"
@@ -99,16 +100,16 @@ const LOCALHOST_NAMES = new Set(["localhost", "localhost.localdomain", "ip6-loca
 export type HostKind =
   | { kind: "ipv4"; canonical: string; class: AddressClass }
   | { kind: "ipv6"; canonical: string; class: AddressClass }
-  | { kind: "name"; canonical: string; localhost: boolean };
+  | { kind: "name"; canonical: string; localhost: boolean; metadata: boolean };
 
-/** Classifies a host: an IP literal in any spelling, or a name (lowercased, trailing dot removed). */
+/** Classifies a host: an IP literal in any spelling, or a name in its one canonical spelling (host-name.ts). */
 export function classifyHost(host: string): HostKind {
-  const name = host.toLowerCase().replace(/\.$/, "");
+  const name = canonicalHostName(host) ?? host.toLowerCase().replace(/\.$/, "");
   const v6 = parseIPv6(name);
   if (v6) return { kind: "ipv6", canonical: `[${formatIPv6(v6)}]`, class: classifyIPv6(v6) };
   const v4 = parseIPv4(name);
   if (v4 !== null) return { kind: "ipv4", canonical: formatIPv4(v4), class: classifyIPv4(v4) };
-  return { kind: "name", canonical: name, localhost: LOCALHOST_NAMES.has(name) || name.endsWith(".localhost") };
+  return { kind: "name", canonical: name, localhost: LOCALHOST_NAMES.has(name) || name.endsWith(".localhost"), metadata: isCloudMetadataName(name) };
 }
 
 export function formatIPv4(address: number): string {

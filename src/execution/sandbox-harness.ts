@@ -16,9 +16,11 @@ import { WorkerEntrypoint } from "cloudflare:workers";
 const stringify = JSON.stringify;
 const rawFetch = globalThis.fetch.bind(globalThis);
 
-// workerd drops userinfo from a URL before it reaches the egress gateway; mark the
-// request instead, so the gateway denies it and the attempt is recorded.
-globalThis.fetch = (input, init) => {
+// workerd drops userinfo from a URL before it reaches the egress gateway (so it never
+// leaves); mark the request instead, so the gateway denies it and the attempt is recorded.
+// Installed on the global and on its prototype, neither writable nor configurable, so the
+// task cannot reach the unmarked fetch through Object.getPrototypeOf(globalThis).
+const markedFetch = (input, init) => {
   let target;
   try {
     target = new URL(typeof input === "string" || input instanceof URL ? String(input) : input.url);
@@ -32,6 +34,12 @@ globalThis.fetch = (input, init) => {
   headers.set("x-agent-exec-userinfo", "present");
   return rawFetch(target, { ...init, headers });
 };
+for (let scope = globalThis; scope && scope !== Object.prototype; scope = Object.getPrototypeOf(scope)) {
+  if (Object.prototype.hasOwnProperty.call(scope, "fetch")) {
+    Object.defineProperty(scope, "fetch", { value: markedFetch, writable: false, configurable: false, enumerable: true });
+  }
+}
+Object.defineProperty(globalThis, "fetch", { value: markedFetch, writable: false, configurable: false, enumerable: true });
 const encoder = new TextEncoder();
 const byteLength = (text) => encoder.encode(text).byteLength;
 const levels = ["log", "info", "warn", "error", "debug"];

@@ -162,6 +162,8 @@ describe("egress gateway", () => {
     "http://localhost:PORT/allowed/echo",
     "http://localhost.:PORT/allowed/echo",
     "http://app.localhost:PORT/allowed/echo",
+    "http://metadata.google.internal/computeMetadata/v1/",
+    "http://METADATA.google.internal./computeMetadata/v1/",
   ])("denies %s (address_not_allowed) before anything leaves", async (template) => {
     const before = upstream.seen.length;
     const url = template.replace("PORT", String(upstream.port));
@@ -203,6 +205,31 @@ describe("egress gateway", () => {
     expect(upstream.seen.length).toBe(before);
   });
 
+  it("denies credentials in the URL even through the fetch the task reaches behind the harness's back", async () => {
+    const before = upstream.seen.length;
+    const run = await probe(
+      `export default async () => {
+        const proto = Object.getPrototypeOf(globalThis);
+        let replaced = "no";
+        try { globalThis.fetch = () => null; replaced = "global"; } catch {}
+        try { Object.defineProperty(proto, "fetch", { value: () => null }); replaced = "prototype"; } catch {}
+        const r = await proto.fetch.call(globalThis, "http://user:pw@127.0.0.1:${upstream.port}/allowed/echo");
+        return [r.headers.get("x-egress-denied"), replaced];
+      }`,
+    );
+    expect(run.result).toEqual(["userinfo_in_url", "no"]);
+    expect(egressOf(run.finish)).toMatchObject([{ decision: "denied", reason: "userinfo_in_url" }]);
+    expect(upstream.seen.length).toBe(before);
+  });
+
+  it("spells a host one way for matching and resolving: a trailing dot and capitals still reach the pinned upstream", async () => {
+    const before = upstream.seen.length;
+    const run = await probe(`export default async () => (await fetch("https://SECRETS.example.test./allowed/echo")).status`);
+    expect(run.result).toBe(200);
+    expect(upstream.seen.length).toBe(before + 1);
+    expect(egressOf(run.finish)).toMatchObject([{ decision: "allowed", destination: "https://secrets.example.test:443", injected: ["authorization"] }]);
+  });
+
   it("checks every redirect hop again: a redirect to a private address or another path is denied", async () => {
     for (const [to, reason] of [
       ["http://10.0.0.1/", "address_not_allowed"],
@@ -220,15 +247,32 @@ describe("egress gateway", () => {
     }
   });
 
-  it("strips hop-by-hop and credential headers the code tried to smuggle", async () => {
+  it("strips hop-by-hop, forwarding, method-override and credential headers the code tried to smuggle", async () => {
     const run = await probe(`export default async () => {
       const r = await fetch("${U()}/allowed/echo", { headers: {
         authorization: "Bearer stolen", cookie: "session=stolen", "proxy-authorization": "Basic eA==", "x-api-key": "stolen",
-        connection: "x-smuggle", "x-smuggle": "1", "cf-connecting-ip": "1.2.3.4", "x-agent-exec-run": "forged", "x-kept": "yes" } });
+        connection: "x-smuggle", "x-smuggle": "1", "cf-connecting-ip": "1.2.3.4", "x-agent-exec-run": "forged", "x-kept": "yes",
+        "x-forwarded-host": "admin.internal", "x-forwarded-for": "10.0.0.1", forwarded: "for=10.0.0.1;host=admin.internal",
+        "x-real-ip": "10.0.0.1", "x-original-url": "/admin", "x-http-method-override": "DELETE", "x-method-override": "DELETE" } });
       return (await r.json()).headers;
     }`);
     const headers = run.result as Record<string, string>;
-    for (const name of ["authorization", "cookie", "proxy-authorization", "x-api-key", "x-smuggle", "cf-connecting-ip", "x-agent-exec-userinfo"])
+    for (const name of [
+      "authorization",
+      "cookie",
+      "proxy-authorization",
+      "x-api-key",
+      "x-smuggle",
+      "cf-connecting-ip",
+      "x-agent-exec-userinfo",
+      "x-forwarded-host",
+      "x-forwarded-for",
+      "forwarded",
+      "x-real-ip",
+      "x-original-url",
+      "x-http-method-override",
+      "x-method-override",
+    ])
       expect(headers).not.toHaveProperty(name);
     expect(headers["x-kept"]).toBe("yes");
   });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { type EgressRule, EgressRuleSchema } from "../../src/contracts/index.ts";
+import { canonicalHostName, type EgressRule, EgressRuleSchema } from "../../src/contracts/index.ts";
 import { decideEgress, type EgressAttempt } from "../../src/execution/egress-policy.ts";
 import { classifyHost, formatIPv6, parseIPv4, parseIPv6 } from "../../src/execution/ip-address.ts";
 
@@ -166,4 +166,48 @@ describe("egress decisions", () => {
       });
     });
   });
+});
+
+describe("host names: one spelling for matching and resolving", () => {
+  it.each([
+    ["Allowed.Example", "allowed.example"],
+    ["allowed.example.", "allowed.example"],
+    ["BÜCHER.example", "xn--bcher-kva.example"],
+    ["bücher.example.", "xn--bcher-kva.example"],
+    ["*.Bücher.Example", "*.xn--bcher-kva.example"],
+    ["0x7f.1", "127.0.0.1"],
+    ["[0:0::1]", "[::1]"],
+  ])("spells %s as %s", (text, canonical) => {
+    expect(canonicalHostName(text)).toBe(canonical);
+  });
+
+  it.each(["", "a b", "host/path", "user@host", "a..b", "."])("refuses %j as a host name", (text) => {
+    expect(canonicalHostName(text)).toBeNull();
+  });
+
+  it("normalises a rule's host at load, so a rule and a request written differently still meet", () => {
+    expect(rule({ host: "Bücher.Example.", protocol: "https" }).host).toBe("xn--bcher-kva.example");
+    const rules = [rule({ host: "bücher.example", protocol: "https" })];
+    for (const host of ["xn--bcher-kva.example", "XN--BCHER-KVA.EXAMPLE.", "bücher.example"]) {
+      expect(decideEgress(attempt({ host }), rules)).toMatchObject({ allowed: true });
+    }
+  });
+
+  it.each(["metadata.google.internal", "metadata.goog", "metadata", "instance-data.ec2.internal", "*.google.internal"])(
+    "refuses a rule naming the cloud metadata service %s at load",
+    (host) => {
+      const parsed = EgressRuleSchema.safeParse({ host, protocol: "http" });
+      expect(parsed.success).toBe(false);
+      expect(parsed.error?.issues[0]?.message).toMatch(/metadata/);
+    },
+  );
+
+  it.each(["metadata.google.internal", "METADATA.google.internal.", "metadata.goog", "instance-data"])(
+    "denies the metadata name %s whatever the rules say, even a catch-all wildcard",
+    (host) => {
+      // Rules no contract could load (the schema refuses them): the decision stands on its own.
+      const everything = ["*.internal", "*.goog", host.toLowerCase().replace(/\.$/, "")].map((h) => ({ host: h, protocol: "http" }) as EgressRule);
+      expect(decideEgress(attempt({ protocol: "http", host, port: 80 }), everything)).toMatchObject({ allowed: false, reason: "address_not_allowed" });
+    },
+  );
 });
