@@ -281,7 +281,7 @@ async function runtimeProfiles(): Promise<void> {
   const dirs = dataDirs(
     {
       "bench-egress": contract("bench-egress", "bench_egress", {
-        limits: { wallMs: 30_000 },
+        limits: { wallMs: 30_000, subRequests: 1_000 },
         egress: [{ host: "127.0.0.1", protocol: "http", ports: [upstream.port], paths: ["/allowed/"] }],
       }),
       "bench-quick": contract("bench-quick", "bench_quick", { limits: { wallMs: 1_000 } }),

@@ -18,11 +18,16 @@ export function dataClassRank(dataClass: DataClass): number {
 /** An action a contract's capabilities can take, e.g. `read`, `tracker.comment`; a grant scopes them. */
 export const ActionSchema = z.string().regex(/^[a-z][a-z0-9_-]*(\.[a-z][a-z0-9_-]*)*$/, "dotted lowercase words, e.g. tracker.comment");
 
-/** What the platform enforces per run. cpuMs and subRequests are enforced by Cloudflare in production. */
+/** What the platform enforces per run. cpuMs is enforced by Cloudflare in production; subRequests by the egress gateway (and Cloudflare). */
 export const LimitsSchema = z
   .object({
     cpuMs: z.int().min(1).max(300_000).default(50).describe("CPU time per run, enforced by the Cloudflare platform."),
-    subRequests: z.int().min(0).max(10_000).default(0).describe("Outbound requests per run, enforced by the Cloudflare platform."),
+    subRequests: z
+      .int()
+      .min(0)
+      .max(10_000)
+      .default(0)
+      .describe("Outbound requests per run: the egress gateway refuses the next one (subrequest_limit, recorded); Cloudflare enforces it too in production."),
     wallMs: z.int().min(50).max(300_000).default(5_000).describe("Wall-clock deadline per run, enforced by the platform."),
     codeBytes: z.int().min(1).max(1_048_576).default(131_072).describe("Largest accepted module source, in UTF-8 bytes."),
     inputBytes: z.int().min(2).max(4_194_304).default(262_144).describe("Largest accepted `input`, as UTF-8 JSON bytes."),
@@ -206,6 +211,10 @@ export const ContractSchema = z
   .refine((c) => dataClassRank(c.dataClass.default) <= dataClassRank(c.dataClass.max), {
     message: "the default data class must not be above the maximum",
     path: ["dataClass", "default"],
+  })
+  .refine((c) => c.egress.length === 0 || c.limits.subRequests > 0, {
+    message: "a contract with egress rules needs limits.subRequests of at least 1: the gateway admits no more outbound requests per run than that",
+    path: ["limits", "subRequests"],
   });
 export type Contract = z.infer<typeof ContractSchema>;
 

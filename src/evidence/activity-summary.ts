@@ -6,7 +6,7 @@ import type { Activity, ActivitySummary, TerminationReason } from "./evidence-re
 /** How many attempts (and calls) a finish record keeps in full; the totals count them all. */
 export const ACTIVITY_KEPT = 100;
 
-export function summarizeActivity(activities: readonly Activity[]): ActivitySummary {
+export function summarizeActivity(activities: readonly Activity[], admitted: number): ActivitySummary {
   const egress = activities.filter((a) => a.kind === "egress");
   const calls = activities.filter((a) => a.kind === "capability");
   return {
@@ -19,6 +19,7 @@ export function summarizeActivity(activities: readonly Activity[]): ActivitySumm
       bytesOut: egress.reduce((sum, a) => sum + a.bytesOut, 0),
       bytesIn: egress.reduce((sum, a) => sum + (a.bytesIn ?? 0), 0),
       truncated: egress.length > ACTIVITY_KEPT,
+      admitted,
     },
     capabilities: {
       calls: calls.slice(0, ACTIVITY_KEPT),

@@ -118,6 +118,11 @@ export const ActivitySummarySchema = z.object({
     bytesOut: z.int(),
     bytesIn: z.int(),
     truncated: z.boolean(),
+    /**
+     * Requests the ledger admitted to leave (at most limits.subRequests). One admitted but not
+     * yet answered when the run finished shows here, though its own attempt is recorded late.
+     */
+    admitted: z.int().min(0).optional(),
   }),
   capabilities: z.object({ calls: z.array(CapabilityActivitySchema), total: z.int(), denied: z.int(), truncated: z.boolean() }),
 });

@@ -21,5 +21,5 @@ export { type JwtSigner, jwtSigner } from "./jwt-signer.ts";
 export { ledgerFor } from "./ledger-stub.ts";
 export { PAGE_LIMIT_MAX } from "./page-limit.ts";
 export { evidenceError, type RunLedger, runLedger } from "./run-ledger.ts";
-export type { SessionLedger, TaskId } from "./session-ledger.ts";
+export type { EgressAdmission, SessionLedger, TaskId } from "./session-ledger.ts";
 export { verifyBundle } from "./verify-bundle.ts";

@@ -10,6 +10,8 @@ import {
   type Activity,
   ActivitySchema,
   type ActivitySummary,
+  type EgressActivity,
+  EgressActivitySchema,
   type EvidenceEntry,
   EvidenceEntrySchema,
   type EvidenceRecord,
@@ -43,6 +45,9 @@ export type TaskId = { jti: string; exp: number; role: "intent" | "task" };
 
 /** Consumed ids are kept this long past their expiry, beyond any clock skew a verifier allows. */
 const TASK_ID_RETENTION_S = 300;
+/** What admitEgress answers: admitted (the run's count so far), or why not (the refusal is recorded). */
+export type EgressAdmission = { ok: true; admitted: number } | { ok: false; reason: "run_finished" | "subrequest_limit" | "malformed_activity" };
+
 export type PageResult = { ok: true; page: EvidencePage } | { ok: false; reason: "bad_page_request"; detail: string };
 
 /** How long past its deadline an unfinished run waits before the ledger's alarm closes it, unless the caller says otherwise. */
@@ -105,6 +110,10 @@ export class SessionLedger extends DurableObject<Env> {
         body TEXT NOT NULL
       );
       CREATE INDEX IF NOT EXISTS activity_by_run ON activity (run_id, seq);
+      CREATE TABLE IF NOT EXISTS egress_admitted (
+        run_id TEXT PRIMARY KEY,
+        n INTEGER NOT NULL
+      );
     `);
     if (this.chainLegacyRecords()) void ctx.blockConcurrencyWhile(() => this.scheduleNextAlarm());
     // Records are append-only: storage itself refuses to change or remove one.
@@ -194,7 +203,8 @@ export class SessionLedger extends DurableObject<Env> {
     let finished: { termination: TerminationReason; activity: ActivitySummary } | undefined;
     if (parsed.kind === "run.finished") {
       // The ledger, not the caller, says what the run did beyond its isolate.
-      parsed.activity = summarizeActivity(this.activityOf(parsed.runId));
+      const admitted = sql.exec<{ n: number }>("SELECT n FROM egress_admitted WHERE run_id = ?", parsed.runId).toArray()[0]?.n ?? 0;
+      parsed.activity = summarizeActivity(this.activityOf(parsed.runId), admitted);
       parsed.termination = finalTermination(parsed.termination, parsed.activity);
       if (sql.exec("SELECT 1 FROM records WHERE run_id = ? AND kind = 'run.finished'", parsed.runId).toArray().length > 0) parsed.late = true;
       finished = { termination: parsed.termination, activity: parsed.activity };
@@ -276,6 +286,39 @@ export class SessionLedger extends DurableObject<Env> {
     const finishedAlready = sql.exec("SELECT 1 FROM records WHERE run_id = ? AND kind = 'run.finished'", runId).toArray().length > 0;
     sql.exec("INSERT INTO activity (run_id, body) VALUES (?, ?)", runId, JSON.stringify(finishedAlready ? { ...checked.data, late: true } : checked.data));
     return { ok: true };
+  }
+
+  /**
+   * Admits one outbound request of a run before it leaves, or refuses it and records the
+   * refusal, in one step: a run that has a finish record sends nothing more
+   * (`run_finished`), and one that was admitted `limit` requests gets no more
+   * (`subrequest_limit`). The count and the finish record live in this one object, so no
+   * request slips between the run's last admission and its finish.
+   */
+  async admitEgress(runId: string, limit: number, attempt: EgressActivity): Promise<EgressAdmission> {
+    const checked = EgressActivitySchema.safeParse(attempt);
+    if (!checked.success || !Number.isInteger(limit) || limit < 0) return { ok: false, reason: "malformed_activity" };
+    const sql = this.ctx.storage.sql;
+    return this.ctx.storage.transactionSync((): EgressAdmission => {
+      const finished = sql.exec("SELECT 1 FROM records WHERE run_id = ? AND kind = 'run.finished'", runId).toArray().length > 0;
+      const admitted = sql.exec<{ n: number }>("SELECT n FROM egress_admitted WHERE run_id = ?", runId).toArray()[0]?.n ?? 0;
+      const refusal = finished ? "run_finished" : admitted >= limit ? "subrequest_limit" : null;
+      if (refusal === null) {
+        sql.exec("INSERT INTO egress_admitted (run_id, n) VALUES (?, 1) ON CONFLICT (run_id) DO UPDATE SET n = n + 1", runId);
+        return { ok: true, admitted: admitted + 1 };
+      }
+      const denied: EgressActivity = {
+        ...checked.data,
+        decision: "denied",
+        reason: refusal,
+        status: null,
+        bytesOut: 0,
+        bytesIn: 0,
+        ...(finished ? { late: true } : {}),
+      };
+      sql.exec("INSERT INTO activity (run_id, body) VALUES (?, ?)", runId, JSON.stringify(denied));
+      return { ok: false, reason: refusal };
+    });
   }
 
   /** The start records of the open runs that `startSeqQuery` selects (by start_seq), oldest first. */

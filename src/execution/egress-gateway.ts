@@ -8,7 +8,7 @@ import { connect } from "cloudflare:sockets";
 import { WorkerEntrypoint } from "cloudflare:workers";
 import { readConfig } from "../config/index.ts";
 import type { EgressActivity } from "../evidence/index.ts";
-import { recordActivity } from "./activity-recorder.ts";
+import { admitEgress, recordActivity } from "./activity-recorder.ts";
 import { withinPlan } from "./destination.ts";
 import { decideEgress, type EgressDenial } from "./egress-policy.ts";
 import { classifyHost } from "./ip-address.ts";
@@ -99,6 +99,10 @@ export class EgressGateway extends WorkerEntrypoint<Env, GatewayProps> {
       secret = value;
     }
 
+    // Last before anything leaves: the run's ledger admits it (within subRequests, run not finished) or records why not.
+    const refused = await this.admit(where, started, drift, injectedNames(verdict.inject));
+    if (refused) return this.refusal(where, refused);
+
     const headers = outboundHeaders(request.headers);
     if (verdict.inject && secret) headers.set(verdict.inject.header, verdict.inject.format.replace("{secret}", secret));
     const target = this.target(url, host);
@@ -170,6 +174,10 @@ export class EgressGateway extends WorkerEntrypoint<Env, GatewayProps> {
       await socket.close();
       return;
     }
+    if (await this.admit(where, started, drift, [])) {
+      await socket.close();
+      return;
+    }
     const override = readConfig(this.env).egress.resolve.get(host);
     const upstream = connect({ hostname: override?.hostname ?? host, port: override ? Number(override.port || 80) : port });
     const sent = countingStream();
@@ -192,12 +200,30 @@ export class EgressGateway extends WorkerEntrypoint<Env, GatewayProps> {
 
   private async deny(where: Where, reason: EgressDenial, started: number, drift: boolean | null): Promise<Response> {
     await this.record(where, { decision: "denied", reason, status: 403, bytesOut: 0, bytesIn: 0, started, drift, injected: [] });
+    return this.refusal(where, reason);
+  }
+
+  /**
+   * Asks the run's ledger to admit one request the rules allow; null when admitted, else why
+   * not (the ledger has recorded the refusal). A ledger that cannot answer admits nothing.
+   */
+  private async admit(where: Where, started: number, drift: boolean | null, injected: string[]): Promise<RunRefusal | null> {
+    const props = this.ctx.props;
+    const attempt = this.activity(where, { decision: "allowed", reason: null, status: null, bytesOut: 0, bytesIn: null, started, drift, injected });
+    const answer = await admitEgress(this.env.SESSION_LEDGER, props, props.subRequests, attempt);
+    if (answer.ok) return null;
+    if (answer.reason === "run_finished" || answer.reason === "subrequest_limit") return answer.reason;
+    await this.record(where, { decision: "denied", reason: "evidence_unavailable", status: null, bytesOut: 0, bytesIn: 0, started, drift, injected: [] });
+    return "evidence_unavailable";
+  }
+
+  private refusal(where: Where, reason: EgressDenial | RunRefusal): Response {
     return new Response(
       JSON.stringify({
         error: "egress_denied",
         reason,
         destination: where.destination,
-        hint: "This contract's egress rules do not allow it; the attempt is recorded.",
+        hint: REFUSAL_HINTS[reason as RunRefusal] ?? "This contract's egress rules do not allow it; the attempt is recorded.",
       }),
       {
         status: 403,
@@ -215,20 +241,12 @@ export class EgressGateway extends WorkerEntrypoint<Env, GatewayProps> {
     return target;
   }
 
-  private record(
-    where: Where,
-    outcome: {
-      decision: "allowed" | "denied";
-      reason: string | null;
-      status: number | null;
-      bytesOut: number;
-      bytesIn: number | null;
-      started: number;
-      drift: boolean | null;
-      injected: string[];
-    },
-  ): Promise<void> {
-    const activity: EgressActivity = {
+  private record(where: Where, outcome: Outcome): Promise<void> {
+    return recordActivity(this.env.SESSION_LEDGER, this.ctx.props, this.activity(where, outcome));
+  }
+
+  private activity(where: Where, outcome: Outcome): EgressActivity {
+    return {
       kind: "egress",
       at: new Date(outcome.started).toISOString(),
       via: this.ctx.props.via,
@@ -245,11 +263,28 @@ export class EgressGateway extends WorkerEntrypoint<Env, GatewayProps> {
       drift: outcome.drift,
       injected: outcome.injected,
     };
-    return recordActivity(this.env.SESSION_LEDGER, this.ctx.props, activity);
   }
 }
 
 type Where = { destination: string; protocol: string; method: string | null; path: string | null };
+type Outcome = {
+  decision: "allowed" | "denied";
+  reason: string | null;
+  status: number | null;
+  bytesOut: number;
+  bytesIn: number | null;
+  started: number;
+  drift: boolean | null;
+  injected: string[];
+};
+
+/** Why the run, not the rules, refused a request: its subRequests are spent, it has finished, or its ledger cannot admit. */
+type RunRefusal = "subrequest_limit" | "run_finished" | "evidence_unavailable";
+const REFUSAL_HINTS: Record<RunRefusal, string> = {
+  subrequest_limit: "This run has made as many outbound requests as its contract's limits.subRequests allows; the attempt is recorded.",
+  run_finished: "This run has finished (its finish record is written); nothing more of it leaves. The attempt is recorded.",
+  evidence_unavailable: "The run's evidence ledger could not admit the request, so it did not leave.",
+};
 
 /** The code's headers minus hop-by-hop ones (and those Connection names), forwarding and method overrides, credentials and our own markers. */
 function outboundHeaders(incoming: Headers): Headers {

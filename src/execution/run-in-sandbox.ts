@@ -66,18 +66,16 @@ export function startSandbox(host: SandboxBindings, job: SandboxJobWire): Sandbo
   let harness: HarnessStub;
   try {
     const run = { runId: job.runId, tenant: job.tenant, session: job.session };
+    const bounds = { rules: profile.rules, plan: profile.plan, subRequests: limits.subRequests };
     const env = Object.fromEntries(
-      profile.capabilities.map((name) => [
-        BINDING_NAMES[name],
-        host.capability(name, { ...run, scope: profile.scope, rules: profile.rules, plan: profile.plan }),
-      ]),
+      profile.capabilities.map((name) => [BINDING_NAMES[name], host.capability(name, { ...run, ...bounds, scope: profile.scope })]),
     );
     const worker = host.loader.load({
       compatibilityDate: SANDBOX_COMPATIBILITY_DATE,
       mainModule: HARNESS_MODULE,
       modules: { [HARNESS_MODULE]: SANDBOX_HARNESS_SOURCE, [TASK_MODULE]: job.task.code },
       env,
-      globalOutbound: host.gateway({ ...run, via: "code", rules: profile.rules, plan: profile.plan }),
+      globalOutbound: host.gateway({ ...run, ...bounds, via: "code" }),
       limits: { cpuMs: limits.cpuMs, subRequests: limits.subRequests },
     });
     harness = worker.getEntrypoint() as unknown as HarnessStub;

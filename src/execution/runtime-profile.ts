@@ -29,8 +29,10 @@ export function runtimeProfile(contract: Contract, scope: readonly string[], pla
 /** Who a run is, for the gateway and the capabilities to record against. */
 export type RunContext = { runId: string; tenant: string; session: string };
 
-export type GatewayProps = RunContext & { via: "code" | CapabilityName; rules: EgressRule[]; plan: Destination[] | null };
-export type CapabilityProps = RunContext & { scope: string[]; rules: EgressRule[]; plan: Destination[] | null };
+/** What bounds a run's egress: its rules, its declared plan (for drift) and how many requests it may send (limits.subRequests). */
+export type EgressBounds = { rules: EgressRule[]; plan: Destination[] | null; subRequests: number };
+export type GatewayProps = RunContext & EgressBounds & { via: "code" | CapabilityName };
+export type CapabilityProps = RunContext & EgressBounds & { scope: string[] };
 
 /** What a sandbox host builds a dynamic worker from: its loader and its own entrypoints (ctx.exports). */
 export type SandboxBindings = {

@@ -25,7 +25,7 @@ const probeContract = (port: number) => ({
   class: "read-only",
   phase: 1,
   inputSchema: { type: "object" },
-  limits: { wallMs: 5000 },
+  limits: { wallMs: 5000, subRequests: 20 },
   dataClass: { max: "confidential", default: "internal" },
   actions: ["read"],
   egress: [
@@ -49,8 +49,23 @@ const tcpContract = (port: number) => ({
   class: "read-only",
   phase: 1,
   inputSchema: { type: "object" },
+  limits: { subRequests: 5 },
   actions: ["read"],
   egress: [{ host: "127.0.0.1", protocol: "tcp", ports: [port] }],
+});
+/** subRequests: 50 and the default 5 s wall clock, as the attack that put 3,718 requests on an upstream under that limit. */
+const floodContract = (port: number) => ({
+  id: "egress-flood",
+  version: "1.0.0",
+  tool: "flood_egress",
+  title: "Egress flood",
+  description: "Test contract: may send 50 requests to the local upstream per run.",
+  class: "read-only",
+  phase: 1,
+  inputSchema: { type: "object" },
+  limits: { wallMs: 5000, subRequests: 50 },
+  actions: ["read"],
+  egress: [{ host: "127.0.0.1", protocol: "http", ports: [port], paths: ["/allowed/"] }],
 });
 const grant = (contract: string, actions: string[] = ["*"], maxDataClass = "confidential") => ({ contract, maxDataClass, actions });
 
@@ -59,7 +74,7 @@ beforeAll(async () => {
   echo = await startTcpEcho();
   const origin = `http://127.0.0.1:${upstream.port}`;
   const dirs = dataDirs(
-    { "egress-probe": probeContract(upstream.port), "tcp-probe": tcpContract(echo.port) },
+    { "egress-probe": probeContract(upstream.port), "tcp-probe": tcpContract(echo.port), "egress-flood": floodContract(upstream.port) },
     {
       tenants: {
         acme: {
@@ -68,7 +83,13 @@ beforeAll(async () => {
           teams: {
             everyone: {
               members: ["*"],
-              grants: [grant("read-only-analysis", ["read"]), grant("egress-probe"), grant("tcp-probe"), grant("controlled-mutation", ["*"], "internal")],
+              grants: [
+                grant("read-only-analysis", ["read"]),
+                grant("egress-probe"),
+                grant("tcp-probe"),
+                grant("egress-flood"),
+                grant("controlled-mutation", ["*"], "internal"),
+              ],
             },
           },
         },
@@ -350,6 +371,54 @@ describe("egress gateway", () => {
       "probe_tcp",
     );
     expect(run.result).toBe("ping");
+  });
+});
+
+describe("a run's outbound requests are bounded by the run", () => {
+  const arrivalsAfter = (since: number, from: number) => upstream.seen.slice(from).filter((r) => r.at > since).length;
+
+  it("sends at most limits.subRequests: Promise.all of 10,000 fetches puts 50 on the upstream, the rest refused subrequest_limit and counted", async () => {
+    const before = upstream.seen.length;
+    const result = await session.callTool("flood_egress", {
+      code: `export default async () => {
+        const answers = await Promise.all(Array.from({ length: 10000 }, () =>
+          fetch("${U()}/allowed/echo").then((r) => r.headers.get("x-egress-denied") ?? String(r.status), (e) => "threw")));
+        const counts = {};
+        for (const a of answers) counts[a] = (counts[a] ?? 0) + 1;
+        return counts;
+      }`,
+    });
+    const answeredAt = Date.now();
+    const run = result.structuredContent as { runId: string; termination: string; result?: Record<string, number> };
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    const sent = upstream.seen.length - before;
+    expect(sent).toBeLessThanOrEqual(50);
+    expect(sent).toBeGreaterThan(0);
+    expect(arrivalsAfter(answeredAt, before)).toBe(0);
+    const finish = await finishOf(run.runId);
+    const egress = (finish.activity as { egress: { admitted: number; allowed: number; denied: number; attempts: Activity[] } }).egress;
+    expect(egress.admitted).toBe(sent);
+    expect(egress.denied).toBeGreaterThan(0);
+    expect(egress.attempts.filter((a) => a.decision === "denied").every((a) => a.reason === "subrequest_limit")).toBe(true);
+    if (run.termination === "completed") expect(run.result).toEqual({ "200": 50, subrequest_limit: 9950 });
+  });
+
+  it("lets nothing of a run leave after its finish record: a loop that outlives its deadline is refused run_finished", async () => {
+    const before = upstream.seen.length;
+    const result = await session.callTool("flood_egress", {
+      code: `export default async () => {
+        for (;;) { await fetch("${U()}/allowed/echo?loop").catch(() => null); await new Promise((r) => setTimeout(r, 100)); }
+      }`,
+    });
+    const answeredAt = Date.now();
+    const run = result.structuredContent as { runId: string; termination: string };
+    expect(run.termination).toBe("timed_out");
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    const sent = upstream.seen.length - before;
+    expect(sent).toBeGreaterThan(3);
+    expect(arrivalsAfter(answeredAt, before)).toBe(0);
+    const finish = await finishOf(run.runId);
+    expect((finish.activity as { egress: { admitted: number } }).egress.admitted).toBe(sent);
   });
 });
 

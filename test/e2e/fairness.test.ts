@@ -31,7 +31,7 @@ async function slowUpstream(): Promise<typeof upstream> {
 beforeAll(async () => {
   upstream = await slowUpstream();
   const contract = readOnlyContract("slow-probe", "slow_probe", {
-    limits: { wallMs: 5_000 },
+    limits: { wallMs: 5_000, subRequests: 5 },
     egress: [{ host: "127.0.0.1", protocol: "http", ports: [upstream.port], methods: ["GET"], paths: ["/slow"] }],
   });
   const tenant = {

@@ -5,7 +5,8 @@ import { createServer as createHttpServer, type IncomingHttpHeaders } from "node
 import { createServer as createTcpServer } from "node:net";
 import { handleTrackerRequest, type Issue } from "../../examples/local-tracker.ts";
 
-export type SeenRequest = { method: string; url: string; headers: IncomingHttpHeaders; body: string };
+/** One request as the upstream received it; `at` is when its body had arrived (Date.now()). */
+export type SeenRequest = { method: string; url: string; headers: IncomingHttpHeaders; body: string; at: number };
 
 export type HttpUpstream = { port: number; seen: SeenRequest[]; close: () => Promise<void> };
 
@@ -17,7 +18,7 @@ export async function startHttpUpstream(trackerToken: string): Promise<HttpUpstr
     let body = "";
     request.on("data", (chunk) => (body += chunk));
     request.on("end", () => {
-      seen.push({ method: request.method ?? "", url: request.url ?? "", headers: request.headers, body });
+      seen.push({ method: request.method ?? "", url: request.url ?? "", headers: request.headers, body, at: Date.now() });
       const url = new URL(request.url ?? "/", "http://upstream");
       const json = (status: number, value: unknown) => {
         const text = JSON.stringify(value);

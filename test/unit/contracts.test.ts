@@ -53,6 +53,13 @@ describe("contracts", () => {
       "egress.0.inject",
       /must be https/,
     ],
+    [
+      "egress rules with no outbound request allowed",
+      { limits: { subRequests: 0 }, egress: [{ host: "api.example.com", protocol: "https" }] },
+      "limits.subRequests",
+      /at least 1/,
+    ],
+    ["a rule naming a cloud metadata service", { egress: [{ host: "Metadata.Google.Internal.", protocol: "http" }] }, "egress.0.host", /metadata/],
   ])("names the file and field of %s", (_case, change, field, message) => {
     const json = { ...valid, ...change };
     for (const [key, value] of Object.entries(change)) if (value === undefined) delete (json as Record<string, unknown>)[key];

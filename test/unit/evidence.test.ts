@@ -78,6 +78,46 @@ describe("session ledger", () => {
     expect(three.nextCursor).toBeNull();
   });
 
+  it("admits a run's outbound requests up to its limit and none after its finish record, recording each refusal", async () => {
+    const ledger = ledgerFor(env.SESSION_LEDGER, "acme", "s-admit");
+    const start = await appendOk(ledger, { ...started(1), session: "s-admit" });
+    const attempt = {
+      kind: "egress" as const,
+      at: new Date().toISOString(),
+      via: "code",
+      protocol: "https",
+      method: "GET",
+      destination: "https://api.example.com:443",
+      path: "/v1/x",
+      decision: "allowed" as const,
+      reason: null,
+      status: null,
+      bytesOut: 0,
+      bytesIn: null,
+      durationMs: 0,
+      drift: null,
+      injected: [],
+    };
+    const answers = [];
+    for (let i = 0; i < 4; i++) answers.push(await ledger.admitEgress(runId(1), 3, attempt));
+    expect(answers).toEqual([
+      { ok: true, admitted: 1 },
+      { ok: true, admitted: 2 },
+      { ok: true, admitted: 3 },
+      { ok: false, reason: "subrequest_limit" },
+    ]);
+    const finish = await ledger.append({ ...finished(1, start.seq), session: "s-admit" });
+    expect(finish).toMatchObject({ ok: true, finished: { activity: { egress: { admitted: 3, denied: 1 } } } });
+    // a second run of the same session is not held to the first one's count
+    expect(await ledger.admitEgress(runId(2), 1, attempt)).toEqual({ ok: true, admitted: 1 });
+    expect(await ledger.admitEgress(runId(1), 100, attempt)).toEqual({ ok: false, reason: "run_finished" });
+    expect((await ledger.activity(runId(1))).map((a) => [a.decision, a.reason, a.late ?? false])).toEqual([
+      ["denied", "subrequest_limit", false],
+      ["denied", "run_finished", true],
+    ]);
+    expect(await ledger.admitEgress(runId(3), 1, { ...attempt, kind: "nonsense" } as never)).toEqual({ ok: false, reason: "malformed_activity" });
+  });
+
   it("keeps tenants apart even when they use the same session id", async () => {
     await appendOk(ledgerFor(env.SESSION_LEDGER, "acme", "shared"), started(1, "acme", "shared"));
     expect(await ledgerFor(env.SESSION_LEDGER, "globex", "shared").count()).toBe(0);
