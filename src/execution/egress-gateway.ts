@@ -3,11 +3,13 @@
 // contract's rules (egress-policy.ts), strips hop-by-hop and credential headers the
 // code set, injects the rule's secret (and redacts it from what comes back), lets
 // redirects come back to the sandbox so every hop is checked again, and records every
-// attempt (destination, decision, status, bytes, duration, drift) in the run's ledger.
+// attempt (destination, decision, status, bytes, duration, drift; the path and query
+// redacted) in the run's ledger.
 import { connect } from "cloudflare:sockets";
 import { WorkerEntrypoint } from "cloudflare:workers";
-import { readConfig } from "../config/index.ts";
+import { platformSecrets, readConfig } from "../config/index.ts";
 import type { EgressActivity } from "../evidence/index.ts";
+import { type Redactor, redactor } from "../redaction/index.ts";
 import { admitEgress, recordActivity } from "./activity-recorder.ts";
 import { withinPlan } from "./destination.ts";
 import { decideEgress, type EgressDenial } from "./egress-policy.ts";
@@ -76,7 +78,8 @@ export class EgressGateway extends WorkerEntrypoint<Env, GatewayProps> {
     // One spelling of the host (case, IDNA, trailing dot) for matching, resolving and the record alike.
     const host = classifyHost(url.hostname).canonical;
     const destination = `${protocol}://${host}:${port}`;
-    const where = { destination, protocol, method: request.method, path: url.pathname };
+    // The path and query as evidence keeps them: through the same redaction as everything else recorded.
+    const where = { destination, protocol, method: request.method, path: recordedPath(this.env, url) };
     const drift = props.plan ? !withinPlan(props.plan, { protocol, host, port }) : null;
     const verdict = decideEgress(
       {
@@ -293,6 +296,18 @@ function outboundHeaders(incoming: Headers): Headers {
   for (const name of [...HOP_BY_HOP, ...REWRITING_HEADERS, ...CREDENTIAL_HEADERS, ...named, USERINFO_MARKER]) if (name) headers.delete(name);
   for (const [name] of incoming) if (name.startsWith("cf-") || name.startsWith("x-agent-exec-")) headers.delete(name);
   return headers;
+}
+
+const redactors = new WeakMap<object, Redactor>();
+
+/** A URL's path and query, redacted (detectors and the platform's own secret values), for the record. */
+function recordedPath(env: Env, url: URL): string {
+  let redact = redactors.get(env);
+  if (!redact) {
+    redact = redactor({ secrets: platformSecrets(env, readConfig(env)) });
+    redactors.set(env, redact);
+  }
+  return redact.text(url.pathname + url.search).text;
 }
 
 function injectedNames(inject: { header: string } | undefined): string[] {

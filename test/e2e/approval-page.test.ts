@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { launchChromium } from "../helpers/browser.ts";
 import type { LocalServer } from "../helpers/local-server.ts";
 import { CLIENT_KINDS, connectClient, errorOf, type McpSession } from "../helpers/mcp-clients.ts";
+import { ALL_SECRETS, leakedIn } from "../helpers/secrets.ts";
 import { sharedServer } from "../helpers/shared-server.ts";
 
 const ALICE = { tenant: "acme", actor: "alice", session: "s-page", roles: ["operator"] };
@@ -31,7 +32,7 @@ afterAll(async () => {
 
 describe("approval page", () => {
   it("shows an approver what would run, redacted, and records the approval", async () => {
-    const input = { reason: `rotate the deploy key ${SECRET}` };
+    const input = { reason: `rotate the deploy key ${SECRET}`, found: ALL_SECRETS };
     const asked = errorOf(await alice.callTool("change_privileged", { code: CODE, input }));
     const url = /(http:\/\/\S+\/approvals\/apr_[0-9a-f-]{36})/.exec(asked.hint)?.[1];
     if (!url) throw new Error(`no approval URL in ${asked.hint}`);
@@ -54,6 +55,7 @@ describe("approval page", () => {
     const shownInput = await page.locator("#f-input").textContent();
     expect(shownInput).toContain("[REDACTED:github_token]");
     expect(shownInput).not.toContain(SECRET);
+    expect(leakedIn(`${shownInput} ${await page.content()}`)).toEqual([]);
     expect(await page.locator("#f-policyHash").textContent()).toMatch(/^[0-9a-f]{64}$/);
     expect(await page.locator("#f-plan").textContent()).toBe("no outbound destinations declared");
 

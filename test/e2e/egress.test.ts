@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { dataDirs } from "../helpers/data-dirs.ts";
 import { type LocalServer, startLocalServer } from "../helpers/local-server.ts";
 import { CLIENT_KINDS, connectClient, type McpSession } from "../helpers/mcp-clients.ts";
+import { ALL_SECRETS, leakedIn, SECRET_URL_PATH } from "../helpers/secrets.ts";
 import { type HttpUpstream, startHttpUpstream, startTcpEcho, type TcpEcho } from "../helpers/upstreams.ts";
 
 const PROBE_TOKEN = "probe-secret-7d1f0c";
@@ -374,8 +375,49 @@ describe("egress gateway", () => {
   });
 });
 
+describe("secrets in what a run does", () => {
+  it("keeps real-format secrets of every detector family out of the evidence and the signed export, the egress URL's path and query included", async () => {
+    const run = await probe(`export default async () => {
+      console.log(${JSON.stringify(ALL_SECRETS)});
+      await fetch("${U()}/allowed/echo${SECRET_URL_PATH}");
+      await fetch("http://10.0.0.1${SECRET_URL_PATH}");
+      throw new Error(${JSON.stringify(ALL_SECRETS)});
+    }`);
+    expect(run.termination).toBe("egress_denied");
+    const token = await server.token({ tenant: "acme", actor: "auditor", session: "s-egress" });
+    const get = async (path: string) => (await fetch(`${server.url}${path}`, { headers: { authorization: `Bearer ${token}` } })).text();
+    const evidence = await get("/v1/sessions/s-egress/evidence?limit=500");
+    const exported = await get("/v1/sessions/s-egress/export");
+    for (const surface of [evidence, exported]) {
+      expect(surface).toContain(run.runId);
+      expect(leakedIn(surface)).toEqual([]);
+    }
+    const paths = egressOf(run.finish).map((a) => (a as Activity & { path: string }).path);
+    expect(paths).toHaveLength(2);
+    for (const path of paths) expect(path).toMatch(/token=\[REDACTED:[a-z_]+\]&api_key=\[REDACTED:[a-z_]+\]&X-Amz-Signature=\[REDACTED:[a-z_]+\]$/);
+  });
+});
+
 describe("a run's outbound requests are bounded by the run", () => {
   const arrivalsAfter = (since: number, from: number) => upstream.seen.slice(from).filter((r) => r.at > since).length;
+
+  it("lets nothing of a run leave after its finish record: a loop that outlives its deadline is refused run_finished", async () => {
+    const before = upstream.seen.length;
+    const result = await session.callTool("flood_egress", {
+      code: `export default async () => {
+        for (;;) { await fetch("${U()}/allowed/echo?loop").catch(() => null); await new Promise((r) => setTimeout(r, 100)); }
+      }`,
+    });
+    const answeredAt = Date.now();
+    const run = result.structuredContent as { runId: string; termination: string };
+    expect(run.termination, JSON.stringify(run)).toBe("timed_out");
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    const sent = upstream.seen.length - before;
+    expect(sent).toBeGreaterThan(3);
+    expect(arrivalsAfter(answeredAt, before)).toBe(0);
+    const finish = await finishOf(run.runId);
+    expect((finish.activity as { egress: { admitted: number } }).egress.admitted).toBe(sent);
+  });
 
   it("sends at most limits.subRequests: Promise.all of 10,000 fetches puts 50 on the upstream, the rest refused subrequest_limit and counted", async () => {
     const before = upstream.seen.length;
@@ -401,24 +443,6 @@ describe("a run's outbound requests are bounded by the run", () => {
     expect(egress.denied).toBeGreaterThan(0);
     expect(egress.attempts.filter((a) => a.decision === "denied").every((a) => a.reason === "subrequest_limit")).toBe(true);
     if (run.termination === "completed") expect(run.result).toEqual({ "200": 50, subrequest_limit: 9950 });
-  });
-
-  it("lets nothing of a run leave after its finish record: a loop that outlives its deadline is refused run_finished", async () => {
-    const before = upstream.seen.length;
-    const result = await session.callTool("flood_egress", {
-      code: `export default async () => {
-        for (;;) { await fetch("${U()}/allowed/echo?loop").catch(() => null); await new Promise((r) => setTimeout(r, 100)); }
-      }`,
-    });
-    const answeredAt = Date.now();
-    const run = result.structuredContent as { runId: string; termination: string };
-    expect(run.termination).toBe("timed_out");
-    await new Promise((resolve) => setTimeout(resolve, 1_500));
-    const sent = upstream.seen.length - before;
-    expect(sent).toBeGreaterThan(3);
-    expect(arrivalsAfter(answeredAt, before)).toBe(0);
-    const finish = await finishOf(run.runId);
-    expect((finish.activity as { egress: { admitted: number } }).egress.admitted).toBe(sent);
   });
 });
 

@@ -10,6 +10,7 @@ import { launchChromium } from "../helpers/browser.ts";
 import { dataDirs, readOnlyContract } from "../helpers/data-dirs.ts";
 import { type LocalServer, ROOT, startLocalServer } from "../helpers/local-server.ts";
 import { CLIENT_KINDS, connectClient } from "../helpers/mcp-clients.ts";
+import { ALL_SECRETS, leakedIn, SECRET_URL_PATH } from "../helpers/secrets.ts";
 
 const ALICE = { tenant: "acme", actor: "alice", session: "s-viewer" };
 
@@ -36,7 +37,8 @@ beforeAll(async () => {
   await call("completed", "analyze_readonly", { code: "export default (input) => input.values.reduce((a, b) => a + b, 0)", input: { values: [1, 2, 3] } });
   await call("denied", "analyze_readonly", { code: "export default () => 'secret'", dataClass: "restricted" });
   await call("egress_denied", "analyze_readonly", {
-    code: "export default async () => { const r = await fetch('https://api.example.com/v1/items'); if (!r.ok) throw new Error('blocked: ' + r.status); }",
+    // secrets of every detector family in the URL, the logs and the error: the viewer shows none of them
+    code: `export default async () => { console.log(${JSON.stringify(ALL_SECRETS)}); const r = await fetch('https://api.example.com/v1/items${SECRET_URL_PATH}'); if (!r.ok) throw new Error('blocked: ' + r.status + ${JSON.stringify(ALL_SECRETS)}); }`,
   });
   await call("timed_out", "probe_quick", { code: "export default () => new Promise((resolve) => setTimeout(resolve, 60_000))" });
   await agent.close();
@@ -87,6 +89,8 @@ describe("evidence viewer", () => {
     const egress = run(page, "egress_denied");
     expect(await egress.getAttribute("data-termination")).toBe("egress_denied");
     expect(await egress.locator(".outbound li.egress.denied").textContent()).toContain("https://api.example.com");
+    expect(await egress.locator(".outbound li.egress.denied").textContent()).toContain("[REDACTED:");
+    expect(leakedIn(await page.content())).toEqual([]);
 
     const timedOut = run(page, "timed_out");
     expect(await timedOut.getAttribute("data-termination")).toBe("timed_out");

@@ -8,22 +8,8 @@ import { submitToolCall } from "../../src/intent/index.ts";
 import { logEvent, redactLogsOf } from "../../src/log/index.ts";
 import { policyInForce, taskSigner } from "../../src/policy/index.ts";
 import { redactedField, redactor } from "../../src/redaction/index.ts";
+import { ALL_SECRETS as all, leakedIn as leaked, SECRET_URL_PATH, SECRETS } from "../helpers/secrets.ts";
 import { policyKeys, tasksConfig, testSandboxes } from "./tasks.ts";
-
-// Synthetic secrets of every shape the detectors know (none is real).
-const SECRETS: Array<[string, string, string]> = [
-  ["a bearer token", "Bearer 4f9c2d7e1b3a8c6d5e0f9a2b7c4d1e8f", "4f9c2d7e1b3a8c6d5e0f9a2b7c4d1e8f"],
-  ["a JWT", "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhbGljZSIsImFkbWluIjp0cnVlfQ.c2lnbmF0dXJlLW5vdC1yZWFsLTEyMzQ1Ng", "c2lnbmF0dXJlLW5vdC1yZWFsLTEyMzQ1Ng"],
-  ["an AWS access key", "AKIAQYLPMN5HHHFPZAM2", "AKIAQYLPMN5HHHFPZAM2"],
-  ["a GitHub token", "ghp_R8fK2mN4pQ7sT1vX3zB6dF9hJ0kL5wY2cE4g", "ghp_R8fK2mN4pQ7sT1vX3zB6dF9hJ0kL5wY2cE4g"],
-  ["a Slack token", "xoxb-2048-4096-AbCdEfGhIjKlMnOp", "xoxb-2048-4096-AbCdEfGhIjKlMnOp"],
-  ["a Stripe key", "sk_live_51Hq8Zt2eZvKYlo2C0aBcDeFg", "sk_live_51Hq8Zt2eZvKYlo2C0aBcDeFg"],
-  ["a Google API key", "AIzaSyD3x-9kQm2LpR7tVw1yZ4bN6cF8hJ0sA5e", "AIzaSyD3x-9kQm2LpR7tVw1yZ4bN6cF8hJ0sA5e"],
-  ["an OpenAI key", "sk-proj-aB3dE5gH7jK9mN1pQ3sT5vX7", "sk-proj-aB3dE5gH7jK9mN1pQ3sT5vX7"],
-  ["an Anthropic key", "sk-ant-api03-Zx9Yw8Vu7Ts6Rq5Po4Nm3Lk2", "sk-ant-api03-Zx9Yw8Vu7Ts6Rq5Po4Nm3Lk2"],
-  ["a PEM private key", "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----", "MIIEvQIBADANBgkqhkiG9w0BAQEFAASC"],
-  ["a password in a URL", "postgres://admin:hunter2-correct-horse@db.internal:5432/app", "hunter2-correct-horse"],
-];
 
 describe("redaction: detectors", () => {
   it.each(SECRETS)("removes %s and names the detector", (_case, text, secret) => {
@@ -117,11 +103,13 @@ describe("redaction: through the pipeline", () => {
     if (!found) throw new Error(`no ${id}`);
     return found;
   };
-  const all = SECRETS.map(([, text]) => text).join(" | ");
-  const leaked = (text: string) => SECRETS.filter(([, , secret]) => text.includes(secret)).map(([name]) => name);
 
   it("keeps every secret shape in code, input, console output and an error message out of the evidence", async () => {
-    const code = `export default (input) => { console.log(${JSON.stringify(all)}); throw new Error(${JSON.stringify(all)}); }`;
+    const code = `export default async (input) => {
+      console.log(${JSON.stringify(all)});
+      await fetch("http://127.0.0.1:9${SECRET_URL_PATH}");
+      throw new Error(${JSON.stringify(all)});
+    }`;
     const report = await submitToolCall(
       deps(),
       contract("read-only-analysis"),
@@ -133,6 +121,8 @@ describe("redaction: through the pipeline", () => {
     const evidence = JSON.stringify(page.ok ? page.page.records : []);
     expect(leaked(evidence)).toEqual([]);
     const finish = page.ok ? page.page.records.find((r) => r.kind === "run.finished") : undefined;
+    // the attempt is there, its path and query redacted
+    expect(finish?.kind === "run.finished" && finish.activity?.egress.attempts[0]?.path).toMatch(/^\[REDACTED:slack_webhook\].*token=\[REDACTED/);
     expect(finish).toMatchObject({
       error: { code: "code_threw", messageSha256: expect.stringMatching(/^[0-9a-f]{64}$/), redacted: expect.arrayContaining(["jwt", "pem_private_key"]) },
     });
