@@ -48,7 +48,11 @@ const ERRORS = {
   sandbox_protocol_error: { status: 502, hint: "The sandbox answered in an unexpected shape; the run is recorded as failed." },
   export_too_large: {
     status: 413,
-    hint: "The session holds more records than one export carries; read it by page with GET /v1/sessions/{sid}/evidence?cursor=…",
+    hint: "One bundle carries at most 20,000 records: export the session as ranges (?from=1&to=20000, then from=20001, …; each answer's Link header names the next) and verify them together with npm run verify -- a.json b.json ….",
+  },
+  evidence_broken: {
+    status: 500,
+    hint: "The session's stored evidence does not verify from the named record on (its storage was altered or damaged), so the export was refused rather than signed. Keep the session as it is and report it; earlier ranges still export.",
   },
   over_budget: {
     status: 429,

@@ -3,7 +3,16 @@
 // so this index stays importable from Node (tests, the local tools).
 export { genesisHash, recordHash, sha256HexSync } from "./chain.ts";
 export { canonicalJson, sha256Hex, utf8Bytes } from "./digest.ts";
-export { BUNDLE_FORMAT, type EvidenceBundle, EXPORT_ISSUER, EXPORT_TYPE, type ExportClaims, type Jwks, NO_POLICY_HASH } from "./evidence-bundle.ts";
+export {
+  BUNDLE_FORMAT,
+  BUNDLE_FORMAT_V1,
+  type EvidenceBundle,
+  EXPORT_ISSUER,
+  EXPORT_TYPE,
+  type ExportClaims,
+  type Jwks,
+  NO_POLICY_HASH,
+} from "./evidence-bundle.ts";
 export {
   type Activity,
   type ActivitySummary,
@@ -21,5 +30,5 @@ export { type JwtSigner, jwtSigner } from "./jwt-signer.ts";
 export { ledgerFor } from "./ledger-stub.ts";
 export { PAGE_LIMIT_MAX } from "./page-limit.ts";
 export { evidenceError, type RunLedger, runLedger } from "./run-ledger.ts";
-export type { EgressAdmission, SessionLedger, TaskId } from "./session-ledger.ts";
-export { verifyBundle } from "./verify-bundle.ts";
+export type { BrokenRecord, EgressAdmission, RangeCheck, SessionLedger, TaskId } from "./session-ledger.ts";
+export { verifyBundle, verifySeries } from "./verify-bundle.ts";

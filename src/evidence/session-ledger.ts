@@ -45,6 +45,24 @@ export type TaskId = { jti: string; exp: number; role: "intent" | "task" };
 
 /** Consumed ids are kept this long past their expiry, beyond any clock skew a verifier allows. */
 const TASK_ID_RETENTION_S = 300;
+/** A record where a ledger's chain does not hold, and how. */
+export type BrokenRecord = { seq: number; kind: string; runId: string; problem: "sequence_broken" | "record_altered" | "link_broken" };
+
+/** What checkRange answers: a range that holds, with what an export signs, or why not. */
+export type RangeCheck =
+  | {
+      ok: true;
+      genesis: string;
+      headSeq: number;
+      /** What the range's first record links to: the record before it, or the genesis (seq 0). */
+      prev: { seq: number; hash: string };
+      last: { seq: number; hash: string };
+      records: number;
+      policyHashes: string[];
+    }
+  | { ok: false; reason: "bad_range"; detail: string }
+  | { ok: false; reason: "broken"; broken: BrokenRecord };
+
 /** What admitEgress answers: admitted (the run's count so far), or why not (the refusal is recorded). */
 export type EgressAdmission = { ok: true; admitted: number } | { ok: false; reason: "run_finished" | "subrequest_limit" | "malformed_activity" };
 
@@ -243,6 +261,52 @@ export class SessionLedger extends DurableObject<Env> {
       )
       .toArray()[0];
     return row ? { tenant: row.tenant, session: row.session, genesis: row.genesis, seq: row.head_seq, hash: row.head_hash } : null;
+  }
+
+  /**
+   * Walks records `from`..`to` as storage holds them, recomputing each one's hash and link,
+   * one row at a time (a range of any size in bounded memory). Answers what an export signs
+   * (the hash the range links to, its last record, the policy snapshots it points at), or
+   * the first record where the chain does not hold, so nothing broken is ever signed.
+   */
+  async checkRange(from: number, to: number): Promise<RangeCheck> {
+    const sql = this.ctx.storage.sql;
+    const chain = sql.exec<{ genesis: string; head_seq: number }>("SELECT genesis, head_seq FROM chain WHERE id = 1").toArray()[0];
+    if (!chain || !Number.isSafeInteger(from) || !Number.isSafeInteger(to) || from < 1 || to < from || to > chain.head_seq) {
+      return { ok: false, reason: "bad_range", detail: `the ledger holds seq 1 to ${chain?.head_seq ?? 0}` };
+    }
+    let prev = { seq: 0, hash: chain.genesis };
+    if (from > 1) {
+      const before = sql.exec<{ hash: string }>("SELECT hash FROM records WHERE seq = ?", from - 1).toArray()[0];
+      if (!before) return { ok: false, reason: "broken", broken: { seq: from - 1, kind: "(missing)", runId: "", problem: "sequence_broken" } };
+      prev = { seq: from - 1, hash: before.hash };
+    }
+    let last = prev;
+    let count = 0;
+    const policies = new Set<string>();
+    const rows = sql.exec<{ seq: number; at: string; body: string; prev_hash: string; hash: string }>(
+      "SELECT seq, at, body, prev_hash, hash FROM records WHERE seq >= ? AND seq <= ? ORDER BY seq",
+      from,
+      to,
+    );
+    for (const row of rows) {
+      const entry = JSON.parse(row.body) as EvidenceEntry;
+      const at = { seq: row.seq, kind: entry.kind, runId: entry.runId };
+      const problem =
+        row.seq !== last.seq + 1
+          ? "sequence_broken"
+          : recordHash({ ...entry, seq: row.seq, at: row.at, prevHash: row.prev_hash }) !== row.hash
+            ? "record_altered"
+            : row.prev_hash !== last.hash
+              ? "link_broken"
+              : null;
+      if (problem) return { ok: false, reason: "broken", broken: { ...at, problem } };
+      policies.add(entry.policyHash);
+      last = { seq: row.seq, hash: row.hash };
+      count++;
+    }
+    if (last.seq !== to) return { ok: false, reason: "broken", broken: { seq: last.seq + 1, kind: "(missing)", runId: "", problem: "sequence_broken" } };
+    return { ok: true, genesis: chain.genesis, headSeq: chain.head_seq, prev, last, records: count, policyHashes: [...policies].sort() };
   }
 
   /** Sets the alarm for `at` unless it already fires sooner. */

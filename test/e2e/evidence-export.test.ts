@@ -68,6 +68,42 @@ describe("signed export, verified offline", () => {
     expect(out).toContain("NOT VERIFIED: 1 problem.");
   });
 
+  it("does not call a bundle verified on the strength of the keys it carries itself, unless told to (exit 1)", () => {
+    const untrusted = verify(bundleFile);
+    expect(untrusted.status).toBe(1);
+    expect(untrusted.out).toMatch(/BROKEN signature_key_untrusted at bundle: .*--jwks.*--trust-bundle-keys/);
+    const trusted = verify(bundleFile, "--trust-bundle-keys");
+    expect(trusted.status).toBe(0);
+    expect(trusted.out).toContain("key from the bundle itself");
+    expect(verify(bundleFile, "--trust-bundle-keys", "--jwks", jwksFile).status).toBe(2);
+  });
+
+  it("verifies a session exported as range bundles as one chain, and names a range left out", async () => {
+    const files = await Promise.all(
+      [
+        [1, 2],
+        [3, 3],
+        [4, 4],
+      ].map(async ([from, to]) => {
+        const file = join(work, `range-${from}-${to}.json`);
+        writeFileSync(file, JSON.stringify(await getJson(server, `/v1/sessions/s-audit/export?from=${from}&to=${to}`)));
+        return file;
+      }),
+    );
+    const [first = "", second = "", third = ""] = files;
+    const whole = verify(third, first, second, "--jwks", jwksFile);
+    console.log(whole.out);
+    expect(whole.status).toBe(0);
+    expect(whole.out).toContain("3 evidence bundles: tenant acme, session s-audit");
+    expect(whole.out).toContain("seq 1–4: the whole session up to its signed head");
+    const part = verify(second, "--jwks", jwksFile);
+    expect(part.status).toBe(0);
+    expect(part.out).toContain("seq 3–3 of the 4 the session held when exported: a part");
+    const gap = verify(first, third, "--jwks", jwksFile);
+    expect(gap.status).toBe(1);
+    expect(gap.out).toMatch(/BROKEN series_broken at .*range-4-4\.json bundle: .*seqs 3–3 are in no bundle/);
+  });
+
   it("is the package's bin too, and refuses to be used wrongly (exit 2)", () => {
     const bin = (JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { bin: Record<string, string> }).bin["agent-exec-verify"] ?? "";
     const run = spawnSync(process.execPath, [join(ROOT, bin), bundleFile, "--jwks", jwksFile, "--json"], { encoding: "utf8" });
@@ -120,7 +156,7 @@ describe("nothing lost when the runtime dies", () => {
       const bundle = await getJson(second, "/v1/sessions/s-killed/export", identity);
       const file = join(work, "killed.json");
       writeFileSync(file, JSON.stringify(bundle));
-      expect(verify(file).status).toBe(0);
+      expect(verify(file, "--trust-bundle-keys").status).toBe(0);
     } finally {
       await second.stop();
     }

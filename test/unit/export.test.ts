@@ -2,11 +2,11 @@
 // storage behind it can be tampered with is caught, and the report names the record.
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { exportJWK, generateKeyPair } from "jose";
+import { exportJWK, generateKeyPair, SignJWT } from "jose";
 import { describe, expect, it } from "vitest";
-import { type EvidenceBundle, ledgerFor, verifyBundle } from "../../src/evidence/index.ts";
-import { signToken } from "./tokens.ts";
-import { callTool, getJson } from "./worker-requests.ts";
+import { type EvidenceBundle, genesisHash, ledgerFor, recordHash, verifyBundle, verifySeries } from "../../src/evidence/index.ts";
+import { bearer, signToken } from "./tokens.ts";
+import { BASE, callTool, getJson, worker } from "./worker-requests.ts";
 
 /** A session with a completed, a denied and a failed run: six records. */
 async function session(sid: string, tenant = "acme"): Promise<string> {
@@ -17,9 +17,9 @@ async function session(sid: string, tenant = "acme"): Promise<string> {
   return token;
 }
 
-async function exported(sid: string, token: string): Promise<EvidenceBundle> {
-  const { status, body } = await getJson(`/v1/sessions/${sid}/export`, token);
-  expect(status).toBe(200);
+async function exported(sid: string, token: string, query = ""): Promise<EvidenceBundle> {
+  const { status, body } = await getJson(`/v1/sessions/${sid}/export${query}`, token);
+  expect(status, JSON.stringify(body)).toBe(200);
   return body as EvidenceBundle;
 }
 
@@ -39,7 +39,15 @@ describe("evidence export", () => {
   it("exports a session as a bundle that verifies against the published keys", async () => {
     const token = await session("s-export");
     const bundle = await exported("s-export", token);
-    expect(bundle).toMatchObject({ format: "agent-exec/evidence-bundle@1", tenant: "acme", session: "s-export", head: { seq: 6 } });
+    expect(bundle).toMatchObject({
+      format: "agent-exec/evidence-bundle@2",
+      tenant: "acme",
+      session: "s-export",
+      head: { seq: 6 },
+      range: { from: 1, to: 6 },
+      prev: { seq: 0, hash: genesisHash("acme", "s-export") },
+      last: { seq: 6, hash: bundle.head.hash },
+    });
     expect(bundle.records.map((r) => [r.seq, r.kind])).toEqual([
       [1, "run.started"],
       [2, "run.finished"],
@@ -59,6 +67,8 @@ describe("evidence export", () => {
       runs: { total: 3, open: 0 },
       policies: 1,
       problems: [],
+      range: { from: 1, to: 6 },
+      complete: true,
       signature: { keySource: "trusted", alg: "EdDSA" },
     });
   });
@@ -73,26 +83,75 @@ describe("evidence export", () => {
     expect(token).toBeTruthy();
   });
 
-  describe("the verifier names what was tampered with", () => {
+  describe("by range: a session of any size, one bounded bundle at a time", () => {
+    it("exports ranges that each verify, and that verify together as the one chain, in any order", async () => {
+      const token = await session("s-ranges");
+      const [a, b, c] = [
+        await exported("s-ranges", token, "?from=1&to=2"),
+        await exported("s-ranges", token, "?from=3&to=4"),
+        await exported("s-ranges", token, "?from=5&to=6"),
+      ];
+      expect(b).toMatchObject({ range: { from: 3, to: 4 }, prev: { seq: 2, hash: a.records[1]?.hash }, last: { seq: 4 }, head: { seq: 6 } });
+      expect(b.records.map((r) => r.seq)).toEqual([3, 4]);
+      const alone = await verifyBundle(b, { jwks: await jwks() });
+      expect(alone).toMatchObject({ ok: true, range: { from: 3, to: 4 }, complete: false, records: 2 });
+      const whole = await verifySeries([c, a, b], { jwks: await jwks() });
+      expect(whole).toMatchObject({ ok: true, bundles: 3, records: 6, range: { from: 1, to: 6 }, complete: true, runs: { total: 3, open: 0 } });
+    });
+
+    it("names what is wrong with a series: a range left out, a bundle of another session", async () => {
+      const token = await session("s-series");
+      const [a, c] = [await exported("s-series", token, "?from=1&to=2"), await exported("s-series", token, "?from=5&to=6")];
+      const gap = await verifySeries([a, c], { jwks: await jwks() });
+      expect(gap.problems.map((p) => [p.code, p.bundle])).toEqual([["series_broken", 1]]);
+      expect(gap.problems[0]?.message).toMatch(/seqs 3–4 are in no bundle/);
+      const other = await exported("s-series-other", await session("s-series-other"), "?from=3&to=6");
+      const foreign = await verifySeries([a, other], { jwks: await jwks() });
+      expect(foreign.problems.map((p) => p.code)).toContain("series_broken");
+    });
+
+    it("links the next range in a Link header, and refuses ranges it cannot serve", async () => {
+      const token = await session("s-range-edges");
+      const response = await worker().fetch(`${BASE}/v1/sessions/s-range-edges/export?from=1&to=2`, { headers: bearer(token) });
+      expect(response.headers.get("link")).toBe('</v1/sessions/s-range-edges/export?from=3&to=6>; rel="next"');
+      await response.body?.cancel();
+      for (const [query, code] of [
+        ["?from=0", "bad_request"],
+        ["?from=7", "bad_request"],
+        ["?from=4&to=2", "bad_request"],
+        ["?from=1&to=99", "bad_request"],
+        ["?from=x", "bad_request"],
+        ["?from=1&to=20001", "bad_request"],
+      ] as const) {
+        const { status, body } = await getJson(`/v1/sessions/s-range-edges/export${query}`, token);
+        expect([query, status, (body as { error: { code: string } }).error.code]).toEqual([query, 400, code]);
+      }
+    });
+  });
+
+  describe("the export refuses to sign a chain that storage no longer holds", () => {
+    const refused = async (sid: string, token: string) => {
+      const { status, body } = await getJson(`/v1/sessions/${sid}/export`, token);
+      expect(status).toBe(500);
+      return (body as { error: { code: string; message: string } }).error;
+    };
+
     it("a record edited in storage", async () => {
       const token = await session("s-edit");
       await tamper("s-edit", "UPDATE records SET body = json_set(body, '$.termination', 'completed') WHERE seq = 4");
-      const report = await verifyBundle(await exported("s-edit", token), { jwks: await jwks() });
-      expect(report.ok).toBe(false);
-      expect(codes(report)).toEqual([["record_altered", 4]]);
-      expect(report.problems[0]?.message).toMatch(/seq 4 \(run\.finished\) does not match its own hash/);
+      const error = await refused("s-edit", token);
+      expect(error.code).toBe("evidence_broken");
+      expect(error.message).toMatch(
+        /^The session's stored chain does not hold at record seq 4 \(run\.finished, run_[0-9a-f-]+\): record_altered\. Nothing was signed\.$/,
+      );
+      // the ranges before it still export and verify
+      expect(await verifyBundle(await exported("s-edit", token, "?from=1&to=3"), { jwks: await jwks() })).toMatchObject({ ok: true });
     });
 
     it("a record dropped from storage", async () => {
       const token = await session("s-drop");
       await tamper("s-drop", "DELETE FROM records WHERE seq = 3");
-      const report = await verifyBundle(await exported("s-drop", token), { jwks: await jwks() });
-      expect(codes(report)).toEqual([
-        ["sequence_broken", 4],
-        ["link_broken", 4],
-        ["finish_unmatched", 4],
-      ]);
-      expect(report.problems[0]?.message).toBe("Record seq 4 follows seq 2: seq 3 is missing.");
+      expect((await refused("s-drop", token)).message).toMatch(/at record seq 4 .*: sequence_broken/);
     });
 
     it("two records reordered in storage", async () => {
@@ -103,13 +162,31 @@ describe("evidence export", () => {
         "UPDATE records SET seq = 2 WHERE seq = 3",
         "UPDATE records SET seq = 3 WHERE seq = 100",
       );
-      const report = await verifyBundle(await exported("s-reorder", token), { jwks: await jwks() });
-      expect(report.ok).toBe(false);
-      // the record now at seq 2 was written as seq 3: its hash, its link and the next link all break
-      expect(codes(report).slice(0, 3)).toEqual([
-        ["record_altered", 2],
-        ["link_broken", 2],
-        ["record_altered", 3],
+      expect((await refused("s-reorder", token)).message).toMatch(/at record seq 2 \(run\.started.*: record_altered/);
+    });
+  });
+
+  describe("the verifier names what was tampered with in a bundle", () => {
+    it("a record edited, dropped or reordered in the bundle", async () => {
+      const bundle = await exported("s-bundle-edits", await session("s-bundle-edits"));
+      const edited = structuredClone(bundle);
+      (edited.records[3] as Record<string, unknown>).termination = "completed";
+      expect(codes(await verifyBundle(edited, { jwks: await jwks() }))).toEqual([["record_altered", 4]]);
+
+      const dropped = { ...bundle, records: bundle.records.filter((r) => r.seq !== 3) };
+      expect(codes(await verifyBundle(dropped, { jwks: await jwks() }))).toEqual([
+        ["signature_mismatch", null],
+        ["sequence_broken", 4],
+        ["link_broken", 4],
+        ["finish_unmatched", 4],
+      ]);
+
+      const records = [...bundle.records];
+      [records[1], records[2]] = [records[2] as (typeof records)[number], records[1] as (typeof records)[number]];
+      const reordered = await verifyBundle({ ...bundle, records }, { jwks: await jwks() });
+      expect(codes(reordered).slice(0, 2)).toEqual([
+        ["sequence_broken", 3],
+        ["link_broken", 3],
       ]);
     });
 
@@ -152,9 +229,42 @@ describe("evidence export", () => {
       const stranger = await exportJWK((await generateKeyPair("EdDSA")).publicKey);
       const untrusted = await verifyBundle(bundle, { jwks: { keys: [{ ...stranger, kid: "stranger" }] } });
       expect(codes(untrusted)).toEqual([["signature_key_unknown", null]]);
-      // without a trusted JWKS the bundle's own keys are used, and the report says so
-      expect(await verifyBundle(bundle)).toMatchObject({ ok: true, signature: { keySource: "bundle" } });
       expect(await verifyBundle({ hello: "world" })).toMatchObject({ ok: false, problems: [{ code: "bundle_malformed" }] });
+    });
+
+    it("a bundle re-chained and re-signed by a forger with keys of their own: not verified unless those keys are trusted on purpose", async () => {
+      const bundle = await exported("s-forged", await session("s-forged"));
+      // the forger changes a termination, re-hashes every record from there, re-signs with their own key and ships that key
+      const records = structuredClone(bundle.records) as Array<Record<string, unknown>>;
+      (records[3] as Record<string, unknown>).termination = "completed";
+      let prev = bundle.prev?.hash ?? "";
+      for (const record of records) {
+        record.prevHash = prev;
+        record.hash = recordHash(record);
+        prev = record.hash as string;
+      }
+      const { publicKey, privateKey } = await generateKeyPair("EdDSA");
+      const last = { seq: 6, hash: prev };
+      const claims = {
+        iss: "agent-exec/evidence",
+        tenant: "acme",
+        session: "s-forged",
+        genesis: bundle.genesis,
+        head: last,
+        records: 6,
+        range: bundle.range,
+        prev: bundle.prev,
+        last,
+        policies: Object.keys(bundle.policies),
+        iat: Math.floor(Date.now() / 1000),
+      };
+      const signature = await new SignJWT(claims).setProtectedHeader({ alg: "EdDSA", kid: "forger", typ: "agent-exec-evidence+jwt" }).sign(privateKey);
+      const forged = { ...bundle, records, head: last, last, signature, keys: { keys: [{ ...(await exportJWK(publicKey)), kid: "forger" }] } };
+
+      expect(codes(await verifyBundle(forged))).toEqual([["signature_key_untrusted", null]]);
+      expect(codes(await verifyBundle(forged, { jwks: await jwks() }))).toEqual([["signature_key_unknown", null]]);
+      // trusting the bundle's own keys is a choice the report records: integrity, not origin
+      expect(await verifyBundle(forged, { trustBundleKeys: true })).toMatchObject({ ok: true, signature: { keySource: "bundle", kid: "forger" } });
     });
   });
 });
