@@ -8,13 +8,17 @@
 //   POST /__bench/fetch     the host Worker fetching a URL n times directly, no gateway;
 //   POST /__bench/budget    one tenant's slots leased and given back as fast as they go, with
 //                           `inFlight` at once: through this isolate's reserve, or each one
-//                           from the tenant's budget object (its ceiling).
+//                           from the tenant's budget object (its ceiling);
+//   POST /__bench/ledger    `runs` synthetic runs (a start and a finish record each) appended
+//                           to a session's ledger, the way the pipeline appends them: a
+//                           session large enough to export in ranges.
 // Together with the MCP path they split the platform's overhead into its parts.
 import { z } from "zod";
 import { DEFAULT_BUDGET, endRun, SlotReserve, type TenantBudget } from "../budget/index.ts";
 import type { Contract } from "../contracts/index.ts";
 import { PlatformError } from "../errors/index.ts";
 import { outcomeFromWire, runtimeProfile, SANDBOX_COMPATIBILITY_DATE } from "../execution/index.ts";
+import { ledgerFor, NO_POLICY_HASH, type SessionLedger } from "../evidence/index.ts";
 import { type SubmitDeps, submitToolCall } from "../intent/index.ts";
 import { errorResponse, jsonResponse } from "./error-response.ts";
 
@@ -24,7 +28,14 @@ export const BENCH_ROUTES = {
   pipeline: "/__bench/pipeline",
   fetch: "/__bench/fetch",
   budget: "/__bench/budget",
+  ledger: "/__bench/ledger",
 } as const;
+
+const LedgerFillSchema = z.object({
+  tenant: z.string().regex(/^[A-Za-z0-9-]{1,64}$/),
+  session: z.string().regex(/^[A-Za-z0-9-]{1,64}$/),
+  runs: z.int().min(1).max(10_000),
+});
 
 const BARE_MAIN = `
 import { WorkerEntrypoint } from "cloudflare:workers";
@@ -75,6 +86,11 @@ export async function serveBench(
     const parsed = BudgetBenchSchema.safeParse(await request.json().catch(() => null));
     if (!parsed.success) return errorResponse(new PlatformError("bad_request", "Send {tenant, ms, inFlight, reserve}."));
     return jsonResponse(await leaseLoop(reserve(deps, parsed.data.reserve), parsed.data, contract, waitUntil));
+  }
+  if (route === BENCH_ROUTES.ledger) {
+    const parsed = LedgerFillSchema.safeParse(await request.json().catch(() => null));
+    if (!parsed.success) return errorResponse(new PlatformError("bad_request", "Send {tenant, session, runs}."));
+    return jsonResponse(await fillLedger(deps.ledgers, parsed.data, contract));
   }
   const body = BodySchema.safeParse(await request.json().catch(() => null));
   if (!body.success) return errorResponse(new PlatformError("bad_request", "Send {code, input, session?}."));
@@ -148,4 +164,54 @@ async function leaseLoop(
   );
   await leases.flush(tenant);
   return { leases: granted, perSecond: Math.round((granted / (performance.now() - started)) * 1000), refused };
+}
+
+/** Appends `runs` completed runs to a session's ledger, one start and one finish record each, as the pipeline writes them. */
+async function fillLedger(
+  ledgers: DurableObjectNamespace<SessionLedger>,
+  { tenant, session, runs }: z.infer<typeof LedgerFillSchema>,
+  contract: Contract,
+): Promise<{ records: number; head: number }> {
+  const ledger = ledgerFor(ledgers, tenant, session);
+  let head = 0;
+  for (let i = 0; i < runs; i++) {
+    const runId = `run_${crypto.randomUUID()}`;
+    const header = {
+      runId,
+      tenant,
+      actor: "bench",
+      session,
+      contract: { id: contract.id, version: contract.version, class: contract.class },
+      policyHash: NO_POLICY_HASH,
+      decision: { outcome: "allow" as const, reasons: [], dataClass: "internal", team: "bench", scope: ["read"] },
+    };
+    const started = await ledger.append({
+      kind: "run.started",
+      ...header,
+      roles: [],
+      lane: "interactive",
+      codeSha256: "a".repeat(64),
+      codeBytes: 52,
+      inputSha256: "b".repeat(64),
+      inputBytes: 7,
+      intent: { source: "mcp" },
+      task: null,
+      plan: null,
+      profile: { capabilities: [], egressRules: 0 },
+      deadlineAt: Date.now() + contract.limits.wallMs,
+    });
+    if (!started.ok) throw new PlatformError("internal_error", `the ledger refused a start: ${started.detail}`);
+    const finished = await ledger.append({
+      kind: "run.finished",
+      ...header,
+      startSeq: started.seq,
+      termination: "completed",
+      latencyMs: { start: 5, exec: 1, total: 9 },
+      resultBytes: 7,
+      logs: { lines: 0, bytes: 0, truncated: false },
+    });
+    if (!finished.ok) throw new PlatformError("internal_error", `the ledger refused a finish: ${finished.detail}`);
+    head = finished.seq;
+  }
+  return { records: runs * 2, head };
 }
