@@ -7,7 +7,7 @@ import { SlotReserve } from "./budget/index.ts";
 import { type Catalog, catalogFor } from "./catalog/index.ts";
 import { type Config, platformSecrets, readConfig } from "./config/index.ts";
 import { EXPORT_TYPE, type ExportClaims, jwtSigner } from "./evidence/index.ts";
-import { POLICY_ISSUER, plannerTrust, policyTrust, publishedKeys, type SandboxService, type TaskTrust } from "./execution/index.ts";
+import { POLICY_ISSUER, plannerTrust, policyTrust, publishedKeys, type SandboxService, sandboxRuntime, type TaskTrust } from "./execution/index.ts";
 import type { BatchDeps, ExportDeps } from "./http/index.ts";
 import type { SubmitDeps } from "./intent/index.ts";
 import { redactLogsOf } from "./log/index.ts";
@@ -68,6 +68,7 @@ function buildPlatform(env: Env, config: Config, exports: Cloudflare.Exports): P
       clockToleranceS: config.tasks.clockToleranceS,
     },
     reconcileGraceMs: config.evidence.reconcileGraceMs,
+    runtime: sandboxRuntime(config.runtimeEngine, env.CF_VERSION_METADATA),
   };
   const keys = [...publishedKeys(config.tasks), ...publishedKeys(config.evidence)];
   const planners = plannerTrust(config.tasks.planners);

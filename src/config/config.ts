@@ -55,6 +55,8 @@ const RawConfigSchema = z.object({
   SLOT_RESERVE_FRESH_MS: z.coerce.number().int().min(0).max(10_000).default(500),
   /** Bearer secret for the all-tenants view of GET /v1/metrics (Prometheus scrapes, fairness). A secret; unset: tenant views only. */
   METRICS_TOKEN: z.string().min(32, "at least 32 characters").optional(),
+  /** What runs the Worker and its sandboxes, for evidence: `npm start` sets "workerd <version>"; unset on Cloudflare. */
+  RUNTIME_ENGINE: z.string().min(1).max(64).default("cloudflare-workers"),
   /** Where the tracker capability's API lives; reached through the egress gateway. */
   TRACKER_BASE_URL: z.url({ protocol: /^https?$/ }).default("https://tracker.example.com"),
 });
@@ -104,6 +106,8 @@ export type Config = {
   metricsToken: string | null;
   trackerBaseUrl: URL;
   benchRoutes: boolean;
+  /** What runs the Worker and its sandboxes (RUNTIME_ENGINE), as run.started records it. */
+  runtimeEngine: string;
   /** The contracts and policy to serve instead of the bundled ones (local runner only). */
   catalogOverride: string | null;
 };
@@ -157,6 +161,7 @@ export function readConfig(env: object): Config {
     metricsToken: raw.METRICS_TOKEN ?? null,
     trackerBaseUrl: new URL(raw.TRACKER_BASE_URL),
     benchRoutes: raw.LOCAL_BENCH === "1",
+    runtimeEngine: raw.RUNTIME_ENGINE,
     catalogOverride: raw.CATALOG_OVERRIDE ?? null,
   };
   // A kid must name exactly one key, or one planner could sign as another (jose picks by kid and alg).

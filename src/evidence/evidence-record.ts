@@ -161,6 +161,18 @@ export const ApprovalRecordSchema = z.object({
   reason: z.string().max(1_000).optional(),
 });
 
+/**
+ * The runtime a run's code ran in: the engine (locally "workerd <npm version>", on Cloudflare
+ * "cloudflare-workers"), the compatibility date and flags the sandbox was loaded with, and
+ * the platform's own build (the Worker version, from its version metadata binding).
+ */
+export const RuntimeRecordSchema = z.object({
+  engine: z.string().max(64),
+  sandbox: z.object({ compatibilityDate: z.string().max(10), compatibilityFlags: z.array(z.string().max(64)).max(32) }),
+  build: z.object({ id: z.string().max(64), tag: z.string().max(128), timestamp: z.string().max(40) }).nullable(),
+});
+export type RuntimeRecord = z.infer<typeof RuntimeRecordSchema>;
+
 export const RunStartedSchema = z.object({
   kind: z.literal("run.started"),
   ...RunHeader,
@@ -184,6 +196,8 @@ export const RunStartedSchema = z.object({
   profile: z.object({ capabilities: z.array(z.string().max(32)), egressRules: z.int().min(0) }),
   /** When the run must have ended (epoch ms); a start still open after it was cut off. */
   deadlineAt: z.int(),
+  /** What ran the code, so a runtime advisory can be matched to runs (absent in records from before it was kept). */
+  runtime: RuntimeRecordSchema.optional(),
 });
 
 export const RunFinishedSchema = z.object({

@@ -23,6 +23,7 @@ export {
   type EvidenceRecord,
   type IntentSource,
   type RunStarted,
+  type RuntimeRecord,
   type TerminationReason,
   TerminationReasonSchema,
 } from "./evidence-record.ts";

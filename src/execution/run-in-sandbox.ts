@@ -9,7 +9,7 @@
 // it records the run's start: booting evaluates only our harness, never the task.
 import type { CapabilityName, Contract } from "../contracts/index.ts";
 import { PlatformError } from "../errors/index.ts";
-import { utf8Bytes } from "../evidence/index.ts";
+import { type RuntimeRecord, utf8Bytes } from "../evidence/index.ts";
 import { logEvent } from "../log/index.ts";
 import type { VerifiedTask } from "./admit-task.ts";
 import type { RuntimeProfile, SandboxBindings } from "./runtime-profile.ts";
@@ -31,6 +31,17 @@ import {
 
 /** The compatibility date sandboxes run with; pinned so an upgrade of ours never changes theirs silently. */
 export const SANDBOX_COMPATIBILITY_DATE = "2026-11-01";
+/** The compatibility flags sandboxes run with (none beyond the date's defaults). */
+export const SANDBOX_COMPATIBILITY_FLAGS: readonly string[] = [];
+
+/** What a run's start record says ran it: the engine, the sandbox's date and flags, the platform's build (its version metadata). */
+export function sandboxRuntime(engine: string, build: { id: string; tag: string; timestamp: string } | undefined): RuntimeRecord {
+  return {
+    engine,
+    sandbox: { compatibilityDate: SANDBOX_COMPATIBILITY_DATE, compatibilityFlags: [...SANDBOX_COMPATIBILITY_FLAGS] },
+    build: build ? { id: build.id, tag: build.tag, timestamp: build.timestamp } : null,
+  };
+}
 
 /** What a sandbox runs: an admitted task (code and input as verified) under its contract and profile. */
 export type SandboxJob = {
@@ -72,6 +83,7 @@ export function startSandbox(host: SandboxBindings, job: SandboxJobWire): Sandbo
     );
     const worker = host.loader.load({
       compatibilityDate: SANDBOX_COMPATIBILITY_DATE,
+      compatibilityFlags: [...SANDBOX_COMPATIBILITY_FLAGS],
       mainModule: HARNESS_MODULE,
       modules: { [HARNESS_MODULE]: SANDBOX_HARNESS_SOURCE, [TASK_MODULE]: job.task.code },
       env,

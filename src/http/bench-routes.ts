@@ -17,8 +17,8 @@ import { z } from "zod";
 import { DEFAULT_BUDGET, endRun, SlotReserve, type TenantBudget } from "../budget/index.ts";
 import type { Contract } from "../contracts/index.ts";
 import { PlatformError } from "../errors/index.ts";
-import { outcomeFromWire, runtimeProfile, SANDBOX_COMPATIBILITY_DATE } from "../execution/index.ts";
 import { ledgerFor, NO_POLICY_HASH, type SessionLedger } from "../evidence/index.ts";
+import { outcomeFromWire, runtimeProfile, SANDBOX_COMPATIBILITY_DATE } from "../execution/index.ts";
 import { type SubmitDeps, submitToolCall } from "../intent/index.ts";
 import { errorResponse, jsonResponse } from "./error-response.ts";
 

@@ -10,6 +10,7 @@ import {
   type IntentSource,
   NO_POLICY_HASH,
   type RunStarted,
+  type RuntimeRecord,
   sha256Hex,
   type TerminationReason,
 } from "../evidence/index.ts";
@@ -64,6 +65,7 @@ export function startRecord(
     approval: ApprovalRecord | undefined;
     budget: BudgetRecord | undefined;
     profile: RuntimeProfile;
+    runtime: RuntimeRecord;
   },
 ): RunStarted {
   const { identity, digests, task, budget, approval, profile } = facts;
@@ -84,6 +86,7 @@ export function startRecord(
     plan: task?.plan ? { destinations: task.plan.text } : null,
     profile: { capabilities: profile.capabilities, egressRules: profile.rules.length },
     deadlineAt: deadlineOf(facts.receivedAt + (budget?.queuedMs ?? 0), facts.contract),
+    runtime: facts.runtime,
   };
 }
 

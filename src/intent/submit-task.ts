@@ -14,6 +14,7 @@ import {
   evidenceError,
   type IntentSource,
   type RunLedger,
+  type RuntimeRecord,
   runLedger,
   type SessionLedger,
   type TaskId,
@@ -60,6 +61,8 @@ export type SubmitDeps = {
   approvals: DurableObjectNamespace<ApprovalDesk>;
   /** Values of the platform's own secrets (injected egress credentials, keys), redacted wherever they appear. */
   secrets?: readonly string[];
+  /** What runs the code (engine, the sandbox's compatibility date and flags, the platform's build), recorded in every start. */
+  runtime: RuntimeRecord;
 };
 
 /** One task to run: from an MCP call, or from a planner whose signed task was already checked. */
@@ -188,7 +191,7 @@ async function runSteps(deps: SubmitDeps, submission: Submission, run: RunState)
   const budgetSeen = budgetRecord(slot, lane, asked, contract);
   const digests = task ?? (built.ok ? built.task : built.digests);
   const facts = { runId, receivedAt, identity, intent: submission.intent, batch: submission.batch, lane, contract, policyHash, decision, task, digests };
-  const started = startRecord({ ...facts, issued: issued?.record ?? null, approval: approved, budget: budgetSeen, profile });
+  const started = startRecord({ ...facts, issued: issued?.record ?? null, approval: approved, budget: budgetSeen, profile, runtime: deps.runtime });
   const spend = [
     ...(submission.spend ?? []),
     ...(admitted && issued?.record ? [{ jti: `policy:${issued.record.jti}`, exp: issued.record.expiresAt, role: "task" as const }] : []),

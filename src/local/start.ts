@@ -5,6 +5,8 @@
 // capabilities), each a `wrangler dev` of its own, so a runaway stalls only its sandbox
 // process. Secrets reach the runtimes through files only this user can read.
 import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { buildCatalog, CONTRACTS_DIR, catalogOverride, checkCatalog, POLICY_DIR } from "./build-catalog.ts";
@@ -93,6 +95,8 @@ async function main(): Promise<void> {
     EVIDENCE_SIGNING_KEY: JSON.stringify(evidenceSigning.privateJwk),
     ...forwarded,
     ...(override ? { CATALOG_OVERRIDE: override } : {}),
+    // what run.started records as the engine: the workerd wrangler runs
+    RUNTIME_ENGINE: workerdVersion(),
     LOCAL_WATCHDOG_URL: watchdogUrl,
     LOCAL_WATCHDOG_TOKEN: watchdogToken,
     // what the sandbox processes ask of every job: only this server's main runtime has it
@@ -213,3 +217,14 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => fail(error instanceof Error ? (error.stack ?? error.message) : String(error)));
+
+/** The workerd that wrangler runs (wrangler's own miniflare's), as "workerd <npm version>". */
+function workerdVersion(): string {
+  try {
+    const miniflare = createRequire(createRequire(import.meta.url).resolve("wrangler/package.json")).resolve("miniflare");
+    const manifest = createRequire(miniflare).resolve("workerd/package.json");
+    return `workerd ${(JSON.parse(readFileSync(manifest, "utf8")) as { version: string }).version}`;
+  } catch {
+    return "workerd (version unknown)";
+  }
+}

@@ -44,6 +44,20 @@ describe("signed export, verified offline", () => {
     await server?.stop();
   });
 
+  it("records in every run's start what ran it: the workerd version, the sandbox's compatibility date and flags, the build", () => {
+    const bundle = JSON.parse(readFileSync(bundleFile, "utf8")) as { records: Array<{ kind: string; runtime?: unknown }> };
+    const workerd = (JSON.parse(readFileSync(join(ROOT, "node_modules/wrangler/node_modules/workerd/package.json"), "utf8")) as { version: string }).version;
+    const starts = bundle.records.filter((record) => record.kind === "run.started");
+    expect(starts).toHaveLength(2);
+    for (const start of starts) {
+      expect(start.runtime).toEqual({
+        engine: `workerd ${workerd}`,
+        sandbox: { compatibilityDate: "2026-11-01", compatibilityFlags: [] },
+        build: { id: expect.stringMatching(/^[0-9a-f-]{8,}$/), tag: expect.any(String), timestamp: expect.any(String) },
+      });
+    }
+  });
+
   it("verifies a good bundle against the server's published keys (exit 0)", () => {
     const { status, out } = verify(bundleFile, "--jwks", jwksFile);
     console.log(out);

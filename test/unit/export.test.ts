@@ -57,6 +57,12 @@ describe("evidence export", () => {
       [6, "run.finished"],
     ]);
     expect(bundle.records.map((r) => r.termination).filter(Boolean)).toEqual(["completed", "denied", "failed"]);
+    // every start says what ran it: the engine, the sandbox's compatibility date and flags, the platform's build
+    expect(bundle.records[0]?.runtime).toEqual({
+      engine: "cloudflare-workers",
+      sandbox: { compatibilityDate: "2026-11-01", compatibilityFlags: [] },
+      build: { id: expect.any(String), tag: expect.any(String), timestamp: expect.any(String) },
+    });
     // the policy snapshot every record points at travels with the bundle
     expect(Object.keys(bundle.policies)).toEqual([bundle.records[0]?.policyHash]);
 

@@ -4,6 +4,7 @@ import { deskFor } from "../../src/approval/index.ts";
 import { SlotReserve } from "../../src/budget/index.ts";
 import { bundledCatalog } from "../../src/catalog/index.ts";
 import { ledgerFor, sha256HexSync } from "../../src/evidence/index.ts";
+import { sandboxRuntime } from "../../src/execution/index.ts";
 import { submitToolCall } from "../../src/intent/index.ts";
 import { logEvent, redactLogsOf } from "../../src/log/index.ts";
 import { policyInForce, taskSigner } from "../../src/policy/index.ts";
@@ -96,6 +97,7 @@ describe("redaction: through the pipeline", () => {
       policy: policyInForce(catalog.policy, catalog.contracts, env.POLICY_ARCHIVE),
       tasks: { signer: taskSigner(signingKey), trust: policyKeys(), clockToleranceS: 5 },
       reconcileGraceMs: 30_000,
+      runtime: sandboxRuntime("workerd (unit tests)", undefined),
     };
   };
   const contract = (id: string) => {

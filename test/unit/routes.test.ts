@@ -4,6 +4,7 @@ import { describe, expect, it } from "vitest";
 import { SlotReserve } from "../../src/budget/index.ts";
 import { bundledCatalog } from "../../src/catalog/index.ts";
 import { ledgerFor } from "../../src/evidence/index.ts";
+import { sandboxRuntime } from "../../src/execution/index.ts";
 import { submitToolCall } from "../../src/intent/index.ts";
 import { policyInForce } from "../../src/policy/index.ts";
 import { testSandboxes } from "./tasks.ts";
@@ -153,6 +154,7 @@ describe("fail closed", () => {
         policy: policyInForce(catalog.policy, catalog.contracts, env.POLICY_ARCHIVE),
         tasks: { signer: null, trust: null, clockToleranceS: 5 },
         reconcileGraceMs: 30_000,
+        runtime: sandboxRuntime("workerd (unit tests)", undefined),
       },
       contract,
       { actor: "alice", tenant: "acme", session: "s-unsigned", roles: [], expiresAt: 0 },
@@ -200,6 +202,7 @@ describe("hardening: the pipeline records what it refuses", () => {
       policy: policyInForce(catalog.policy, catalog.contracts, env.POLICY_ARCHIVE),
       tasks: { signer: null, trust: null, clockToleranceS: 5 },
       reconcileGraceMs: 30_000,
+      runtime: sandboxRuntime("workerd (unit tests)", undefined),
     };
   };
   const readOnly = () => {
