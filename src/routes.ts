@@ -72,6 +72,13 @@ function rawParam(c: RouteContext, name: string): string {
   return new URL(c.req.url).pathname.split("/")[index] ?? "";
 }
 
+/** A Host's name (port dropped) is allowed: one of MCP_ALLOWED_HOSTNAMES, or with none configured the MCP SDK's defaults (localhost names, workers.dev). */
+function hostAllowed(host: string, allowed: readonly string[]): boolean {
+  const name = /^(\[[^\]]*\]|[^:]*)(?::\d+)?$/.exec(host.trim().toLowerCase())?.[1] ?? "";
+  if (allowed.length > 0) return allowed.some((entry) => entry.toLowerCase() === name);
+  return ["localhost", "127.0.0.1", "[::1]"].includes(name) || name.endsWith(".workers.dev");
+}
+
 const waitUntil = (c: RouteContext) => (promise: Promise<unknown>) => c.executionCtx.waitUntil(promise);
 
 export const routes = new Hono<Routed>();
@@ -85,6 +92,20 @@ routes.use(async (c, next) => {
   // no answer is to be sniffed into another type (an export carries code from evidence as JSON text)
   marked.headers.set("x-content-type-options", "nosniff");
   c.res = marked;
+});
+// DNS-rebinding protection for every route, as the MCP SDK gives /mcp: a page or script on
+// another origin that resolves its own name to this server gets nothing but a refusal.
+routes.use(async (c, next) => {
+  if (new URL(c.req.url).pathname === MCP_ROUTE) return await next(); // the MCP SDK checks it there, the same way
+  const host = c.req.header("host") ?? new URL(c.req.url).host;
+  if (!hostAllowed(host, c.var.platform.config.mcp.allowedHostnames)) {
+    return errorResponse(
+      new PlatformError("forbidden", `This server does not answer to the Host ${JSON.stringify(host.slice(0, 100))}.`, {
+        hint: "Reach it by a name in MCP_ALLOWED_HOSTNAMES (locally localhost or 127.0.0.1).",
+      }),
+    );
+  }
+  return await next();
 });
 routes.onError((error, c) => unexpectedErrorResponse(error, { method: c.req.method, path: new URL(c.req.url).pathname }));
 routes.notFound((c) => errorResponse(new PlatformError("not_found", `No route for ${c.req.method} ${new URL(c.req.url).pathname}.`)));

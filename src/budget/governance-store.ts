@@ -78,6 +78,13 @@ export class GovernanceStore {
   }
 
   /** The rollout phases switched off for this tenant now. */
+  /** Whether the tenant has left any trace here: a run's figures, a governance fact, an approval, an incident link. */
+  holdsAnything(): boolean {
+    return ["samples", "governance", "approval_decisions", "incident_links"].some(
+      (table) => this.sql.exec(`SELECT 1 FROM ${table} LIMIT 1`).toArray().length > 0,
+    );
+  }
+
   phasesRolledBack(): number[] {
     return [...this.rolledBack];
   }

@@ -91,6 +91,12 @@ export class TenantBudget extends DurableObject<Env> {
     return this.store.governance(windowMs);
   }
 
+  /** Whether this tenant has ever run or been governed here (figures are kept SAMPLE_RETENTION_MS), or holds a slot now. */
+  async seen(): Promise<boolean> {
+    const { inFlight, waiting } = this.book.counts();
+    return this.store.holdsAnything() || Object.values(inFlight).some((n) => n > 0) || Object.values(waiting).some((n) => n > 0);
+  }
+
   /** The tenant's figures over the last `windowMs`, with the lanes' slots as they stand. */
   async metrics(
     windowMs: number,

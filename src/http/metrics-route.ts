@@ -24,7 +24,7 @@ const Duration = z
     return Number(n) * { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 }[unit as "ms" | "s" | "m" | "h"];
   })
   .pipe(z.number().int().min(1_000).max(SAMPLE_RETENTION_MS));
-const QuerySchema = z.object({ window: Duration.optional(), tenant: z.string().optional(), format: z.enum(["json", "prometheus"]).optional() });
+const QuerySchema = z.object({ window: Duration.optional(), tenant: z.string().min(1).max(128).optional(), format: z.enum(["json", "prometheus"]).optional() });
 
 /** True when the request presents the platform's metrics token (compared in constant time). */
 export function presentsMetricsToken(request: Request, token: string | null): boolean {
@@ -61,6 +61,15 @@ export async function serveMetrics(
     );
   }
   const windowMs = query.data.window ?? DEFAULT_WINDOW_MS;
+  const asked = access.kind === "platform" ? query.data.tenant : undefined;
+  // A tenant is one the policy names or one the platform has figures of; any other name is not a tenant.
+  if (asked !== undefined && !Object.hasOwn(deps.policy.tenants, asked) && !(await budgetFor(deps.budgets, asked).seen())) {
+    return errorResponse(
+      new PlatformError("not_found", `No tenant ${JSON.stringify(asked.slice(0, 64))}: the policy names none, and no figures of one are kept.`, {
+        hint: `The policy's tenants: ${Object.keys(deps.policy.tenants).sort().join(", ")}. Leave out ?tenant for all of them.`,
+      }),
+    );
+  }
   const names =
     access.kind === "tenant" ? [access.identity.tenant] : query.data.tenant !== undefined ? [query.data.tenant] : Object.keys(deps.policy.tenants).sort();
   const to = Date.now();

@@ -80,6 +80,16 @@ describe("GET /v1/metrics", () => {
     expect(report.fairness).toBeNull();
   });
 
+  it("answers 404 for a tenant the policy does not name and nothing is known of, whatever the name", async () => {
+    for (const name of ["no-such-tenant", "<script>", "x".repeat(128)]) {
+      const response = await get(`/v1/metrics?tenant=${encodeURIComponent(name)}`, bearer(METRICS_TOKEN));
+      expect(response.status).toBe(404);
+      expect(await response.json()).toMatchObject({ error: { code: "not_found", hint: expect.stringContaining("acme, globex") } });
+    }
+    // a policy tenant with no figures yet is still a tenant
+    expect((await get("/v1/metrics?tenant=globex", bearer(METRICS_TOKEN))).status).toBe(200);
+  });
+
   it("gives the platform view every policy tenant and the fairness figures", async () => {
     const report = (await (await get("/v1/metrics", bearer(METRICS_TOKEN))).json()) as { tenants: object; fairness: object };
     expect(Object.keys(report.tenants)).toEqual(["acme", "globex"]);

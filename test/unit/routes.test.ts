@@ -36,6 +36,22 @@ describe("routes", () => {
     }
   });
 
+  it("answers only to the allowed Host names on every route, as /mcp does (DNS rebinding)", async () => {
+    const token = await signToken({ sid: "s-host" });
+    for (const path of ["/", "/.well-known/jwks.json", "/sessions/s-host", "/approvals/apr_x", "/v1/sessions/s-host/evidence", "/v1/metrics"]) {
+      const rebound = await worker().fetch(`${BASE}${path}`, { headers: { host: "attacker.example:8787", ...bearer(token) } });
+      expect([path, rebound.status]).toEqual([path, 403]);
+      expect(await rebound.json()).toMatchObject({ error: { code: "forbidden", message: expect.stringContaining("attacker.example") } });
+      for (const host of ["127.0.0.1:8787", "localhost:8787", "[::1]:8787", "LOCALHOST"]) {
+        const allowed = await worker().fetch(`${BASE}${path}`, { headers: { host, ...bearer(token) } });
+        expect(await allowed.text(), `${path} ${host}`).not.toContain("does not answer to the Host");
+      }
+    }
+    const mcpRebound = await mcp(rpc("tools/list"), { host: "attacker.example" });
+    expect(mcpRebound.status).toBe(403);
+    await mcpRebound.body?.cancel();
+  });
+
   it("answers discovery (initialize, tools/list) without a token", async () => {
     const init = await mcp(rpc("initialize", { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "t", version: "1" } }));
     expect(init.status).toBe(200);
