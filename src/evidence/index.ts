@@ -28,7 +28,7 @@ export {
   TerminationReasonSchema,
 } from "./evidence-record.ts";
 export { type JwtSigner, jwtSigner } from "./jwt-signer.ts";
-export { ledgerFor } from "./ledger-stub.ts";
+export { ledgerFor, readLedger } from "./ledger-stub.ts";
 export { PAGE_LIMIT_MAX } from "./page-limit.ts";
 export { evidenceError, type RunLedger, runLedger } from "./run-ledger.ts";
 export type { BrokenRecord, EgressAdmission, RangeCheck, SessionLedger, TaskId } from "./session-ledger.ts";

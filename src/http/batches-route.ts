@@ -8,7 +8,7 @@ import { z } from "zod";
 import { type BatchMessage, type BatchRecord, BatchSubmissionSchema, batchFor, checkBatch } from "../batch/index.ts";
 import type { Contract } from "../contracts/index.ts";
 import { PlatformError } from "../errors/index.ts";
-import { ledgerFor, type SessionLedger } from "../evidence/index.ts";
+import { ledgerFor, readLedger, type SessionLedger } from "../evidence/index.ts";
 import type { Identity } from "../identity/index.ts";
 import { errorResponse, jsonResponse } from "./error-response.ts";
 import { AUDITOR_ROLE, safeDecode } from "./evidence-route.ts";
@@ -95,6 +95,7 @@ export async function serveBatch(request: Request, rawId: string, evidence: bool
     });
   }
   const runIds = view.tasks.flatMap((t) => (t.runId ? [t.runId] : []));
-  const records = await ledgerFor(deps.ledgers, view.owner.tenant, view.owner.session).recordsOfRuns(runIds);
+  const ledger = ledgerFor(deps.ledgers, view.owner.tenant, view.owner.session);
+  const records = await readLedger(view.owner.session, async () => await ledger.recordsOfRuns(runIds));
   return jsonResponse({ batchId: view.batchId, tenant: view.owner.tenant, session: view.owner.session, records, nextCursor: view.nextCursor });
 }

@@ -3,7 +3,7 @@
 // the session exists.
 import { z } from "zod";
 import { PlatformError } from "../errors/index.ts";
-import { ledgerFor, PAGE_LIMIT_MAX, type SessionLedger } from "../evidence/index.ts";
+import { ledgerFor, PAGE_LIMIT_MAX, readLedger, type SessionLedger } from "../evidence/index.ts";
 import { IdentifierSchema, type Identity } from "../identity/index.ts";
 import { errorResponse, jsonResponse } from "./error-response.ts";
 
@@ -41,7 +41,8 @@ export async function serveEvidence(
       }),
     );
   }
-  const result = await ledgerFor(ledgers, identity.tenant, session).page(query.data.cursor, query.data.limit);
+  const ledger = ledgerFor(ledgers, identity.tenant, session);
+  const result = await readLedger(session, async () => await ledger.page(query.data.cursor, query.data.limit));
   if (!result.ok) return errorResponse(new PlatformError("bad_request", result.detail));
   const { page } = result;
   if (page.records.length === 0 && query.data.cursor === 0) return noEvidence();

@@ -15,6 +15,7 @@ import {
   ledgerFor,
   NO_POLICY_HASH,
   PAGE_LIMIT_MAX,
+  readLedger,
   type SessionLedger,
 } from "../evidence/index.ts";
 import type { Identity } from "../identity/index.ts";
@@ -45,13 +46,13 @@ export async function serveExport(request: Request, rawSession: string, identity
     return errorResponse(new PlatformError("misconfigured", "No evidence-signing key is configured (EVIDENCE_SIGNING_KEY), so sessions cannot be exported."));
   }
   const ledger = ledgerFor(deps.ledgers, identity.tenant, session);
-  const head = await ledger.head();
+  const head = await readLedger(session, async () => await ledger.head());
   if (!head) return noEvidence();
   const range = requestedRange(new URL(request.url).searchParams, head.seq);
   if (range instanceof PlatformError) return errorResponse(range);
 
   // The chain as storage holds it, checked by the ledger before anything is signed.
-  const checked = await ledger.checkRange(range.from, range.to);
+  const checked = await readLedger(session, async () => await ledger.checkRange(range.from, range.to));
   if (!checked.ok) {
     if (checked.reason === "bad_range") return errorResponse(new PlatformError("bad_request", `No records ${range.from}-${range.to}: ${checked.detail}.`));
     const { broken } = checked;
@@ -116,7 +117,7 @@ export async function serveExport(request: Request, rawSession: string, identity
   }
   if (request.method === "HEAD") return new Response(null, { headers });
   return new Response(
-    streamBundle(opening, (after, limit) => pageOf(ledger, after, limit), checked.prev, checked.last),
+    streamBundle(opening, (after, limit) => pageOf(ledger, session, after, limit), checked.prev, checked.last),
     { headers },
   );
 }
@@ -144,8 +145,8 @@ function requestedRange(query: URLSearchParams, headSeq: number): { from: number
   return { from: start, to: end };
 }
 
-async function pageOf(ledger: ReturnType<typeof ledgerFor>, after: number, limit: number): Promise<EvidenceRecord[]> {
-  const result = await ledger.page(after, limit);
+async function pageOf(ledger: ReturnType<typeof ledgerFor>, session: string, after: number, limit: number): Promise<EvidenceRecord[]> {
+  const result = await readLedger(session, async () => await ledger.page(after, limit));
   if (!result.ok) throw new PlatformError("internal_error", `The ledger refused a page: ${result.detail}`);
   return result.page.records;
 }

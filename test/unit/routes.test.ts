@@ -9,7 +9,7 @@ import { submitToolCall } from "../../src/intent/index.ts";
 import { policyInForce } from "../../src/policy/index.ts";
 import { testSandboxes } from "./tasks.ts";
 import { bearer, signToken } from "./tokens.ts";
-import { BASE, callTool, mcp, rpc, worker } from "./worker-requests.ts";
+import { BASE, callTool, getJson, mcp, rpc, worker } from "./worker-requests.ts";
 
 async function runOnce(token: string): Promise<void> {
   const response = await mcp(rpc("tools/call", { name: "analyze_readonly", arguments: { code: "export default () => 1" } }), bearer(token));
@@ -204,6 +204,32 @@ describe("fail closed when evidence cannot be written", () => {
     const healthy = ledgerFor(env.SESSION_LEDGER, "acme", "s-healthy-disk");
     expect(await healthy.count()).toBe(2);
     expect((await healthy.activity(String(control.structuredContent?.runId))).length).toBeGreaterThan(0);
+  });
+
+  it("answers evidence_unavailable for a session whose ledger storage fails on read, and serves every other session", async () => {
+    const token = await signToken({ sid: "s-io-error" });
+    await callTool(token, "analyze_readonly", { code: "export default () => 1" });
+    const failing = ledgerFor(env.SESSION_LEDGER, "acme", "s-io-error");
+    await runInDurableObject(failing, (_instance, state) => {
+      // what a disk I/O error looks like from inside the object: every statement throws
+      const sql = state.storage.sql as unknown as { exec: () => never };
+      sql.exec = () => {
+        throw new Error("disk I/O error: SQLITE_IOERR (extended: SQLITE_IOERR_READ)");
+      };
+    });
+    for (const path of ["/v1/sessions/s-io-error/evidence", "/v1/sessions/s-io-error/export"]) {
+      const { status, body } = await getJson(path, token);
+      expect([path, status, body]).toMatchObject([path, 503, { error: { code: "evidence_unavailable", message: expect.stringContaining("s-io-error") } }]);
+    }
+    const call = await callTool(token, "analyze_readonly", { code: "export default () => 'must not run'" });
+    expect(call.structuredContent).toMatchObject({ termination: "failed", error: { code: "evidence_unavailable" } });
+    // another session of the same tenant is untouched
+    const other = await signToken({ sid: "s-io-neighbour" });
+    expect((await callTool(other, "analyze_readonly", { code: "export default () => 2" })).structuredContent).toMatchObject({
+      termination: "completed",
+      result: 2,
+    });
+    expect((await getJson("/v1/sessions/s-io-neighbour/evidence", other)).status).toBe(200);
   });
 });
 
