@@ -1,4 +1,5 @@
-// The egress gateway: every dynamic worker's globalOutbound, and the way out for
+// The egress gateway: every dynamic worker's globalOutbound, the way its connect() opens
+// sockets (openSocket, through the sandbox's sockets shim), and the way out for
 // capability bindings. It sees each fetch() and connect(), decides it against the
 // contract's rules (egress-policy.ts), strips hop-by-hop and credential headers the
 // code set, injects the rule's secret (and redacts it from what comes back), lets
@@ -201,6 +202,70 @@ export class EgressGateway extends WorkerEntrypoint<Env, GatewayProps> {
     });
   }
 
+  /**
+   * A socket the sandbox's connect() asks for (the sockets shim, sandbox-harness.ts): decided,
+   * admitted and opened here before the code's `opened` resolves, so a refused one rejects
+   * there. The code's bytes arrive as `outgoing`; the upstream's go back as the answer's stream.
+   */
+  async openSocket(
+    target: string,
+    options: { secureTransport?: string; allowHalfOpen?: boolean },
+    outgoing: ReadableStream<Uint8Array>,
+  ): Promise<SocketAnswer> {
+    const started = Date.now();
+    const props = this.ctx.props;
+    const address = splitAddress(String(target));
+    const host = classifyHost(address.host).canonical;
+    const port = address.port;
+    const where = { destination: `tcp://${host}:${port}`, protocol: "tcp", method: null, path: null };
+    const drift = props.plan ? !withinPlan(props.plan, { protocol: "tcp", host, port }) : null;
+    const refuse = async (reason: string): Promise<SocketAnswer> => {
+      await outgoing.cancel(reason).catch(() => {});
+      return { ok: false, reason };
+    };
+    const verdict = decideEgress({ protocol: "tcp", host, port, via: props.via }, props.rules);
+    if (!verdict.allowed) {
+      await this.record(where, { decision: "denied", reason: verdict.reason, status: null, bytesOut: 0, bytesIn: 0, started, drift, injected: [] });
+      return await refuse(verdict.reason);
+    }
+    const refused = await this.admit(where, started, drift, []);
+    if (refused) return await refuse(refused);
+
+    const override = readConfig(this.env).egress.resolve.get(host);
+    const upstream = connect(
+      { hostname: override?.hostname ?? host, port: override ? Number(override.port || 80) : port },
+      { secureTransport: options.secureTransport === "on" ? "on" : "off", allowHalfOpen: options.allowHalfOpen === true },
+    );
+    try {
+      await upstream.opened;
+    } catch {
+      this.ctx.waitUntil(
+        this.record(where, { decision: "allowed", reason: "upstream_unreachable", status: null, bytesOut: 0, bytesIn: 0, started, drift, injected: [] }),
+      );
+      return await refuse("upstream_unreachable");
+    }
+    const sent = countingStream();
+    const received = countingStream();
+    const up = outgoing.pipeThrough(sent.stream).pipeTo(upstream.writable);
+    const down = upstream.readable.pipeThrough(received.stream);
+    // recorded when the connection is over, with what crossed it
+    this.ctx.waitUntil(
+      Promise.allSettled([up, upstream.closed]).then(() =>
+        this.record(where, {
+          decision: "allowed",
+          reason: null,
+          status: null,
+          bytesOut: sent.bytes(),
+          bytesIn: received.bytes(),
+          started,
+          drift,
+          injected: [],
+        }),
+      ),
+    );
+    return { ok: true, readable: down, remoteAddress: `${host}:${port}` };
+  }
+
   private async deny(where: Where, reason: EgressDenial, started: number, drift: boolean | null): Promise<Response> {
     await this.record(where, { decision: "denied", reason, status: 403, bytesOut: 0, bytesIn: 0, started, drift, injected: [] });
     return this.refusal(where, reason);
@@ -212,9 +277,12 @@ export class EgressGateway extends WorkerEntrypoint<Env, GatewayProps> {
    */
   private async admit(where: Where, started: number, drift: boolean | null, injected: string[]): Promise<RunRefusal | null> {
     const props = this.ctx.props;
+    // a finished run stays finished: its code, still running, is refused here without asking again
+    if (FINISHED_RUNS.has(props.runId)) return "run_finished";
     const attempt = this.activity(where, { decision: "allowed", reason: null, status: null, bytesOut: 0, bytesIn: null, started, drift, injected });
     const answer = await admitEgress(this.env.SESSION_LEDGER, props, props.subRequests, attempt);
     if (answer.ok) return null;
+    if (answer.reason === "run_finished") rememberFinished(props.runId);
     if (answer.reason === "run_finished" || answer.reason === "subrequest_limit") return answer.reason;
     await this.record(where, { decision: "denied", reason: "evidence_unavailable", status: null, bytesOut: 0, bytesIn: 0, started, drift, injected: [] });
     return "evidence_unavailable";
@@ -270,6 +338,8 @@ export class EgressGateway extends WorkerEntrypoint<Env, GatewayProps> {
 }
 
 type Where = { destination: string; protocol: string; method: string | null; path: string | null };
+/** What openSocket answers the sockets shim: the upstream's bytes, or why there is no socket. */
+type SocketAnswer = { ok: true; readable: ReadableStream<Uint8Array>; remoteAddress: string } | { ok: false; reason: string };
 type Outcome = {
   decision: "allowed" | "denied";
   reason: string | null;
@@ -280,6 +350,19 @@ type Outcome = {
   drift: boolean | null;
   injected: string[];
 };
+
+/**
+ * Runs this isolate has been told are finished. Code that outlives its run (a timed-out
+ * Promise.all of thousands of fetches) would otherwise cost its ledger a write per
+ * attempt long after the run: the first refusal is recorded (late), the rest are refused
+ * here. Bounded: the oldest are forgotten first (forgetting one only costs a ledger call).
+ */
+const FINISHED_RUNS = new Set<string>();
+const FINISHED_RUNS_MAX = 10_000;
+function rememberFinished(runId: string): void {
+  FINISHED_RUNS.add(runId);
+  if (FINISHED_RUNS.size > FINISHED_RUNS_MAX) FINISHED_RUNS.delete(FINISHED_RUNS.values().next().value ?? "");
+}
 
 /** Why the run, not the rules, refused a request: its subRequests are spent, it has finished, or its ledger cannot admit. */
 type RunRefusal = "subrequest_limit" | "run_finished" | "evidence_unavailable";

@@ -13,7 +13,7 @@ import { type RuntimeRecord, utf8Bytes } from "../evidence/index.ts";
 import { logEvent } from "../log/index.ts";
 import type { VerifiedTask } from "./admit-task.ts";
 import type { RuntimeProfile, SandboxBindings } from "./runtime-profile.ts";
-import { HARNESS_MODULE, SANDBOX_HARNESS_SOURCE, TASK_MODULE } from "./sandbox-harness.ts";
+import { HARNESS_MODULE, SANDBOX_HARNESS_SOURCE, SOCKETS_BINDING, SOCKETS_MODULE, SOCKETS_SHIM_SOURCE, TASK_MODULE } from "./sandbox-harness.ts";
 import {
   failed,
   type LogLine,
@@ -78,16 +78,18 @@ export function startSandbox(host: SandboxBindings, job: SandboxJobWire): Sandbo
   try {
     const run = { runId: job.runId, tenant: job.tenant, session: job.session };
     const bounds = { rules: profile.rules, plan: profile.plan, subRequests: limits.subRequests };
-    const env = Object.fromEntries(
-      profile.capabilities.map((name) => [BINDING_NAMES[name], host.capability(name, { ...run, ...bounds, scope: profile.scope })]),
-    );
+    const gateway = host.gateway({ ...run, ...bounds, via: "code" });
+    const env = Object.fromEntries([
+      ...profile.capabilities.map((name) => [BINDING_NAMES[name], host.capability(name, { ...run, ...bounds, scope: profile.scope })]),
+      [SOCKETS_BINDING, gateway],
+    ]);
     const worker = host.loader.load({
       compatibilityDate: SANDBOX_COMPATIBILITY_DATE,
       compatibilityFlags: [...SANDBOX_COMPATIBILITY_FLAGS],
       mainModule: HARNESS_MODULE,
-      modules: { [HARNESS_MODULE]: SANDBOX_HARNESS_SOURCE, [TASK_MODULE]: job.task.code },
+      modules: { [HARNESS_MODULE]: SANDBOX_HARNESS_SOURCE, [SOCKETS_MODULE]: { js: SOCKETS_SHIM_SOURCE }, [TASK_MODULE]: job.task.code },
       env,
-      globalOutbound: host.gateway({ ...run, ...bounds, via: "code" }),
+      globalOutbound: gateway,
       limits: { cpuMs: limits.cpuMs, subRequests: limits.subRequests },
     });
     harness = worker.getEntrypoint() as unknown as HarnessStub;

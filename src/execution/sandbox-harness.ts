@@ -8,9 +8,84 @@
 
 export const HARNESS_MODULE = "harness.js";
 export const TASK_MODULE = "task.js";
+/** The module name the sockets shim takes: in a dynamic worker a module of this name stands in for the runtime's own. */
+export const SOCKETS_MODULE = "cloudflare:sockets";
+/** The env name of the binding the shim opens sockets through (the run's egress gateway); never in the task's ctx.env. */
+export const SOCKETS_BINDING = "AGENT_EXEC_SOCKETS";
+
+/**
+ * \`cloudflare:sockets\` as the sandbox sees it. The runtime's own connect() hands a socket
+ * to the egress gateway only after resolving its \`opened\` (so a denied socket looked open);
+ * this one asks the gateway first (RPC, with the code's outgoing bytes as a stream) and
+ * resolves \`opened\` only when the gateway allowed the destination and reached it. A denied
+ * or unreachable socket's \`opened\` and \`closed\` reject, its reads fail and its writes fail.
+ * Shadowing the built-in leaves the task no other way to open a socket.
+ */
+export const SOCKETS_SHIM_SOURCE = `
+let open = null;
+
+/** Set once, by the harness, before the task is imported. */
+export function installSocketOpener(opener) {
+  if (open === null) open = opener;
+}
+
+function addressOf(address) {
+  if (typeof address === "string") return address;
+  const host = String(address?.hostname ?? "");
+  return (host.includes(":") && !host.startsWith("[") ? "[" + host + "]" : host) + ":" + Number(address?.port);
+}
+
+export function connect(address, options = {}) {
+  if (open === null) throw new Error("sockets are not available in this sandbox");
+  const target = addressOf(address);
+  const secureTransport = options.secureTransport ?? "off";
+  if (secureTransport === "starttls") throw new TypeError("secureTransport: 'starttls' is not available in this sandbox; use 'on' or 'off'");
+  const outgoing = new TransformStream();
+  const incoming = new TransformStream();
+  let settle;
+  const closed = new Promise((resolve, reject) => { settle = { resolve, reject }; });
+  const opened = (async () => {
+    let answer;
+    try {
+      answer = await open(target, { secureTransport, allowHalfOpen: options.allowHalfOpen === true }, outgoing.readable);
+    } catch (error) {
+      answer = { ok: false, reason: "gateway_unreachable", detail: String(error) };
+    }
+    if (!answer.ok) {
+      const error = new Error("connect to " + target + " refused by the egress gateway: " + answer.reason);
+      incoming.writable.abort(error).catch(() => {});
+      outgoing.writable.abort(error).catch(() => {});
+      settle.reject(error);
+      throw error;
+    }
+    answer.readable.pipeTo(incoming.writable).then(() => settle.resolve(), (error) => settle.reject(error));
+    return { remoteAddress: answer.remoteAddress };
+  })();
+  opened.catch(() => {});
+  closed.catch(() => {});
+  return {
+    readable: incoming.readable,
+    writable: outgoing.writable,
+    opened,
+    closed,
+    upgraded: false,
+    secureTransport,
+    async close() {
+      await outgoing.writable.close().catch(() => {});
+      await incoming.readable.cancel().catch(() => {});
+      settle.resolve();
+      return closed.catch(() => {});
+    },
+    startTls() {
+      throw new TypeError("startTls is not available in this sandbox; connect with secureTransport: 'on'");
+    },
+  };
+}
+`;
 
 export const SANDBOX_HARNESS_SOURCE = `
 import { WorkerEntrypoint } from "cloudflare:workers";
+import { installSocketOpener } from "${SOCKETS_MODULE}";
 
 // Captured before the task module can patch the globals the harness relies on.
 const stringify = JSON.stringify;
@@ -90,6 +165,10 @@ export default class SandboxHarness extends WorkerEntrypoint {
     const state = captureConsole(request.limits.logBytes);
     const logs = () => ({ logs: state.lines, logBytes: state.bytes, logsTruncated: state.truncated });
 
+    // sockets open through the run's gateway, from the task's first line on
+    const { ${SOCKETS_BINDING}: sockets, ...env } = this.env;
+    if (sockets) installSocketOpener((target, options, outgoing) => sockets.openSocket(target, options, outgoing));
+
     let task;
     try {
       task = await import("./task.js");
@@ -100,7 +179,7 @@ export default class SandboxHarness extends WorkerEntrypoint {
       return failure("invalid_module", new TypeError("the module has no default export function"), startedAt, logs());
     }
 
-    const ctx = Object.freeze({ runId: request.runId, contract: Object.freeze(request.contract), env: this.env });
+    const ctx = Object.freeze({ runId: request.runId, contract: Object.freeze(request.contract), env: Object.freeze(env) });
     let result;
     try {
       result = await task.default(request.input, ctx);

@@ -344,15 +344,17 @@ describe("egress gateway", () => {
     expect(run.finish).toMatchObject({ termination: "egress_denied" });
   });
 
-  it("closes a connect() without a tcp rule before it reaches anything, and records it", async () => {
+  it("refuses a connect() without a tcp rule before it reaches anything: its opened rejects, and the attempt is recorded", async () => {
     const before = echo.connections();
     const run = await probe(`import { connect } from "cloudflare:sockets";
       export default async () => {
         const socket = connect({ hostname: "127.0.0.1", port: ${echo.port} });
-        try { const w = socket.writable.getWriter(); await w.write(new TextEncoder().encode("hi")); const r = await socket.readable.getReader().read(); return r.done ? "closed" : "open"; }
-        catch (error) { return "closed: " + error.message; }
+        const opened = await socket.opened.then(() => "opened", (error) => "rejected: " + error.message);
+        const closed = await socket.closed.then(() => "closed", (error) => "rejected");
+        const wrote = await socket.writable.getWriter().write(new TextEncoder().encode("hi")).then(() => "wrote", () => "write failed");
+        return [opened, closed, wrote];
       }`);
-    expect(String(run.result)).toMatch(/^closed/);
+    expect(run.result).toEqual([`rejected: connect to 127.0.0.1:${echo.port} refused by the egress gateway: address_not_allowed`, "rejected", "write failed"]);
     // no tcp rule names 127.0.0.1, so the loopback address is refused outright
     expect(egressOf(run.finish)).toMatchObject([{ decision: "denied", reason: "address_not_allowed", destination: `tcp://127.0.0.1:${echo.port}` }]);
     expect(echo.connections()).toBe(before);
@@ -363,15 +365,18 @@ describe("egress gateway", () => {
       `import { connect } from "cloudflare:sockets";
       export default async () => {
         const socket = connect({ hostname: "127.0.0.1", port: ${echo.port} });
+        const info = await socket.opened;
         const w = socket.writable.getWriter(); await w.write(new TextEncoder().encode("ping"));
         const { value } = await socket.readable.getReader().read();
         await socket.close();
-        return new TextDecoder().decode(value);
+        return [new TextDecoder().decode(value), info.remoteAddress];
       }`,
       {},
       "probe_tcp",
     );
-    expect(run.result).toBe("ping");
+    expect(run.result).toEqual(["ping", `127.0.0.1:${echo.port}`]);
+    // admitted before opened resolved (its own record comes when the connection is over)
+    expect(run.finish).toMatchObject({ activity: { egress: { admitted: 1, denied: 0 } } });
   });
 });
 
@@ -435,14 +440,15 @@ describe("a run's outbound requests are bounded by the run", () => {
     await new Promise((resolve) => setTimeout(resolve, 1_500));
     const sent = upstream.seen.length - before;
     expect(sent).toBeLessThanOrEqual(50);
-    expect(sent).toBeGreaterThan(0);
     expect(arrivalsAfter(answeredAt, before)).toBe(0);
     const finish = await finishOf(run.runId);
     const egress = (finish.activity as { egress: { admitted: number; allowed: number; denied: number; attempts: Activity[] } }).egress;
+    // what left is what the ledger admitted; every refusal recorded before the finish is the limit's
+    // (on a loaded machine the 5 s deadline may come before all 10,000 were even asked for)
     expect(egress.admitted).toBe(sent);
-    expect(egress.denied).toBeGreaterThan(0);
     expect(egress.attempts.filter((a) => a.decision === "denied").every((a) => a.reason === "subrequest_limit")).toBe(true);
     if (run.termination === "completed") expect(run.result).toEqual({ "200": 50, subrequest_limit: 9950 });
+    else expect(run.termination).toBe("timed_out");
   });
 });
 

@@ -50,6 +50,24 @@ describe("sandbox executor", () => {
     expect(fetched.result).toEqual([403, "address_not_allowed"]);
   });
 
+  it("opens no socket the gateway has not allowed: opened rejects whichever way the address is written", async () => {
+    const outcome = await run(`import { connect } from "cloudflare:sockets";
+      export default async () => {
+        const answers = [];
+        for (const address of ["[::1]:22", { hostname: "10.0.0.1", port: 5432 }, { hostname: "::ffff:127.0.0.1", port: 80 }, "metadata.google.internal:80"]) {
+          const socket = connect(address);
+          answers.push(await socket.opened.then(() => "opened", (error) => error.message.split(": ").at(-1)));
+        }
+        let starttls;
+        try { connect("db.example.com:5432", { secureTransport: "starttls" }); } catch (error) { starttls = error.name; }
+        return { answers, starttls };
+      }`);
+    expect(outcome.result).toEqual({
+      answers: ["address_not_allowed", "address_not_allowed", "address_not_allowed", "address_not_allowed"],
+      starttls: "TypeError",
+    });
+  });
+
   it("returns null for code that returns nothing", async () => {
     expect(await run("export default () => {}")).toMatchObject({ termination: "completed", result: null });
   });
