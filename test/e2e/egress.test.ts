@@ -403,55 +403,6 @@ describe("secrets in what a run does", () => {
   });
 });
 
-describe("a run's outbound requests are bounded by the run", () => {
-  const arrivalsAfter = (since: number, from: number) => upstream.seen.slice(from).filter((r) => r.at > since).length;
-
-  it("lets nothing of a run leave after its finish record: a loop that outlives its deadline is refused run_finished", async () => {
-    const before = upstream.seen.length;
-    const result = await session.callTool("flood_egress", {
-      code: `export default async () => {
-        for (;;) { await fetch("${U()}/allowed/echo?loop").catch(() => null); await new Promise((r) => setTimeout(r, 100)); }
-      }`,
-    });
-    const answeredAt = Date.now();
-    const run = result.structuredContent as { runId: string; termination: string };
-    expect(run.termination, JSON.stringify(run)).toBe("timed_out");
-    await new Promise((resolve) => setTimeout(resolve, 1_500));
-    const sent = upstream.seen.length - before;
-    expect(sent).toBeGreaterThan(3);
-    expect(arrivalsAfter(answeredAt, before)).toBe(0);
-    const finish = await finishOf(run.runId);
-    expect((finish.activity as { egress: { admitted: number } }).egress.admitted).toBe(sent);
-  });
-
-  it("sends at most limits.subRequests: Promise.all of 10,000 fetches puts 50 on the upstream, the rest refused subrequest_limit and counted", async () => {
-    const before = upstream.seen.length;
-    const result = await session.callTool("flood_egress", {
-      code: `export default async () => {
-        const answers = await Promise.all(Array.from({ length: 10000 }, () =>
-          fetch("${U()}/allowed/echo").then((r) => r.headers.get("x-egress-denied") ?? String(r.status), (e) => "threw")));
-        const counts = {};
-        for (const a of answers) counts[a] = (counts[a] ?? 0) + 1;
-        return counts;
-      }`,
-    });
-    const answeredAt = Date.now();
-    const run = result.structuredContent as { runId: string; termination: string; result?: Record<string, number> };
-    await new Promise((resolve) => setTimeout(resolve, 1_500));
-    const sent = upstream.seen.length - before;
-    expect(sent).toBeLessThanOrEqual(50);
-    expect(arrivalsAfter(answeredAt, before)).toBe(0);
-    const finish = await finishOf(run.runId);
-    const egress = (finish.activity as { egress: { admitted: number; allowed: number; denied: number; attempts: Activity[] } }).egress;
-    // what left is what the ledger admitted; every refusal recorded before the finish is the limit's
-    // (on a loaded machine the 5 s deadline may come before all 10,000 were even asked for)
-    expect(egress.admitted).toBe(sent);
-    expect(egress.attempts.filter((a) => a.decision === "denied").every((a) => a.reason === "subrequest_limit")).toBe(true);
-    if (run.termination === "completed") expect(run.result).toEqual({ "200": 50, subrequest_limit: 9950 });
-    else expect(run.termination).toBe("timed_out");
-  });
-});
-
 describe("capability bindings", () => {
   it("lets the tracker capability comment and label through the gateway, with the token the code never sees", async () => {
     const run = await probe(
@@ -553,5 +504,56 @@ describe("capability bindings", () => {
       body: JSON.stringify({ items: [{ kind: "doc", key: "k", body: 1 }] }),
     });
     expect(response.status).toBe(404);
+  });
+});
+
+// Last in the file: locally workerd does not enforce cpuMs, so a timed-out flood's isolate
+// keeps its sandbox process busy for a while after its run (on Cloudflare its CPU limit ends it).
+describe("a run's outbound requests are bounded by the run", () => {
+  const arrivalsAfter = (since: number, from: number) => upstream.seen.slice(from).filter((r) => r.at > since).length;
+
+  it("lets nothing of a run leave after its finish record: a loop that outlives its deadline is refused run_finished", async () => {
+    const before = upstream.seen.length;
+    const result = await session.callTool("flood_egress", {
+      code: `export default async () => {
+        for (;;) { await fetch("${U()}/allowed/echo?loop").catch(() => null); await new Promise((r) => setTimeout(r, 100)); }
+      }`,
+    });
+    const answeredAt = Date.now();
+    const run = result.structuredContent as { runId: string; termination: string };
+    expect(run.termination, JSON.stringify(run)).toBe("timed_out");
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    const sent = upstream.seen.length - before;
+    expect(sent).toBeGreaterThan(3);
+    expect(arrivalsAfter(answeredAt, before)).toBe(0);
+    const finish = await finishOf(run.runId);
+    expect((finish.activity as { egress: { admitted: number } }).egress.admitted).toBe(sent);
+  });
+
+  it("sends at most limits.subRequests: Promise.all of 10,000 fetches puts 50 on the upstream, the rest refused subrequest_limit and counted", async () => {
+    const before = upstream.seen.length;
+    const result = await session.callTool("flood_egress", {
+      code: `export default async () => {
+        const answers = await Promise.all(Array.from({ length: 10000 }, () =>
+          fetch("${U()}/allowed/echo").then((r) => r.headers.get("x-egress-denied") ?? String(r.status), (e) => "threw")));
+        const counts = {};
+        for (const a of answers) counts[a] = (counts[a] ?? 0) + 1;
+        return counts;
+      }`,
+    });
+    const answeredAt = Date.now();
+    const run = result.structuredContent as { runId: string; termination: string; result?: Record<string, number> };
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    const sent = upstream.seen.length - before;
+    expect(sent).toBeLessThanOrEqual(50);
+    expect(arrivalsAfter(answeredAt, before)).toBe(0);
+    const finish = await finishOf(run.runId);
+    const egress = (finish.activity as { egress: { admitted: number; allowed: number; denied: number; attempts: Activity[] } }).egress;
+    // what left is what the ledger admitted; every refusal recorded before the finish is the limit's
+    // (on a loaded machine the 5 s deadline may come before all 10,000 were even asked for)
+    expect(egress.admitted).toBe(sent);
+    expect(egress.attempts.filter((a) => a.decision === "denied").every((a) => a.reason === "subrequest_limit")).toBe(true);
+    if (run.termination === "completed") expect(run.result).toEqual({ "200": 50, subrequest_limit: 9950 });
+    else expect(run.termination).toBe("timed_out");
   });
 });
