@@ -7,7 +7,7 @@ import { PlatformError } from "../errors/index.ts";
 import type { Identity } from "../identity/index.ts";
 import { type SubmitDeps, submitToolCall } from "../intent/index.ts";
 import { toolError, toToolResult } from "./tool-result.ts";
-import { advertiseOnly, CODE_SHAPE, RUN_RESULT_SCHEMA, toolInputSchema } from "./tool-schemas.ts";
+import { advertiseOnly, CODE_SHAPE, RUN_RESULT_SCHEMA, reachOf, toolInputSchema } from "./tool-schemas.ts";
 
 export const SERVER_INFO = { name: "agent-exec", version: "0.1.0" } as const;
 
@@ -23,7 +23,7 @@ export function toolAnnotations(contract: Contract): ToolAnnotations {
 
 const INSTRUCTIONS =
   "Each tool is a capability contract that runs your JavaScript in a fresh, isolated sandbox and records evidence of the run. " +
-  `Send \`code\`: ${CODE_SHAPE} Pick the least privileged tool that can do the job.`;
+  `Send \`code\`: ${CODE_SHAPE} What the code can reach differs by tool: each tool's description says. Pick the least privileged tool that can do the job.`;
 
 // Schemas are built once per isolate, not per request: contracts do not change while it lives.
 const inputSchemas = new WeakMap<Contract, StandardSchemaWithJSON>();
@@ -51,7 +51,7 @@ export function createMcpServer(
       contract.tool,
       {
         title: contract.title,
-        description: `${contract.description}\n\nWorkload class: ${contract.class}; contract ${contract.id}@${contract.version}.`,
+        description: `${contract.description}\n\n${reachOf(contract)}\n\nWorkload class: ${contract.class}; contract ${contract.id}@${contract.version}.`,
         inputSchema: inputSchemaOf(contract),
         outputSchema,
         annotations: toolAnnotations(contract),

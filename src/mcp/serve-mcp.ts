@@ -46,9 +46,12 @@ const LEGACY = "agent-exec/legacy";
 /** And the request's waitUntil, for bookkeeping after the answer. */
 const WAIT_UNTIL = "agent-exec/wait-until";
 
+/** The MCP endpoint's handler, and the names of its tools (an unknown one is answered with them). */
+export type McpEndpointHandler = StatelessMcpHandler & { readonly tools: readonly string[] };
+
 /** Builds the handler once per endpoint (per isolate); each request still gets a fresh McpServer. */
-export function mcpHandler(endpoint: McpEndpoint): StatelessMcpHandler {
-  return createMcpHandler(
+export function mcpHandler(endpoint: McpEndpoint): McpEndpointHandler {
+  const handler = createMcpHandler(
     ({ authInfo }) =>
       createMcpServer(endpoint.contracts, endpoint.deps, authInfo?.extra?.[IDENTITY] as Identity | undefined, {
         origin: authInfo?.extra?.[ORIGIN] as string | undefined,
@@ -61,10 +64,11 @@ export function mcpHandler(endpoint: McpEndpoint): StatelessMcpHandler {
       onerror: (error: Error) => logEvent("error", { event: "mcp_error", error: String(error), stack: error.stack }),
     },
   );
+  return Object.assign(handler, { tools: endpoint.contracts.map((contract) => contract.tool).sort() });
 }
 
 export async function serveMcp(
-  handler: StatelessMcpHandler,
+  handler: McpEndpointHandler,
   request: Request,
   identity: Identity | undefined,
   approvals?: DurableObjectNamespace<ApprovalDesk>,
@@ -86,6 +90,8 @@ export async function serveMcp(
       forHandler = new Request(request, { body: text });
     }
   }
+  const unknown = unknownTool(parsedBody, handler.tools);
+  if (unknown) return unknown;
   // A 2025-era client declares URL-mode elicitation once, at initialize, on another request than its tool calls.
   if (legacy && approvals && parsedBody !== undefined) await rememberCapabilities(parsedBody, identity, approvals);
   const authInfo: AuthInfo = {
@@ -104,4 +110,18 @@ async function rememberCapabilities(body: unknown, identity: Identity, approvals
     | undefined;
   if (!initialize) return;
   await deskFor(approvals, identity.tenant).rememberClient(identity.session, initialize.params?.capabilities?.elicitation?.url !== undefined);
+}
+
+/** A tools/call naming no tool of this server: answered here, with the names of the tools there are (JSON-RPC invalid params). */
+function unknownTool(body: unknown, tools: readonly string[]): Response | null {
+  const call = body as { jsonrpc?: unknown; id?: unknown; method?: unknown; params?: { name?: unknown } } | null;
+  if (!call || Array.isArray(body) || call.method !== "tools/call" || call.id === undefined) return null;
+  const name = call.params?.name;
+  if (typeof name === "string" && tools.includes(name)) return null;
+  const asked = typeof name === "string" ? `"${name.slice(0, 100)}"` : "(no name)";
+  return Response.json({
+    jsonrpc: "2.0",
+    id: call.id,
+    error: { code: -32602, message: `Unknown tool ${asked}. This server's tools: ${tools.join(", ")}.`, data: { tools } },
+  });
 }

@@ -7,18 +7,43 @@ import { type Contract, DATA_CLASSES } from "../contracts/index.ts";
 export const CODE_SHAPE =
   "An ES module whose default export is a function `(input, ctx) => result` (it may be async). " +
   "`input` is the `input` argument; `ctx` holds `runId`, `contract` and `env` (the bindings this contract grants). " +
-  "Return JSON data. console.log/info/warn/error/debug output is captured and returned. There is no network access.";
+  "Return JSON data. console.log/info/warn/error/debug output is captured and returned.";
+
+/** What a contract's code can reach, in one sentence for its tool: its egress rules and the capabilities that go out for it. */
+export function reachOf(contract: Contract): string {
+  const own = contract.egress.filter((rule) => rule.capability === undefined);
+  const viaCapabilities = [...new Set(contract.egress.filter((rule) => rule.capability !== undefined).map((rule) => rule.capability))];
+  const code =
+    own.length === 0
+      ? "The code has no network access: fetch() and connect() to anywhere are refused (and recorded)."
+      : `The code may reach only ${own.map((rule) => `${rule.protocol}://${rule.host}${rule.ports ? `:${rule.ports.join("|")}` : ""}${rule.paths ? ` (${rule.paths.join(", ")})` : ""}`).join(", ")}, at most ${contract.limits.subRequests} requests per call; anything else is refused and recorded.`;
+  const bindings =
+    contract.capabilities.length === 0
+      ? ""
+      : ` Capability bindings in ctx.env (when your grant covers them): ${contract.capabilities.join(", ")}${viaCapabilities.length > 0 ? `; ${viaCapabilities.join(", ")} reach their own service for you` : ""}.`;
+  return code + bindings;
+}
 
 export function toolInputSchema(contract: Contract): JsonSchemaType {
   return {
     type: "object",
     properties: {
-      code: { type: "string", minLength: 1, description: `${CODE_SHAPE} At most ${contract.limits.codeBytes} bytes.` },
+      code: { type: "string", minLength: 1, description: `${CODE_SHAPE} ${reachOf(contract)} At most ${contract.limits.codeBytes} bytes.` },
       input: { ...contract.inputSchema, description: describeInput(contract) },
       dataClass: {
         type: "string",
         enum: [...DATA_CLASSES],
         description: `The most sensitive class of data in \`input\` (${DATA_CLASSES.join(" < ")}). Defaults to "${contract.dataClass.default}"; this contract accepts at most "${contract.dataClass.max}", and your grant may allow less.`,
+      },
+      plan: {
+        type: "object",
+        description:
+          'The destinations the code will reach, declared up front ("host", "host:port" or "scheme://host[:port]"; host may be "*.suffix"). Every outbound attempt outside them is flagged as drift in the evidence; an approver sees them.',
+        properties: {
+          destinations: { type: "array", items: { type: "string", minLength: 1, maxLength: 300 }, maxItems: 64 },
+        },
+        required: ["destinations"],
+        additionalProperties: false,
       },
     },
     required: ["code"],
@@ -55,10 +80,19 @@ export const RUN_RESULT_SCHEMA = {
     },
     policyHash: { type: "string", description: "The policy snapshot that decided (GET /v1/policy/{hash})." },
     decision: {
-      type: ["object", "null"],
-      properties: { outcome: { type: "string" }, reasons: { type: "array", items: { type: "string" } }, dataClass: { type: "string" } },
+      description: "The policy's decision; null when the call was refused before policy was consulted (e.g. invalid arguments).",
+      anyOf: [
+        {
+          type: "object",
+          properties: { outcome: { type: "string" }, reasons: { type: "array", items: { type: "string" } }, dataClass: { type: "string" } },
+        },
+        { type: "null" },
+      ],
     },
-    result: { description: "What the code returned (present when termination is completed)." },
+    result: {
+      description: "What the code returned (present when termination is completed): any JSON value.",
+      anyOf: [{ type: "object", additionalProperties: true }, { type: "array" }, { type: "string" }, { type: "number" }, { type: "boolean" }, { type: "null" }],
+    },
     error: {
       type: "object",
       properties: {

@@ -37,6 +37,43 @@ describe.each(CLIENT_KINDS)("over MCP with %s", (kind) => {
     expect(byName.change_privileged?.inputSchema).toMatchObject({ properties: { input: { required: ["reason"] } } });
   });
 
+  it("advertises schemas a strict client takes: plan in every tool's arguments, no type unions, nothing unconstrained, and what each tool can reach", async () => {
+    const tools = await session.listTools();
+    const byName = Object.fromEntries(tools.map((t) => [t.name, t]));
+    for (const tool of tools) {
+      expect(tool.inputSchema).toMatchObject({
+        additionalProperties: false,
+        properties: { plan: { type: "object", required: ["destinations"], properties: { destinations: { type: "array", items: { type: "string" } } } } },
+      });
+      // the portability rules MCP Inspector's --strict applies (no type arrays; every schema node constrains its value)
+      const findings: string[] = [];
+      const lint = (node: unknown, path: string) => {
+        if (!node || typeof node !== "object" || Array.isArray(node)) return;
+        const schema = node as Record<string, unknown>;
+        if (Array.isArray(schema.type)) findings.push(`${path}: type union`);
+        const constrains = ["type", "enum", "const", "anyOf", "oneOf", "allOf", "not", "properties", "items", "required", "minLength", "maxLength", "pattern"];
+        if (!constrains.some((key) => key in schema)) findings.push(`${path}: unconstrained`);
+        for (const [name, child] of Object.entries((schema.properties as object) ?? {})) lint(child, `${path}.${name}`);
+        for (const [index, child] of ((schema.anyOf as unknown[]) ?? []).entries()) lint(child, `${path}.anyOf[${index}]`);
+        if (schema.items) lint(schema.items, `${path}.items`);
+      };
+      lint(tool.inputSchema, `${tool.name}.inputSchema`);
+      lint((tool as { outputSchema?: unknown }).outputSchema, `${tool.name}.outputSchema`);
+      expect(findings).toEqual([]);
+    }
+    // what each tool's code can reach is in its own description, not one sentence for all
+    expect(byName.analyze_readonly?.description).toContain("The code has no network access");
+    expect(byName.mutate_controlled?.description).toMatch(
+      /Capability bindings in ctx\.env \(when your grant covers them\): tracker; tracker reach(es)? their own service/,
+    );
+  });
+
+  it("answers a tools/call of a tool it does not have with the names of those it has", async () => {
+    await expect(session.callTool("analyse_readonly", { code: "export default () => 1" })).rejects.toThrow(
+      /Unknown tool "analyse_readonly"\. This server's tools: analyze_readonly, change_privileged, mutate_controlled\./,
+    );
+  });
+
   it("runs code in a fresh dynamic worker and returns its JSON result and console output", async () => {
     const result = await session.callTool("analyze_readonly", {
       code: "export default async (input, ctx) => { console.log('summing', input.values.length); console.warn('careful'); return { sum: input.values.reduce((a, b) => a + b, 0), contract: ctx.contract.id }; }",
