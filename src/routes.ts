@@ -19,8 +19,10 @@ import {
   jsonResponse,
   METRICS_ROUTE,
   presentsMetricsToken,
+  RESOURCE_METADATA_ROUTE,
   RESPONSE_MARKER,
   ROLLOUT_ROUTE,
+  resourceMetadataUrl,
   STORE_ROUTE,
   serveApproval,
   serveApprovalList,
@@ -35,6 +37,7 @@ import {
   serveJwks,
   serveMetrics,
   servePolicySnapshot,
+  serveResourceMetadata,
   serveRollout,
   serveRolloutEnable,
   serveStoreItems,
@@ -44,6 +47,7 @@ import {
   TASKS_ROUTE,
   unexpectedErrorResponse,
   VIEWER_ASSETS,
+  withResourceMetadata,
 } from "./http/index.ts";
 import type { Identity } from "./identity/index.ts";
 import { isDiscoveryRequest, MCP_ROUTE, SERVER_INFO, serveMcp } from "./mcp/index.ts";
@@ -92,6 +96,13 @@ routes.use(async (c, next) => {
   // no answer is to be sniffed into another type (an export carries code from evidence as JSON text)
   marked.headers.set("x-content-type-options", "nosniff");
   c.res = marked;
+  // every 401 points at the metadata that says where to get a token (RFC 9728, the MCP authorization spec);
+  // set on c.res itself: replacing c.res copies the old answer's headers over the new one's
+  const challenge = c.res.headers.get("www-authenticate");
+  if (c.res.status === 401 && challenge) {
+    const url = new URL(c.req.url);
+    c.res.headers.set("www-authenticate", withResourceMetadata(challenge, resourceMetadataUrl(url.origin, url.pathname === MCP_ROUTE ? MCP_ROUTE : "")));
+  }
 });
 // DNS-rebinding protection for every route, as the MCP SDK gives /mcp: a page or script on
 // another origin that resolves its own name to this server gets nothing but a refusal.
@@ -130,6 +141,8 @@ routes.get("/", (c) =>
   }),
 );
 routes.get(JWKS_ROUTE, (c) => serveJwks(c.var.platform.keys));
+routes.get(RESOURCE_METADATA_ROUTE, (c) => serveResourceMetadata(new URL(c.req.url).origin, "", c.var.platform.config.auth));
+routes.get(`${RESOURCE_METADATA_ROUTE}${MCP_ROUTE}`, (c) => serveResourceMetadata(new URL(c.req.url).origin, MCP_ROUTE, c.var.platform.config.auth));
 routes.all("/approvals/:id", (c) => serveApprovalPage(c.req.raw, rawParam(c, "id")));
 routes.all(APPROVAL_SCRIPT_ROUTE, () => serveApprovalScript());
 routes.all(APPROVAL_STYLE_ROUTE, () => serveApprovalStyle());

@@ -28,6 +28,8 @@ const RawConfigSchema = z.object({
   AUTH_TENANT_CLAIM: z.string().min(1).default("tenant"),
   AUTH_ROLES_CLAIM: z.string().min(1).default("roles"),
   AUTH_CLOCK_TOLERANCE_S: z.coerce.number().int().min(0).max(300).default(30),
+  /** The OAuth authorization servers (issuer URLs) whose tokens the server takes, published in its RFC 9728 metadata. */
+  AUTH_AUTHORIZATION_SERVERS: csv([]),
   /** Hostnames the MCP endpoint accepts in `Host` (DNS-rebinding protection). Empty: the SDK's defaults (localhost and workers.dev URLs only). */
   MCP_ALLOWED_HOSTNAMES: csv([]),
   /** "on" lets initialize, ping and tools/list through without a token (discovery); "off" requires one for everything. */
@@ -84,6 +86,8 @@ export type Config = {
     rolesClaim: string;
     clockToleranceS: number;
     keys: { kind: "jwks"; url: URL } | { kind: "dev"; jwk: z.infer<typeof JwkSchema> };
+    /** Published in the RFC 9728 metadata: where clients get tokens for this server. */
+    authorizationServers: string[];
   };
   mcp: { allowedHostnames: string[]; anonymousDiscovery: boolean };
   tasks: {
@@ -133,6 +137,7 @@ export function readConfig(env: object): Config {
       rolesClaim: raw.AUTH_ROLES_CLAIM,
       clockToleranceS: raw.AUTH_CLOCK_TOLERANCE_S,
       keys: authKeys(raw),
+      authorizationServers: raw.AUTH_AUTHORIZATION_SERVERS,
     },
     mcp: { allowedHostnames: raw.MCP_ALLOWED_HOSTNAMES, anonymousDiscovery: raw.MCP_ANONYMOUS_DISCOVERY === "on" },
     tasks: {

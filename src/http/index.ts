@@ -20,6 +20,7 @@ export { INCIDENTS_ROUTE, serveIncidents } from "./incidents-route.ts";
 export { JWKS_ROUTE, serveJwks } from "./jwks-route.ts";
 export { METRICS_ROUTE, presentsMetricsToken, serveMetrics } from "./metrics-route.ts";
 export { servePolicySnapshot } from "./policy-route.ts";
+export { RESOURCE_METADATA_ROUTE, resourceMetadataUrl, serveResourceMetadata, withResourceMetadata } from "./resource-metadata-route.ts";
 export { ROLLOUT_ROUTE, serveRollout, serveRolloutEnable } from "./rollout-route.ts";
 export { STORE_ROUTE, serveStoreItems } from "./store-route.ts";
 export { serveTasks, TASKS_ROUTE } from "./tasks-route.ts";

@@ -52,6 +52,28 @@ describe("authentication over raw HTTP", () => {
   });
 });
 
+describe("OAuth discovery (RFC 9728), as a client that has only the server's URL finds it", () => {
+  it("answers a tools/call without a token with 401 pointing at the protected resource metadata, which names this very endpoint", async () => {
+    const response = await fetch(server.mcpUrl, {
+      method: "POST",
+      headers: { "content-type": "application/json", accept: "application/json, text/event-stream" },
+      body: JSON.stringify({
+        jsonrpc: "2.0",
+        id: 1,
+        method: "tools/call",
+        params: { name: "analyze_readonly", arguments: { code: "export default () => 1" } },
+      }),
+    });
+    expect(response.status).toBe(401);
+    const challenge = response.headers.get("www-authenticate") ?? "";
+    const metadataUrl = /resource_metadata="([^"]+)"/.exec(challenge)?.[1];
+    expect(metadataUrl).toBe(`${server.url}/.well-known/oauth-protected-resource/mcp`);
+    const metadata = await fetch(metadataUrl ?? "");
+    expect(metadata.status).toBe(200);
+    expect(await metadata.json()).toMatchObject({ resource: server.mcpUrl.href, bearer_methods_supported: ["header"] });
+  });
+});
+
 describe("evidence access", () => {
   const read = (sid: string, token?: string) =>
     fetch(`${server.url}/v1/sessions/${sid}/evidence`, { headers: token ? { authorization: `Bearer ${token}` } : {} });

@@ -63,8 +63,31 @@ describe("routes", () => {
   it("refuses tools/call without a token with 401 and a Bearer challenge", async () => {
     const response = await mcp(rpc("tools/call", { name: "analyze_readonly", arguments: { code: "export default () => 1" } }));
     expect(response.status).toBe(401);
-    expect(response.headers.get("www-authenticate")).toBe('Bearer realm="agent-exec"');
+    expect(response.headers.get("www-authenticate")).toBe(
+      'Bearer realm="agent-exec", resource_metadata="http://127.0.0.1:8787/.well-known/oauth-protected-resource/mcp"',
+    );
     expect(await response.json()).toMatchObject({ error: { code: "unauthorized", hint: expect.stringContaining("npm run token") } });
+  });
+
+  it("publishes its protected resource metadata (RFC 9728) and points every 401 at it", async () => {
+    const forMcp = await worker().fetch(`${BASE}/.well-known/oauth-protected-resource/mcp`);
+    expect(forMcp.status).toBe(200);
+    expect(await forMcp.json()).toEqual({ resource: "http://127.0.0.1:8787/mcp", bearer_methods_supported: ["header"], resource_name: "agent-exec" });
+    const forOrigin = await worker().fetch(`${BASE}/.well-known/oauth-protected-resource`);
+    expect(await forOrigin.json()).toMatchObject({ resource: "http://127.0.0.1:8787" });
+    // REST routes too, and a wrong token as well as none
+    const rest = await worker().fetch(`${BASE}/v1/sessions/s-1/evidence`);
+    expect(rest.status).toBe(401);
+    expect(rest.headers.get("www-authenticate")).toBe(
+      'Bearer realm="agent-exec", resource_metadata="http://127.0.0.1:8787/.well-known/oauth-protected-resource"',
+    );
+    await rest.body?.cancel();
+    const wrong = await mcp(rpc("tools/list"), bearer(await signToken({ aud: "elsewhere" })));
+    expect(wrong.status).toBe(401);
+    expect(wrong.headers.get("www-authenticate")).toMatch(
+      /^Bearer realm="agent-exec", error="invalid_token", error_description="[^"]+", resource_metadata="http:\/\/127\.0\.0\.1:8787\/\.well-known\/oauth-protected-resource\/mcp"$/,
+    );
+    await wrong.body?.cancel();
   });
 
   it("refuses a batch that smuggles tools/call behind a ping", async () => {
