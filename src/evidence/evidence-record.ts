@@ -198,6 +198,17 @@ export const RunStartedSchema = z.object({
   deadlineAt: z.int(),
   /** What ran the code, so a runtime advisory can be matched to runs (absent in records from before it was kept). */
   runtime: RuntimeRecordSchema.optional(),
+  /** The W3C trace the run belongs to: the caller's (its span as parent), or one the run started (parent null). */
+  trace: z
+    .object({
+      traceId: z.string().regex(/^[0-9a-f]{32}$/),
+      parentSpanId: z
+        .string()
+        .regex(/^[0-9a-f]{16}$/)
+        .nullable(),
+      sampled: z.boolean(),
+    })
+    .optional(),
 });
 
 export const RunFinishedSchema = z.object({

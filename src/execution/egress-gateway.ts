@@ -17,6 +17,7 @@ import { decideEgress, type EgressDenial } from "./egress-policy.ts";
 import { classifyHost } from "./ip-address.ts";
 import type { GatewayProps } from "./runtime-profile.ts";
 import { countingStream, redactingStream } from "./streams.ts";
+import { outboundTraceparent } from "./trace-context.ts";
 
 /** Set by the sandbox harness when the code's URL carried userinfo (workerd drops it before egress). */
 export const USERINFO_MARKER = "x-agent-exec-userinfo";
@@ -58,6 +59,9 @@ const REWRITING_HEADERS = [
   "x-http-method-override",
   "x-http-method",
   "x-method-override",
+  // the trace is the run's: the gateway sets traceparent itself
+  "traceparent",
+  "tracestate",
 ];
 /** Credentials the code may not send itself; a rule's injection is the only way to authenticate. */
 const CREDENTIAL_HEADERS = ["authorization", "cookie", "x-api-key", "x-auth-token", "api-key"];
@@ -109,6 +113,8 @@ export class EgressGateway extends WorkerEntrypoint<Env, GatewayProps> {
 
     const headers = outboundHeaders(request.headers);
     if (verdict.inject && secret) headers.set(verdict.inject.header, verdict.inject.format.replace("{secret}", secret));
+    // the run's trace goes on: each request a span of it (whatever trace headers the code set)
+    if (props.trace) headers.set("traceparent", outboundTraceparent(props.trace));
     const target = this.target(url, host);
     const sent = countingStream();
     const hasBody = request.body !== null && request.method !== "GET" && request.method !== "HEAD";

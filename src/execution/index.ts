@@ -34,3 +34,4 @@ export {
 export { StoreItemSchema, storeFor } from "./store-item.ts";
 export { plannerTrust, policyTrust, publishedKeys, type TaskTrust } from "./task-trust.ts";
 export type { TenantStore } from "./tenant-store.ts";
+export { type RunTrace, runTrace } from "./trace-context.ts";

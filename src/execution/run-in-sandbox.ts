@@ -77,7 +77,7 @@ export function startSandbox(host: SandboxBindings, job: SandboxJobWire): Sandbo
   let harness: HarnessStub;
   try {
     const run = { runId: job.runId, tenant: job.tenant, session: job.session };
-    const bounds = { rules: profile.rules, plan: profile.plan, subRequests: limits.subRequests };
+    const bounds = { rules: profile.rules, plan: profile.plan, subRequests: limits.subRequests, trace: profile.trace ?? null };
     const gateway = host.gateway({ ...run, ...bounds, via: "code" });
     const env = Object.fromEntries([
       ...profile.capabilities.map((name) => [BINDING_NAMES[name], host.capability(name, { ...run, ...bounds, scope: profile.scope })]),

@@ -3,6 +3,7 @@
 // enforces, and the destinations the call declared.
 import type { CapabilityName, Contract, EgressRule } from "../contracts/index.ts";
 import type { Destination } from "./destination.ts";
+import type { RunTrace } from "./trace-context.ts";
 
 /** The actions each capability performs; a capability is bound only if the scope grants one of them. */
 export const CAPABILITY_ACTIONS: Record<CapabilityName, readonly string[]> = {
@@ -15,14 +16,17 @@ export type RuntimeProfile = {
   rules: EgressRule[];
   scope: string[];
   plan: Destination[] | null;
+  /** The trace the run's outbound requests continue (null: they carry none). */
+  trace: RunTrace | null;
 };
 
-export function runtimeProfile(contract: Contract, scope: readonly string[], plan: Destination[] | null): RuntimeProfile {
+export function runtimeProfile(contract: Contract, scope: readonly string[], plan: Destination[] | null, trace: RunTrace | null = null): RuntimeProfile {
   return {
     capabilities: contract.capabilities.filter((name) => CAPABILITY_ACTIONS[name].some((action) => scope.includes(action))),
     rules: contract.egress,
     scope: [...scope],
     plan,
+    trace,
   };
 }
 
@@ -30,7 +34,7 @@ export function runtimeProfile(contract: Contract, scope: readonly string[], pla
 export type RunContext = { runId: string; tenant: string; session: string };
 
 /** What bounds a run's egress: its rules, its declared plan (for drift) and how many requests it may send (limits.subRequests). */
-export type EgressBounds = { rules: EgressRule[]; plan: Destination[] | null; subRequests: number };
+export type EgressBounds = { rules: EgressRule[]; plan: Destination[] | null; subRequests: number; trace: RunTrace | null };
 export type GatewayProps = RunContext & EgressBounds & { via: "code" | CapabilityName };
 export type CapabilityProps = RunContext & EgressBounds & { scope: string[] };
 

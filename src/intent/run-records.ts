@@ -14,7 +14,7 @@ import {
   sha256Hex,
   type TerminationReason,
 } from "../evidence/index.ts";
-import type { RuntimeProfile, SandboxOutcome } from "../execution/index.ts";
+import type { RunTrace, RuntimeProfile, SandboxOutcome } from "../execution/index.ts";
 import type { Identity } from "../identity/index.ts";
 import type { Decision } from "../policy/index.ts";
 import type { CallDigests, Task } from "./task.ts";
@@ -66,6 +66,7 @@ export function startRecord(
     budget: BudgetRecord | undefined;
     profile: RuntimeProfile;
     runtime: RuntimeRecord;
+    trace: RunTrace;
   },
 ): RunStarted {
   const { identity, digests, task, budget, approval, profile } = facts;
@@ -87,6 +88,7 @@ export function startRecord(
     profile: { capabilities: profile.capabilities, egressRules: profile.rules.length },
     deadlineAt: deadlineOf(facts.receivedAt + (budget?.queuedMs ?? 0), facts.contract),
     runtime: facts.runtime,
+    trace: facts.trace,
   };
 }
 

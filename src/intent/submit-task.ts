@@ -26,6 +26,7 @@ import {
   type PolicyTaskClaims,
   PolicyTaskClaimsSchema,
   redactedOutcome,
+  runTrace,
   runtimeProfile,
   type SandboxOutcome,
   type SandboxService,
@@ -87,6 +88,8 @@ export type Submission = {
   origin?: string;
   /** The request's waitUntil: bookkeeping after the answer (governance figures) runs there, off the caller's path. */
   waitUntil?: (promise: Promise<unknown>) => void;
+  /** The caller's W3C traceparent (MCP `_meta` or HTTP header); the run continues it, or starts a trace without one. */
+  traceparent?: string | undefined;
 };
 
 export type RunReport = {
@@ -183,7 +186,8 @@ async function runSteps(deps: SubmitDeps, submission: Submission, run: RunState)
   // 6. Record the start; an admitted task's isolate boots meanwhile (booting evaluates only the
   // harness: the task's code is imported by run(), after the record is durable).
   const admitted = refusal ? undefined : issued?.task;
-  const profile = runtimeProfile(contract, decision?.outcome === "allow" ? decision.scope : [], task?.plan?.destinations ?? null);
+  const trace = runTrace(submission.traceparent);
+  const profile = runtimeProfile(contract, decision?.outcome === "allow" ? decision.scope : [], task?.plan?.destinations ?? null, trace);
   const sandbox = admitted
     ? openSandbox(deps.sandboxes, { runId, tenant: identity.tenant, session: identity.session, contract, profile, task: admitted })
     : undefined;
@@ -191,7 +195,7 @@ async function runSteps(deps: SubmitDeps, submission: Submission, run: RunState)
   const budgetSeen = budgetRecord(slot, lane, asked, contract);
   const digests = task ?? (built.ok ? built.task : built.digests);
   const facts = { runId, receivedAt, identity, intent: submission.intent, batch: submission.batch, lane, contract, policyHash, decision, task, digests };
-  const started = startRecord({ ...facts, issued: issued?.record ?? null, approval: approved, budget: budgetSeen, profile, runtime: deps.runtime });
+  const started = startRecord({ ...facts, issued: issued?.record ?? null, approval: approved, budget: budgetSeen, profile, runtime: deps.runtime, trace });
   const spend = [
     ...(submission.spend ?? []),
     ...(admitted && issued?.record ? [{ jti: `policy:${issued.record.jti}`, exp: issued.record.expiresAt, role: "task" as const }] : []),
@@ -396,7 +400,7 @@ export function submitToolCall(
   contract: Contract,
   identity: Identity,
   rawArguments: unknown,
-  request: Pick<Submission, "origin" | "waitUntil"> = {},
+  request: Pick<Submission, "origin" | "waitUntil" | "traceparent"> = {},
 ): Promise<RunReport> {
   return submitTask(deps, { contract, identity, arguments: rawArguments, intent: { source: "mcp" }, ...request });
 }

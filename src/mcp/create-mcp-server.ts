@@ -42,7 +42,13 @@ export function createMcpServer(
   contracts: readonly Contract[],
   deps: SubmitDeps,
   identity: Identity | undefined,
-  request: { origin?: string | undefined; legacy?: boolean; waitUntil?: ((promise: Promise<unknown>) => void) | undefined } = {},
+  request: {
+    origin?: string | undefined;
+    legacy?: boolean;
+    waitUntil?: ((promise: Promise<unknown>) => void) | undefined;
+    /** The request's HTTP traceparent header, if any. */
+    traceparent?: string | undefined;
+  } = {},
 ): McpServer {
   const server = new McpServer(SERVER_INFO, { capabilities: { tools: { listChanged: false } }, instructions: INSTRUCTIONS });
   outputSchema ??= advertiseOnly(RUN_RESULT_SCHEMA);
@@ -57,12 +63,15 @@ export function createMcpServer(
         annotations: toolAnnotations(contract),
         _meta: { "agent-exec/contract": { id: contract.id, version: contract.version, class: contract.class, phase: contract.phase } },
       },
-      async (args: unknown) => {
+      async (args: unknown, ctx) => {
         // The HTTP gate refuses tools/call without a verified token; this is the second lock.
         if (!identity) return toolError(new PlatformError("unauthorized", "tools/call needs a bearer token."));
+        // a traceparent in the request's _meta wins over the HTTP header's
+        const traceparent = ctx.mcpReq._meta?.traceparent ?? request.traceparent;
         const report = await submitToolCall(deps, contract, identity, args, {
           ...(request.origin ? { origin: request.origin } : {}),
           ...(request.waitUntil ? { waitUntil: request.waitUntil } : {}),
+          ...(typeof traceparent === "string" ? { traceparent } : {}),
         });
         // A 2025-era client that declared URL-mode elicitation gets the protocol's own error pointing at the approval page.
         const gate = report.approval;

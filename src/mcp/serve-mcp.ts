@@ -45,6 +45,8 @@ const ORIGIN = "agent-exec/origin";
 const LEGACY = "agent-exec/legacy";
 /** And the request's waitUntil, for bookkeeping after the answer. */
 const WAIT_UNTIL = "agent-exec/wait-until";
+/** And its W3C traceparent header, for the run to continue. */
+const TRACEPARENT = "agent-exec/traceparent";
 
 /** The MCP endpoint's handler, and the names of its tools (an unknown one is answered with them). */
 export type McpEndpointHandler = StatelessMcpHandler & { readonly tools: readonly string[] };
@@ -57,6 +59,7 @@ export function mcpHandler(endpoint: McpEndpoint): McpEndpointHandler {
         origin: authInfo?.extra?.[ORIGIN] as string | undefined,
         legacy: authInfo?.extra?.[LEGACY] === true,
         waitUntil: authInfo?.extra?.[WAIT_UNTIL] as ((promise: Promise<unknown>) => void) | undefined,
+        traceparent: authInfo?.extra?.[TRACEPARENT] as string | undefined,
       }),
     {
       route: MCP_ROUTE,
@@ -99,7 +102,13 @@ export async function serveMcp(
     clientId: identity.actor,
     scopes: identity.roles,
     expiresAt: identity.expiresAt,
-    extra: { [IDENTITY]: identity, [ORIGIN]: new URL(request.url).origin, [LEGACY]: legacy, ...(waitUntil ? { [WAIT_UNTIL]: waitUntil } : {}) },
+    extra: {
+      [IDENTITY]: identity,
+      [ORIGIN]: new URL(request.url).origin,
+      [LEGACY]: legacy,
+      ...(waitUntil ? { [WAIT_UNTIL]: waitUntil } : {}),
+      ...(request.headers.has("traceparent") ? { [TRACEPARENT]: request.headers.get("traceparent") } : {}),
+    },
   };
   return await handler.fetch(forHandler, { authInfo, ...(parsedBody === undefined ? {} : { parsedBody }) });
 }

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { dataDirs } from "../helpers/data-dirs.ts";
 import { type LocalServer, startLocalServer } from "../helpers/local-server.ts";
 import { CLIENT_KINDS, connectClient, type McpSession } from "../helpers/mcp-clients.ts";
+import { answerOf, toolCallHeaders } from "../helpers/mcp-http.ts";
 import { ALL_SECRETS, leakedIn, SECRET_URL_PATH } from "../helpers/secrets.ts";
 import { type HttpUpstream, startHttpUpstream, startTcpEcho, type TcpEcho } from "../helpers/upstreams.ts";
 
@@ -146,6 +147,17 @@ async function finishOf(runId: string, tenant = "acme", sid = "s-egress"): Promi
   const finish = records.find((r) => r.runId === runId && r.kind === "run.finished");
   if (!finish) throw new Error(`no finish record for ${runId}`);
   return finish;
+}
+async function startOf(runId: string): Promise<Record<string, unknown>> {
+  const token = await server.token({ tenant: "acme", actor: "auditor", session: "s-egress" });
+  const records = (
+    (await (await fetch(`${server.url}/v1/sessions/s-egress/evidence?limit=500`, { headers: { authorization: `Bearer ${token}` } })).json()) as {
+      records: Array<Record<string, unknown>>;
+    }
+  ).records;
+  const start = records.find((r) => r.runId === runId && r.kind === "run.started");
+  if (!start) throw new Error(`no start record for ${runId}`);
+  return start;
 }
 const egressOf = (finish: Record<string, unknown>) => (finish.activity as { egress: { attempts: Activity[] } }).egress.attempts;
 
@@ -377,6 +389,52 @@ describe("egress gateway", () => {
     expect(run.result).toEqual(["ping", `127.0.0.1:${echo.port}`]);
     // admitted before opened resolved (its own record comes when the connection is over)
     expect(run.finish).toMatchObject({ activity: { egress: { admitted: 1, denied: 0 } } });
+  });
+});
+
+describe("trace context", () => {
+  const CALLER_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736";
+  const call = async (meta: Record<string, unknown> | undefined, headers: Record<string, string> = {}) => {
+    const token = await server.token({ tenant: "acme", actor: "alice", session: "s-egress" });
+    const response = await fetch(server.mcpUrl, {
+      method: "POST",
+      headers: { ...toolCallHeaders(token), ...headers },
+      body: JSON.stringify({
+        jsonrpc: "2.0",
+        id: 1,
+        method: "tools/call",
+        params: {
+          name: "probe_egress",
+          arguments: {
+            code: `export default async () => (await fetch("${U()}/allowed/echo", { headers: { traceparent: "00-${"f".repeat(32)}-${"f".repeat(16)}-01" } })).status`,
+          },
+          ...(meta ? { _meta: meta } : {}),
+        },
+      }),
+    });
+    const run = answerOf<{ runId: string; result: unknown }>(await response.text())?.result?.structuredContent;
+    if (!run) throw new Error("no tool result");
+    const start = (await startOf(run.runId)) as { trace?: { traceId: string; parentSpanId: string | null; sampled: boolean } };
+    return { run, trace: start.trace, sent: upstream.seen.at(-1)?.headers.traceparent as string | undefined };
+  };
+
+  it("continues the caller's traceparent from the request's _meta: recorded in the run's start and sent, as a span of its own, on its outbound requests", async () => {
+    const { run, trace, sent } = await call({ traceparent: `00-${CALLER_TRACE}-00f067aa0ba902b7-01` });
+    expect(run.result).toBe(200);
+    expect(trace).toEqual({ traceId: CALLER_TRACE, parentSpanId: "00f067aa0ba902b7", sampled: true });
+    // the code's own traceparent is not what leaves: the run's trace is
+    expect(sent).toMatch(new RegExp(`^00-${CALLER_TRACE}-[0-9a-f]{16}-01$`));
+    expect(sent).not.toContain("00f067aa0ba902b7");
+  });
+
+  it("takes the HTTP traceparent header when _meta has none, and starts a trace of its own without either", async () => {
+    const fromHeader = await call(undefined, { traceparent: `00-${CALLER_TRACE}-b7ad6b7169203331-00` });
+    expect(fromHeader.trace).toEqual({ traceId: CALLER_TRACE, parentSpanId: "b7ad6b7169203331", sampled: false });
+    expect(fromHeader.sent).toMatch(new RegExp(`^00-${CALLER_TRACE}-[0-9a-f]{16}-00$`));
+    const fresh = await call({ traceparent: "not a traceparent" });
+    expect(fresh.trace).toMatchObject({ traceId: expect.stringMatching(/^[0-9a-f]{32}$/), parentSpanId: null, sampled: true });
+    expect(fresh.trace?.traceId).not.toBe(CALLER_TRACE);
+    expect(fresh.sent).toMatch(new RegExp(`^00-${fresh.trace?.traceId}-[0-9a-f]{16}-01$`));
   });
 });
 

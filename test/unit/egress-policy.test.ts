@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { canonicalHostName, type EgressRule, EgressRuleSchema } from "../../src/contracts/index.ts";
 import { decideEgress, type EgressAttempt } from "../../src/execution/egress-policy.ts";
 import { classifyHost, formatIPv6, parseIPv4, parseIPv6 } from "../../src/execution/ip-address.ts";
+import { outboundTraceparent, runTrace } from "../../src/execution/trace-context.ts";
 
 const rule = (r: Partial<EgressRule> & Pick<EgressRule, "host" | "protocol">): EgressRule => EgressRuleSchema.parse(r);
 const attempt = (a: Partial<EgressAttempt>): EgressAttempt => ({
@@ -210,4 +211,36 @@ describe("host names: one spelling for matching and resolving", () => {
       expect(decideEgress(attempt({ protocol: "http", host, port: 80 }), everything)).toMatchObject({ allowed: false, reason: "address_not_allowed" });
     },
   );
+});
+
+describe("trace context (W3C traceparent)", () => {
+  it("continues a valid traceparent, in any case, keeping its sampling", () => {
+    expect(runTrace("00-4BF92F3577B34DA6A3CE929D0E0E4736-00F067AA0BA902B7-01")).toEqual({
+      traceId: "4bf92f3577b34da6a3ce929d0e0e4736",
+      parentSpanId: "00f067aa0ba902b7",
+      sampled: true,
+    });
+    expect(runTrace("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00").sampled).toBe(false);
+  });
+
+  it.each([
+    undefined,
+    42,
+    "",
+    "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+    "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+    "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+    "00-4bf92f3577b34da6a3ce929d0e0e473-00f067aa0ba902b7-01",
+  ])("starts a fresh sampled trace for %j", (value) => {
+    const trace = runTrace(value);
+    expect(trace).toMatchObject({ traceId: expect.stringMatching(/^[0-9a-f]{32}$/), parentSpanId: null, sampled: true });
+    expect(trace.traceId).not.toBe("4bf92f3577b34da6a3ce929d0e0e4736");
+  });
+
+  it("gives each outbound request a span of its own in the run's trace", () => {
+    const trace = runTrace("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+    const [a, b] = [outboundTraceparent(trace), outboundTraceparent(trace)];
+    expect(a).toMatch(/^00-4bf92f3577b34da6a3ce929d0e0e4736-[0-9a-f]{16}-01$/);
+    expect(a).not.toBe(b);
+  });
 });
