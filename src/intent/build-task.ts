@@ -22,22 +22,28 @@ function inputValidator(contract: Contract): Validator {
   return validator;
 }
 
-export async function buildTask(
-  meta: { runId: string; receivedAt: number; identity: Identity; contract: Contract },
-  rawArguments: unknown,
-): Promise<BuildResult> {
+/** The digests of a call's code and input, as its task and its records carry them (whether or not it becomes a task). */
+export async function callDigests(rawArguments: unknown): Promise<CallDigests> {
   const raw = (rawArguments ?? {}) as Record<string, unknown>;
   const codeText = typeof raw.code === "string" ? raw.code : lenientJson(raw.code);
-  // RFC 8785 refuses lone surrogates and non-finite numbers: such input is refused below,
-  // and digested here as plain JSON so the refusal is still recorded.
-  const canonicalInput = tryCanonical(raw.input ?? {});
-  const inputText = canonicalInput ?? lenientJson(raw.input ?? {});
-  const digests: CallDigests = {
+  // RFC 8785 refuses lone surrogates and non-finite numbers: such input is refused by
+  // buildTask, and digested here as plain JSON so the refusal is still recorded.
+  const inputText = tryCanonical(raw.input ?? {}) ?? lenientJson(raw.input ?? {});
+  return {
     codeSha256: await sha256Hex(codeText),
     codeBytes: utf8Bytes(codeText),
     inputSha256: await sha256Hex(inputText),
     inputBytes: utf8Bytes(inputText),
   };
+}
+
+export async function buildTask(
+  meta: { runId: string; receivedAt: number; identity: Identity; contract: Contract },
+  rawArguments: unknown,
+): Promise<BuildResult> {
+  const raw = (rawArguments ?? {}) as Record<string, unknown>;
+  const canonicalInput = tryCanonical(raw.input ?? {});
+  const digests = await callDigests(rawArguments);
   const reject = (message: string, hint?: string): BuildResult => ({
     ok: false,
     error: new PlatformError("invalid_arguments", message, hint ? { hint } : {}),

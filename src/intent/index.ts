@@ -1,5 +1,5 @@
 // Intent: tool calls and planner submissions become normalized tasks and go down the layers.
-export { buildTask } from "./build-task.ts";
+export { buildTask, callDigests } from "./build-task.ts";
 export { submitPlannerTask } from "./planner-task.ts";
 export { runEnvelope } from "./run-envelope.ts";
 export { deadlineOf } from "./run-records.ts";

@@ -102,8 +102,8 @@ export type RunReport = {
   activity?: ActivitySummary;
   /** What the budget did with the call (absent when it never asked: refused before, or crashed). */
   budget?: BudgetRecord | undefined;
-  /** The approval gate, for a contract that needs one: the request, where it stood, and its page. */
-  approval?: { id: string; state: ApprovalRecord["state"]; url: string } | undefined;
+  /** The approval gate, for a contract that needs one: the request, where it stood, its page, and the task it binds. */
+  approval?: { id: string; state: ApprovalRecord["state"]; url: string; codeSha256: string; inputSha256: string } | undefined;
 };
 
 /** What a run holds as it goes, so that a crash at any step still ends in a recorded run and a returned slot. */
@@ -249,7 +249,13 @@ async function runSteps(deps: SubmitDeps, submission: Submission, run: RunState)
     decision,
     outcome: { ...told, termination },
     budget: budgetSeen,
-    approval: approved && { id: approved.id, state: approved.state, url: `${origin ?? ""}/approvals/${approved.id}` },
+    approval: approved && {
+      id: approved.id,
+      state: approved.state,
+      url: `${origin ?? ""}/approvals/${approved.id}`,
+      codeSha256: digests.codeSha256,
+      inputSha256: digests.inputSha256,
+    },
     ...(recorded ? { activity: recorded.activity } : {}),
   };
 }

@@ -1,11 +1,11 @@
 // Builds the McpServer for one request: one tool per capability contract, with
 // annotations derived from the contract's workload class.
-import { McpServer, type StandardSchemaWithJSON, type ToolAnnotations, UrlElicitationRequiredError } from "@modelcontextprotocol/server";
+import { inputRequired, McpServer, type StandardSchemaWithJSON, type ToolAnnotations, UrlElicitationRequiredError } from "@modelcontextprotocol/server";
 import { deskFor } from "../approval/index.ts";
 import type { Contract, WorkloadClass } from "../contracts/index.ts";
 import { PlatformError } from "../errors/index.ts";
 import type { Identity } from "../identity/index.ts";
-import { type SubmitDeps, submitToolCall } from "../intent/index.ts";
+import { callDigests, type SubmitDeps, submitToolCall } from "../intent/index.ts";
 import { toolError, toToolResult } from "./tool-result.ts";
 import { advertiseOnly, CODE_SHAPE, RUN_RESULT_SCHEMA, reachOf, toolInputSchema } from "./tool-schemas.ts";
 
@@ -66,6 +66,22 @@ export function createMcpServer(
       async (args: unknown, ctx) => {
         // The HTTP gate refuses tools/call without a verified token; this is the second lock.
         if (!identity) return toolError(new PlatformError("unauthorized", "tools/call needs a bearer token."));
+        // A 2026-07-28 retry after an approval round echoes the state naming the task it was for: another task does not run.
+        const stated = request.legacy ? undefined : ctx.mcpReq.requestState();
+        if (typeof stated === "string") {
+          const digests = await callDigests(args);
+          if (!stated.endsWith(`.${digests.codeSha256}.${digests.inputSha256}`)) {
+            return toolError(
+              new PlatformError(
+                "invalid_arguments",
+                "The retry's requestState names another task than this call (its code or input differ); nothing was run.",
+                {
+                  hint: "Retry with the code and input of the call that asked for the approval, or call afresh without the state.",
+                },
+              ),
+            );
+          }
+        }
         // a traceparent in the request's _meta wins over the HTTP header's
         const traceparent = ctx.mcpReq._meta?.traceparent ?? request.traceparent;
         const report = await submitToolCall(deps, contract, identity, args, {
@@ -73,14 +89,20 @@ export function createMcpServer(
           ...(request.waitUntil ? { waitUntil: request.waitUntil } : {}),
           ...(typeof traceparent === "string" ? { traceparent } : {}),
         });
-        // A 2025-era client that declared URL-mode elicitation gets the protocol's own error pointing at the approval page.
         const gate = report.approval;
-        if (
-          request.legacy &&
-          gate &&
-          (gate.state === "requested" || gate.state === "pending") &&
-          (await deskFor(deps.approvals, identity.tenant).declaredUrlElicitation(identity.session))
-        ) {
+        const waiting = gate && (gate.state === "requested" || gate.state === "pending");
+        // A 2026-07-28 client that can open a URL gets input_required: the approval page as a URL-mode
+        // input request, and a state naming the exact task (approval, code and input hashes) its retry
+        // echoes. The retry runs only if that approval of that task was given; the desk, not the state, decides.
+        if (waiting && !request.legacy && declaresUrlElicitation(ctx.mcpReq.envelope)) {
+          const message = `A human with the approver role must approve this exact task (approval ${gate.id}) on this page; the call then goes on by itself.`;
+          return inputRequired({
+            inputRequests: { [APPROVAL_INPUT]: inputRequired.elicitUrl({ url: gate.url, message }) },
+            requestState: approvalState(gate),
+          });
+        }
+        // A 2025-era client that declared URL-mode elicitation gets the protocol's own error pointing at the approval page.
+        if (request.legacy && gate && waiting && (await deskFor(deps.approvals, identity.tenant).declaredUrlElicitation(identity.session))) {
           const message = `A human with the approver role must approve this exact task (approval ${gate.id}); nothing was run. Open the page, then call again with the same code and input.`;
           throw new UrlElicitationRequiredError([{ mode: "url", elicitationId: gate.id, url: gate.url, message }], message);
         }
@@ -89,4 +111,20 @@ export function createMcpServer(
     );
   }
   return server;
+}
+
+/** The key of the approval's URL-mode input request in an input_required result. */
+const APPROVAL_INPUT = "approval";
+
+/** The request state of an approval round: the exact task it binds (approval id, code and input hashes), echoed by the retry. */
+function approvalState(gate: { id: string; codeSha256: string; inputSha256: string }): string {
+  return `${gate.id}.${gate.codeSha256}.${gate.inputSha256}`;
+}
+
+/** Whether a 2026-07-28 request's envelope says its client can open a URL (URL-mode elicitation). */
+function declaresUrlElicitation(envelope: unknown): boolean {
+  const capabilities = (envelope as Record<string, unknown> | undefined)?.["io.modelcontextprotocol/clientCapabilities"] as
+    | { elicitation?: { url?: unknown } }
+    | undefined;
+  return capabilities?.elicitation?.url !== undefined;
 }

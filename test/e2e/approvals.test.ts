@@ -3,6 +3,7 @@
 // approver of the same tenant can; the same call then runs once; any change needs a new
 // approval; a rejection is final for its request. Every step is in the session's evidence,
 // and the session still exports as a bundle that verifies.
+import { Client as ClientV2, StreamableHTTPClientTransport as TransportV2 } from "@modelcontextprotocol/client";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -46,6 +47,83 @@ async function askFor(input: Record<string, unknown>): Promise<{ id: string; url
   if (!url?.[1] || !url[2]) throw new Error(`no approval URL in ${error.hint}`);
   return { url: url[1], id: url[2] };
 }
+
+describe("approval over MCP 2026-07-28 (input_required)", () => {
+  it("asks a client that can open a URL with input_required; once approved, its retry runs exactly that task, once; a changed byte needs a new approval", async () => {
+    const asked: Array<{ url: string; id: string }> = [];
+    const client = new ClientV2(
+      { name: "agent-exec-tests", version: "2.0.0" },
+      { versionNegotiation: { mode: { pin: "2026-07-28" } }, capabilities: { elicitation: { url: {} } } },
+    );
+    // the person behind the client: opens the page, and an approver (bob) approves what it shows
+    client.setRequestHandler("elicitation/create", async (request) => {
+      const params = request.params as { mode?: string; url?: string };
+      const id = /\/approvals\/(apr_[0-9a-f-]{36})$/.exec(params.url ?? "")?.[1] ?? "";
+      asked.push({ url: params.url ?? "", id });
+      expect(params.mode).toBe("url");
+      expect((await fetch(params.url ?? "")).status).toBe(200);
+      expect((await decide(id, BOB, "approve", "change window CHG-42")).status).toBe(200);
+      return { action: "accept" };
+    });
+    await client.connect(
+      new TransportV2(server.mcpUrl, { requestInit: { headers: { authorization: `Bearer ${await server.token({ ...ALICE, session: "s-mrtr" })}` } } }),
+    );
+    try {
+      const input = { reason: "rotate through MRTR" };
+      const first = await client.callTool({ name: "change_privileged", arguments: { code: CODE, input } });
+      expect(first.isError).toBeFalsy();
+      expect(first.structuredContent).toMatchObject({ termination: "completed", result: "changed: rotate through MRTR" });
+      expect(asked).toHaveLength(1);
+      const [{ id } = { id: "" }] = asked;
+      expect(asked[0]?.url).toBe(`${server.url}/approvals/${id}`);
+      // spent by exactly that run
+      const runId = (first.structuredContent as { runId: string }).runId;
+      expect((await api(`/v1/approvals/${id}`, BOB)).body).toMatchObject({ state: "used", usedByRun: runId });
+
+      // one byte more in the code: a new approval round, a new request
+      const second = await client.callTool({ name: "change_privileged", arguments: { code: `${CODE} `, input } });
+      expect(second.structuredContent).toMatchObject({ termination: "completed" });
+      expect(asked).toHaveLength(2);
+      expect(asked[1]?.id).not.toBe(id);
+    } finally {
+      await client.close();
+    }
+  });
+
+  it("refuses a retry whose requestState names another task, running nothing", async () => {
+    const token = await server.token({ ...ALICE, session: "s-mrtr-forged" });
+    const response = await fetch(server.mcpUrl, {
+      method: "POST",
+      headers: {
+        authorization: `Bearer ${token}`,
+        "content-type": "application/json",
+        accept: "application/json, text/event-stream",
+        "mcp-protocol-version": "2026-07-28",
+        "mcp-method": "tools/call",
+        "mcp-name": "change_privileged",
+      },
+      body: JSON.stringify({
+        jsonrpc: "2.0",
+        id: 7,
+        method: "tools/call",
+        params: {
+          name: "change_privileged",
+          arguments: { code: CODE, input: { reason: "not what was approved" } },
+          requestState: `apr_00000000-0000-4000-8000-000000000000.${"a".repeat(64)}.${"b".repeat(64)}`,
+          inputResponses: { approval: { action: "accept" } },
+          _meta: {
+            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientInfo": { name: "forger", version: "1" },
+            "io.modelcontextprotocol/clientCapabilities": { elicitation: { url: {} } },
+          },
+        },
+      }),
+    });
+    const text = await response.text();
+    expect(text).toContain("requestState names another task");
+    expect(text).not.toContain("changed: not what was approved");
+  });
+});
 
 describe("approval gate", () => {
   it("runs a privileged task only once a different person approved exactly it, and only once", async () => {
