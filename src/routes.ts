@@ -96,10 +96,10 @@ routes.use(async (c, next) => {
   // no answer is to be sniffed into another type (an export carries code from evidence as JSON text)
   marked.headers.set("x-content-type-options", "nosniff");
   c.res = marked;
-  // every 401 points at the metadata that says where to get a token (RFC 9728, the MCP authorization spec);
+  // every 401 (and insufficient_scope 403) points at the metadata that says where to get a token (RFC 9728, the MCP authorization spec);
   // set on c.res itself: replacing c.res copies the old answer's headers over the new one's
   const challenge = c.res.headers.get("www-authenticate");
-  if (c.res.status === 401 && challenge) {
+  if ((c.res.status === 401 || c.res.status === 403) && challenge) {
     const url = new URL(c.req.url);
     c.res.headers.set("www-authenticate", withResourceMetadata(challenge, resourceMetadataUrl(url.origin, url.pathname === MCP_ROUTE ? MCP_ROUTE : "")));
   }

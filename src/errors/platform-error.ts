@@ -75,13 +75,16 @@ export class PlatformError extends Error {
   readonly hint: string;
   /** When retrying can succeed, and no sooner (over_budget). */
   readonly retryAfterMs: number | undefined;
+  /** For a refusal by role: the roles (any one of them) the token lacks, sent as an insufficient_scope challenge. */
+  readonly scope: readonly string[] | undefined;
 
-  constructor(code: ErrorCode, message: string, options: { hint?: string; cause?: unknown; retryAfterMs?: number } = {}) {
+  constructor(code: ErrorCode, message: string, options: { hint?: string; cause?: unknown; retryAfterMs?: number; scope?: readonly string[] } = {}) {
     super(message, { cause: options.cause });
     this.code = code;
     this.status = ERRORS[code].status;
     this.hint = options.hint ?? ERRORS[code].hint;
     this.retryAfterMs = options.retryAfterMs;
+    this.scope = options.scope;
   }
 
   /** The shape sent over the wire: never the cause, never a stack. */

@@ -27,7 +27,10 @@ const oversees = (identity: Identity) => identity.roles.includes(APPROVER_ROLE) 
 
 export async function serveApprovalList(request: Request, identity: Identity, desks: DurableObjectNamespace<ApprovalDesk>): Promise<Response> {
   if (request.method !== "GET") return errorResponse(new PlatformError("method_not_allowed", "Approvals are listed with GET."), { allow: "GET" });
-  if (!oversees(identity)) return errorResponse(new PlatformError("forbidden", `Listing approvals needs the ${APPROVER_ROLE} or ${AUDITOR_ROLE} role.`));
+  if (!oversees(identity))
+    return errorResponse(
+      new PlatformError("forbidden", `Listing approvals needs the ${APPROVER_ROLE} or ${AUDITOR_ROLE} role.`, { scope: [APPROVER_ROLE, AUDITOR_ROLE] }),
+    );
   const query = ListQuery.safeParse(Object.fromEntries(new URL(request.url).searchParams));
   if (!query.success) {
     return errorResponse(

@@ -12,6 +12,8 @@ export function errorResponse(error: PlatformError, headers: HeadersInit = {}): 
   out.set("content-type", "application/json");
   out.set("cache-control", "no-store");
   if (error.status === 401) out.set("www-authenticate", bearerChallenge(error));
+  // RFC 6750 3.1: a token that lacks the role a route needs is told which, as a scope
+  if (error.status === 403 && error.scope) out.set("www-authenticate", `Bearer realm="${REALM}", error="insufficient_scope", scope="${error.scope.join(" ")}"`);
   if (error.retryAfterMs !== undefined) out.set("retry-after", String(Math.max(1, Math.ceil(error.retryAfterMs / 1000))));
   return new Response(JSON.stringify({ error: error.toJSON() }), { status: error.status, headers: out });
 }

@@ -23,7 +23,7 @@ const BodySchema = z
 export async function serveIncidents(request: Request, identity: Identity, budgets: DurableObjectNamespace<TenantBudget>): Promise<Response> {
   if (request.method !== "POST") return errorResponse(new PlatformError("method_not_allowed", "Link an incident with POST."), { allow: "POST" });
   if (!identity.roles.some((role) => MAY_LINK.includes(role))) {
-    return errorResponse(new PlatformError("forbidden", `Linking incidents needs the ${MAY_LINK.join(" or ")} role.`));
+    return errorResponse(new PlatformError("forbidden", `Linking incidents needs the ${MAY_LINK.join(" or ")} role.`, { scope: MAY_LINK }));
   }
   const body = BodySchema.safeParse(await request.json().catch(() => null));
   if (!body.success) {

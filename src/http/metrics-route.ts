@@ -48,7 +48,9 @@ export async function serveMetrics(
   }
   if (access.kind === "tenant" && !access.identity.roles.includes(AUDITOR_ROLE)) {
     return errorResponse(
-      new PlatformError("forbidden", `Metrics need the ${AUDITOR_ROLE} role (a tenant's own figures) or the platform's METRICS_TOKEN (every tenant).`),
+      new PlatformError("forbidden", `Metrics need the ${AUDITOR_ROLE} role (a tenant's own figures) or the platform's METRICS_TOKEN (every tenant).`, {
+        scope: [AUDITOR_ROLE],
+      }),
     );
   }
   const query = QuerySchema.safeParse(Object.fromEntries(new URL(request.url).searchParams));

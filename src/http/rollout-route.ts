@@ -14,7 +14,9 @@ const OPERATOR_ROLE = "operator";
 export async function serveRollout(request: Request, identity: Identity, budgets: DurableObjectNamespace<TenantBudget>): Promise<Response> {
   if (request.method !== "GET") return errorResponse(new PlatformError("method_not_allowed", "Read the rollout with GET."), { allow: "GET" });
   if (!identity.roles.includes(AUDITOR_ROLE) && !identity.roles.includes(OPERATOR_ROLE)) {
-    return errorResponse(new PlatformError("forbidden", `Reading the rollout needs the ${AUDITOR_ROLE} or ${OPERATOR_ROLE} role.`));
+    return errorResponse(
+      new PlatformError("forbidden", `Reading the rollout needs the ${AUDITOR_ROLE} or ${OPERATOR_ROLE} role.`, { scope: [AUDITOR_ROLE, OPERATOR_ROLE] }),
+    );
   }
   return jsonResponse({ tenant: identity.tenant, ...(await budgetFor(budgets, identity.tenant).rolloutState()) });
 }
@@ -26,7 +28,8 @@ export async function serveRolloutEnable(
   budgets: DurableObjectNamespace<TenantBudget>,
 ): Promise<Response> {
   if (request.method !== "POST") return errorResponse(new PlatformError("method_not_allowed", "Re-enable a phase with POST."), { allow: "POST" });
-  if (!identity.roles.includes(OPERATOR_ROLE)) return errorResponse(new PlatformError("forbidden", `Re-enabling a phase needs the ${OPERATOR_ROLE} role.`));
+  if (!identity.roles.includes(OPERATOR_ROLE))
+    return errorResponse(new PlatformError("forbidden", `Re-enabling a phase needs the ${OPERATOR_ROLE} role.`, { scope: [OPERATOR_ROLE] }));
   const body = z
     .object({ reason: z.string().trim().min(1).max(1_000) })
     .strict()

@@ -69,6 +69,26 @@ describe("routes", () => {
     expect(await response.json()).toMatchObject({ error: { code: "unauthorized", hint: expect.stringContaining("npm run token") } });
   });
 
+  it("answers a token without the role a route needs with 403 and an insufficient_scope challenge naming it", async () => {
+    const plain = await signToken({ sid: "s-scope", roles: [] });
+    for (const [path, scope] of [
+      ["/v1/metrics", "auditor"],
+      ["/v1/approvals", "approver auditor"],
+      ["/v1/rollout", "auditor operator"],
+    ] as const) {
+      const response = await worker().fetch(`${BASE}${path}`, { headers: bearer(plain) });
+      expect([path, response.status]).toEqual([path, 403]);
+      expect(response.headers.get("www-authenticate")).toBe(
+        `Bearer realm="agent-exec", error="insufficient_scope", scope="${scope}", resource_metadata="http://127.0.0.1:8787/.well-known/oauth-protected-resource"`,
+      );
+      expect(await response.json()).toMatchObject({ error: { code: "forbidden" } });
+    }
+    // a refusal that is not about a role carries no challenge (the Host check)
+    const rebound = await worker().fetch(`${BASE}/`, { headers: { host: "attacker.example" } });
+    expect(rebound.headers.get("www-authenticate")).toBeNull();
+    await rebound.body?.cancel();
+  });
+
   it("publishes its protected resource metadata (RFC 9728) and points every 401 at it", async () => {
     const forMcp = await worker().fetch(`${BASE}/.well-known/oauth-protected-resource/mcp`);
     expect(forMcp.status).toBe(200);
