@@ -15,6 +15,7 @@ import { admitEgress, recordActivity } from "./activity-recorder.ts";
 import { withinPlan } from "./destination.ts";
 import { decideEgress, type EgressDenial } from "./egress-policy.ts";
 import { classifyHost } from "./ip-address.ts";
+import { isRunOver, markRunOver } from "./runs-over.ts";
 import type { GatewayProps } from "./runtime-profile.ts";
 import { countingStream, redactingStream } from "./streams.ts";
 import { outboundTraceparent } from "./trace-context.ts";
@@ -116,6 +117,13 @@ export class EgressGateway extends WorkerEntrypoint<Env, GatewayProps> {
     // the run's trace goes on: each request a span of it (whatever trace headers the code set)
     if (props.trace) headers.set("traceparent", outboundTraceparent(props.trace));
     const target = this.target(url, host);
+    // admitted, but the run ended while this request waited to be sent: it does not leave
+    if (isRunOver(props.runId)) {
+      this.ctx.waitUntil(
+        this.record(where, { decision: "denied", reason: "run_finished", status: null, bytesOut: 0, bytesIn: 0, started, drift, injected: [] }),
+      );
+      return this.refusal(where, "run_finished");
+    }
     const sent = countingStream();
     const hasBody = request.body !== null && request.method !== "GET" && request.method !== "HEAD";
     let upstream: Response;
@@ -237,6 +245,7 @@ export class EgressGateway extends WorkerEntrypoint<Env, GatewayProps> {
     const refused = await this.admit(where, started, drift, []);
     if (refused) return await refuse(refused);
 
+    if (isRunOver(props.runId)) return await refuse("run_finished");
     const override = readConfig(this.env).egress.resolve.get(host);
     const upstream = connect(
       { hostname: override?.hostname ?? host, port: override ? Number(override.port || 80) : port },
@@ -283,12 +292,12 @@ export class EgressGateway extends WorkerEntrypoint<Env, GatewayProps> {
    */
   private async admit(where: Where, started: number, drift: boolean | null, injected: string[]): Promise<RunRefusal | null> {
     const props = this.ctx.props;
-    // a finished run stays finished: its code, still running, is refused here without asking again
-    if (FINISHED_RUNS.has(props.runId)) return "run_finished";
+    // a run over in this isolate stays over: its code, still running, is refused here without asking again
+    if (isRunOver(props.runId)) return "run_finished";
     const attempt = this.activity(where, { decision: "allowed", reason: null, status: null, bytesOut: 0, bytesIn: null, started, drift, injected });
     const answer = await admitEgress(this.env.SESSION_LEDGER, props, props.subRequests, attempt);
     if (answer.ok) return null;
-    if (answer.reason === "run_finished") rememberFinished(props.runId);
+    if (answer.reason === "run_finished") markRunOver(props.runId);
     if (answer.reason === "run_finished" || answer.reason === "subrequest_limit") return answer.reason;
     await this.record(where, { decision: "denied", reason: "evidence_unavailable", status: null, bytesOut: 0, bytesIn: 0, started, drift, injected: [] });
     return "evidence_unavailable";
@@ -356,19 +365,6 @@ type Outcome = {
   drift: boolean | null;
   injected: string[];
 };
-
-/**
- * Runs this isolate has been told are finished. Code that outlives its run (a timed-out
- * Promise.all of thousands of fetches) would otherwise cost its ledger a write per
- * attempt long after the run: the first refusal is recorded (late), the rest are refused
- * here. Bounded: the oldest are forgotten first (forgetting one only costs a ledger call).
- */
-const FINISHED_RUNS = new Set<string>();
-const FINISHED_RUNS_MAX = 10_000;
-function rememberFinished(runId: string): void {
-  FINISHED_RUNS.add(runId);
-  if (FINISHED_RUNS.size > FINISHED_RUNS_MAX) FINISHED_RUNS.delete(FINISHED_RUNS.values().next().value ?? "");
-}
 
 /** Why the run, not the rules, refused a request: its subRequests are spent, it has finished, or its ledger cannot admit. */
 type RunRefusal = "subrequest_limit" | "run_finished" | "evidence_unavailable";

@@ -12,6 +12,7 @@ import { PlatformError } from "../errors/index.ts";
 import { type RuntimeRecord, utf8Bytes } from "../evidence/index.ts";
 import { logEvent } from "../log/index.ts";
 import type { VerifiedTask } from "./admit-task.ts";
+import { markRunOver } from "./runs-over.ts";
 import type { RuntimeProfile, SandboxBindings } from "./runtime-profile.ts";
 import { HARNESS_MODULE, SANDBOX_HARNESS_SOURCE, SOCKETS_BINDING, SOCKETS_MODULE, SOCKETS_SHIM_SOURCE, TASK_MODULE } from "./sandbox-harness.ts";
 import {
@@ -109,6 +110,14 @@ export function startSandbox(host: SandboxBindings, job: SandboxJobWire): Sandbo
   );
 
   const run = async (): Promise<SandboxOutcome> => {
+    try {
+      return await runBooted();
+    } finally {
+      // from here on nothing of the run leaves this isolate, whatever its code still does
+      markRunOver(job.runId);
+    }
+  };
+  const runBooted = async (): Promise<SandboxOutcome> => {
     const booted = await boot;
     if (!booted.ok) return booted.outcome;
     const request = {

@@ -604,12 +604,14 @@ describe("a run's outbound requests are bounded by the run", () => {
     await new Promise((resolve) => setTimeout(resolve, 1_500));
     const sent = upstream.seen.length - before;
     expect(sent).toBeLessThanOrEqual(50);
-    expect(arrivalsAfter(answeredAt, before)).toBe(0);
+    // nothing sent after the answer (half a second for this process to get round to what reached it before)
+    expect(arrivalsAfter(answeredAt + 500, before)).toBe(0);
     const finish = await finishOf(run.runId);
     const egress = (finish.activity as { egress: { admitted: number; allowed: number; denied: number; attempts: Activity[] } }).egress;
-    // what left is what the ledger admitted; every refusal recorded before the finish is the limit's
+    // what left was admitted by the ledger first (an admitted request still waiting when the run ended
+    // is refused at dispatch); every refusal recorded before the finish is the limit's
     // (on a loaded machine the 5 s deadline may come before all 10,000 were even asked for)
-    expect(egress.admitted).toBe(sent);
+    expect(sent).toBeLessThanOrEqual(egress.admitted);
     expect(egress.attempts.filter((a) => a.decision === "denied").every((a) => a.reason === "subrequest_limit")).toBe(true);
     if (run.termination === "completed") expect(run.result).toEqual({ "200": 50, subrequest_limit: 9950 });
     else expect(run.termination).toBe("timed_out");
