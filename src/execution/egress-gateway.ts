@@ -176,44 +176,18 @@ export class EgressGateway extends WorkerEntrypoint<Env, GatewayProps> {
     return new Response(body, { status: upstream.status, statusText: upstream.statusText, headers: responseHeaders });
   }
 
+  /**
+   * A socket that reaches the gateway as globalOutbound (the sandbox's own connect() goes
+   * through openSocket instead): the same decision, admission and record; a refused one is
+   * closed at once, since such a socket cannot carry a reason.
+   */
   override async connect(socket: Socket): Promise<void> {
-    const started = Date.now();
-    const props = this.ctx.props;
-    const address = splitAddress((await socket.opened).localAddress ?? "");
-    const host = classifyHost(address.host).canonical;
-    const port = address.port;
-    const destination = `tcp://${host}:${port}`;
-    const where = { destination, protocol: "tcp", method: null, path: null };
-    const drift = props.plan ? !withinPlan(props.plan, { protocol: "tcp", host, port }) : null;
-    const verdict = decideEgress({ protocol: "tcp", host, port, via: props.via }, props.rules);
-    if (!verdict.allowed) {
-      // A socket cannot carry a status: a denied connection is closed at once.
-      await this.record(where, { decision: "denied", reason: verdict.reason, status: null, bytesOut: 0, bytesIn: 0, started, drift, injected: [] });
+    const answer = await this.openSocket((await socket.opened).localAddress ?? "", {}, socket.readable);
+    if (!answer.ok) {
       await socket.close();
       return;
     }
-    if (await this.admit(where, started, drift, [])) {
-      await socket.close();
-      return;
-    }
-    const override = readConfig(this.env).egress.resolve.get(host);
-    const upstream = connect({ hostname: override?.hostname ?? host, port: override ? Number(override.port || 80) : port });
-    const sent = countingStream();
-    const received = countingStream();
-    await Promise.allSettled([
-      socket.readable.pipeThrough(sent.stream).pipeTo(upstream.writable),
-      upstream.readable.pipeThrough(received.stream).pipeTo(socket.writable),
-    ]);
-    await this.record(where, {
-      decision: "allowed",
-      reason: null,
-      status: null,
-      bytesOut: sent.bytes(),
-      bytesIn: received.bytes(),
-      started,
-      drift,
-      injected: [],
-    });
+    await answer.readable.pipeTo(socket.writable).catch(() => {});
   }
 
   /**
