@@ -8,6 +8,7 @@ const LAYERS = [
   ["evidence"], // the hash-chained ledger, bundles, signing keys
   ["config", "viewer"], // the Worker's settings; evidence pages' view model
   ["identity", "budget"], // who calls; a tenant's leases and governance figures
+  ["oauth"], // the built-in authorization server: sign-in, tokens for the same identity
   ["execution"], // admits signed tasks, runs them in a fresh isolate with their capabilities
   ["policy"], // decides, and signs what it allows (tasks the execution layer admits)
   ["approval", "catalog"], // the human gate; the bundled contracts and policy

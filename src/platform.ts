@@ -11,7 +11,8 @@ import { POLICY_ISSUER, plannerTrust, policyTrust, publishedKeys, type SandboxSe
 import type { BatchDeps, ExportDeps } from "./http/index.ts";
 import type { SubmitDeps } from "./intent/index.ts";
 import { redactLogsOf } from "./log/index.ts";
-import { mcpHandler } from "./mcp/index.ts";
+import { MCP_ROUTE, mcpHandler } from "./mcp/index.ts";
+import { AuthorizationServers, type Directory } from "./oauth/index.ts";
 import { policyInForce, taskSigner } from "./policy/index.ts";
 
 export type Platform = {
@@ -27,6 +28,10 @@ export type Platform = {
   /** The public keys of task and evidence signatures (the JWKS route). */
   keys: JWK[];
   mcp: ReturnType<typeof mcpHandler>;
+  /** The built-in authorization server (one per origin), for tokens of clients that sign a person in. */
+  oauth: AuthorizationServers;
+  /** Who may sign in as what: the policy's tenants and their roles. */
+  directory: Directory;
 };
 
 const platforms = new WeakMap<Env, Platform>();
@@ -72,6 +77,8 @@ function buildPlatform(env: Env, config: Config, exports: Cloudflare.Exports): P
   };
   const keys = [...publishedKeys(config.tasks), ...publishedKeys(config.evidence)];
   const planners = plannerTrust(config.tasks.planners);
+  const tenants = Object.keys(catalog.policy.tenants).sort();
+  const directory: Directory = { tenants, roles: [...new Set(tenants.flatMap((tenant) => catalog.policy.tenants[tenant]?.roles ?? []))].sort() };
   return {
     env,
     config,
@@ -88,5 +95,7 @@ function buildPlatform(env: Env, config: Config, exports: Cloudflare.Exports): P
     batches: { batches: env.BATCHES, queue: env.BATCH_QUEUE, ledgers: env.SESSION_LEDGER, contracts: catalog.contracts },
     consumer: { submit: deps, batches: env.BATCHES, contracts: catalog.contracts, policy: catalog.policy, planners },
     mcp: mcpHandler({ contracts: catalog.contracts, deps, allowedHostnames: config.mcp.allowedHostnames }),
+    oauth: new AuthorizationServers(config.oauth, MCP_ROUTE, directory.roles),
+    directory,
   };
 }

@@ -50,7 +50,8 @@ import {
   withResourceMetadata,
 } from "./http/index.ts";
 import type { Identity } from "./identity/index.ts";
-import { isDiscoveryRequest, MCP_ROUTE, SERVER_INFO, serveMcp } from "./mcp/index.ts";
+import { isDiscoveryRequest, MCP_ROUTE, rebindingRefusal, SERVER_INFO, serveMcp } from "./mcp/index.ts";
+import { MCP_SCOPE, OAUTH_ROUTES, serveAuthorize, serveSignInCallback } from "./oauth/index.ts";
 import { type Platform, platformFor } from "./platform.ts";
 
 type Routed = { Bindings: Env; Variables: { platform: Platform; identity: Identity } };
@@ -59,7 +60,7 @@ type RouteContext = Context<Routed>;
 /** The one authentication guard: a valid bearer token, or 401 naming what needed it. */
 function signedIn(what: string): MiddlewareHandler<Routed> {
   return async (c, next) => {
-    const auth = await authenticate(c.req.raw, c.var.platform.config);
+    const auth = await authenticate(c.req.raw, authenticator(c));
     if (!auth.ok) return errorResponse(auth.error);
     if (!auth.identity) return errorResponse(new PlatformError("unauthorized", `${what} needs a bearer token.`));
     c.set("identity", auth.identity);
@@ -83,6 +84,20 @@ function hostAllowed(host: string, allowed: readonly string[]): boolean {
   return ["localhost", "127.0.0.1", "[::1]"].includes(name) || name.endsWith(".workers.dev");
 }
 
+const authenticator = (c: RouteContext) => ({ config: c.var.platform.config, oauth: c.var.platform.oauth, env: c.env });
+
+function authorizationServer(c: RouteContext): Response | Promise<Response> {
+  const { oauth } = c.var.platform;
+  if (!oauth.enabled) {
+    return errorResponse(
+      new PlatformError("not_found", "This server has no authorization server.", {
+        hint: "OAUTH_LOGIN is off: use bearer JWTs of the identity provider its /.well-known/oauth-protected-resource names.",
+      }),
+    );
+  }
+  return oauth.serverFor(new URL(c.req.url).origin).fetch(c.req.raw, c.env, c.executionCtx as ExecutionContext);
+}
+
 const waitUntil = (c: RouteContext) => (promise: Promise<unknown>) => c.executionCtx.waitUntil(promise);
 
 export const routes = new Hono<Routed>();
@@ -99,9 +114,11 @@ routes.use(async (c, next) => {
   // every 401 (and insufficient_scope 403) points at the metadata that says where to get a token (RFC 9728, the MCP authorization spec);
   // set on c.res itself: replacing c.res copies the old answer's headers over the new one's
   const challenge = c.res.headers.get("www-authenticate");
-  if ((c.res.status === 401 || c.res.status === 403) && challenge) {
+  if ((c.res.status === 401 || c.res.status === 403) && challenge && !Object.values<string>(OAUTH_ROUTES).includes(new URL(c.req.url).pathname)) {
     const url = new URL(c.req.url);
-    c.res.headers.set("www-authenticate", withResourceMetadata(challenge, resourceMetadataUrl(url.origin, url.pathname === MCP_ROUTE ? MCP_ROUTE : "")));
+    const mcp = url.pathname === MCP_ROUTE;
+    const scope = mcp && c.res.status === 401 && c.var.platform.oauth.enabled ? MCP_SCOPE : null;
+    c.res.headers.set("www-authenticate", withResourceMetadata(challenge, resourceMetadataUrl(url.origin, mcp ? MCP_ROUTE : ""), scope));
   }
 });
 // DNS-rebinding protection for every route, as the MCP SDK gives /mcp: a page or script on
@@ -141,8 +158,18 @@ routes.get("/", (c) =>
   }),
 );
 routes.get(JWKS_ROUTE, (c) => serveJwks(c.var.platform.keys));
-routes.get(RESOURCE_METADATA_ROUTE, (c) => serveResourceMetadata(new URL(c.req.url).origin, "", c.var.platform.config.auth));
-routes.get(`${RESOURCE_METADATA_ROUTE}${MCP_ROUTE}`, (c) => serveResourceMetadata(new URL(c.req.url).origin, MCP_ROUTE, c.var.platform.config.auth));
+routes.get(RESOURCE_METADATA_ROUTE, (c) => serveResourceMetadata(new URL(c.req.url).origin, "", c.var.platform.config.auth, null));
+routes.get(`${RESOURCE_METADATA_ROUTE}${MCP_ROUTE}`, (c) =>
+  serveResourceMetadata(new URL(c.req.url).origin, MCP_ROUTE, c.var.platform.config.auth, c.var.platform.oauth),
+);
+
+// The built-in authorization server (OAUTH_LOGIN): the library's discovery, registration and
+// token endpoints, and our sign-in behind /authorize.
+routes.all(OAUTH_ROUTES.metadata, (c) => authorizationServer(c));
+routes.all(OAUTH_ROUTES.token, (c) => authorizationServer(c));
+routes.all(OAUTH_ROUTES.register, (c) => authorizationServer(c));
+routes.all(OAUTH_ROUTES.authorize, (c) => serveAuthorize(c.req.raw, c.env, c.var.platform.oauth, c.var.platform.directory));
+routes.get(OAUTH_ROUTES.callback, (c) => serveSignInCallback(c.req.raw, c.env, c.var.platform.oauth));
 routes.all("/approvals/:id", (c) => serveApprovalPage(c.req.raw, rawParam(c, "id")));
 routes.all(APPROVAL_SCRIPT_ROUTE, () => serveApprovalScript());
 routes.all(APPROVAL_STYLE_ROUTE, () => serveApprovalStyle());
@@ -150,10 +177,12 @@ routes.all("/sessions/:sid", (c) => serveViewer(c.req.raw, new URL(c.req.url).pa
 routes.all(VIEWER_ASSETS.script, (c) => serveViewer(c.req.raw, VIEWER_ASSETS.script));
 routes.all(VIEWER_ASSETS.style, (c) => serveViewer(c.req.raw, VIEWER_ASSETS.style));
 
-// MCP: authenticated here, since discovery may be anonymous (MCP_ANONYMOUS_DISCOVERY).
+// MCP: DNS-rebinding checks first, then authenticated here, since discovery may be anonymous by opt-in (MCP_ANONYMOUS_DISCOVERY=on).
 routes.all(MCP_ROUTE, async (c) => {
   const { platform } = c.var;
-  const auth = await authenticate(c.req.raw, platform.config);
+  const rebound = rebindingRefusal(c.req.raw, platform.config.mcp.allowedHostnames);
+  if (rebound) return rebound;
+  const auth = await authenticate(c.req.raw, authenticator(c));
   if (!auth.ok) return errorResponse(auth.error);
   if (!auth.identity && !(platform.config.mcp.anonymousDiscovery && (await isDiscoveryRequest(c.req.raw)))) {
     return errorResponse(new PlatformError("unauthorized", "This MCP request needs a bearer token."));

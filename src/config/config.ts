@@ -19,7 +19,8 @@ const csv = (fallback: string[]) =>
 
 const RawConfigSchema = z.object({
   AUTH_ISSUER: z.string().min(1),
-  AUTH_AUDIENCE: z.string().min(1),
+  /** The audiences (RFC 8707 resource URLs, or names) a bearer JWT may be issued for, besides the URL of the resource it is presented at. */
+  AUTH_AUDIENCE: csv([]),
   /** Production: verify bearer tokens against this JWKS. */
   AUTH_JWKS_URL: z.url({ protocol: /^https?$/ }).optional(),
   /** Local: the public JWK of the development key that `npm start` creates. */
@@ -33,7 +34,26 @@ const RawConfigSchema = z.object({
   /** Hostnames the MCP endpoint accepts in `Host` (DNS-rebinding protection). Empty: the SDK's defaults (localhost and workers.dev URLs only). */
   MCP_ALLOWED_HOSTNAMES: csv([]),
   /** "on" lets initialize, ping and tools/list through without a token (discovery); "off" requires one for everything. */
-  MCP_ANONYMOUS_DISCOVERY: z.enum(["on", "off"]).default("on"),
+  MCP_ANONYMOUS_DISCOVERY: z.enum(["on", "off"]).default("off"),
+  /**
+   * The built-in OAuth authorization server (src/oauth): "off" (default: bearer JWTs of your identity
+   * provider only), "oidc" (people sign in at OAUTH_OIDC_ISSUER), "dev" (a local development
+   * login page where a person picks tenant, actor and roles; `npm start` sets it, refused beside AUTH_JWKS_URL).
+   */
+  OAUTH_LOGIN: z.enum(["off", "oidc", "dev"]).default("off"),
+  OAUTH_ACCESS_TOKEN_TTL_S: z.coerce.number().int().min(60).max(86_400).default(3600),
+  /** How long a grant's refresh token lives (0: no refresh tokens). */
+  OAUTH_REFRESH_TOKEN_TTL_S: z.coerce
+    .number()
+    .int()
+    .refine((value) => value === 0 || (value >= 60 && value <= 90 * 86_400), "0, or 60 to 7776000 seconds")
+    .default(30 * 86_400),
+  /** The OpenID Connect provider people sign in at (OAUTH_LOGIN=oidc): its issuer URL. */
+  OAUTH_OIDC_ISSUER: z.url({ protocol: /^https?$/ }).optional(),
+  OAUTH_OIDC_CLIENT_ID: z.string().min(1).optional(),
+  /** A secret; unset: the platform is a public client of the provider (PKCE only). */
+  OAUTH_OIDC_CLIENT_SECRET: z.string().min(1).optional(),
+  OAUTH_OIDC_SCOPES: csv(["openid", "profile", "email"]),
   /** "1" exposes the bare-loader baseline route used by `npm run bench`; never set it in production. */
   LOCAL_BENCH: z.enum(["0", "1"]).default("0"),
   /** The policy layer's task-signing key: one private JWK (Ed25519 or P-256) with a kid. A secret. */
@@ -80,7 +100,8 @@ export type Planner = z.infer<typeof PlannerSchema>;
 export type Config = {
   auth: {
     issuer: string;
-    audience: string;
+    /** Accepted audiences besides the URL of the resource a token is presented at. */
+    audience: string[];
     algorithms: string[];
     tenantClaim: string;
     rolesClaim: string;
@@ -90,6 +111,7 @@ export type Config = {
     authorizationServers: string[];
   };
   mcp: { allowedHostnames: string[]; anonymousDiscovery: boolean };
+  oauth: OAuthConfig;
   tasks: {
     /** Null when unset: the Worker then runs nothing (every task would be unsigned). */
     signingKey: SigningJwk | null;
@@ -116,6 +138,14 @@ export type Config = {
   catalogOverride: string | null;
 };
 
+export type OAuthConfig = {
+  login: "off" | "oidc" | "dev";
+  accessTokenTtlS: number;
+  refreshTokenTtlS: number;
+  /** Set with login "oidc". */
+  oidc: { issuer: URL; clientId: string; clientSecret: string | null; scopes: string[]; tenantClaim: string; rolesClaim: string } | null;
+};
+
 const cache = new WeakMap<object, Config>();
 
 /** Throws a `misconfigured` PlatformError naming the variable; callers turn it into a 503. */
@@ -140,6 +170,7 @@ export function readConfig(env: object): Config {
       authorizationServers: raw.AUTH_AUTHORIZATION_SERVERS,
     },
     mcp: { allowedHostnames: raw.MCP_ALLOWED_HOSTNAMES, anonymousDiscovery: raw.MCP_ANONYMOUS_DISCOVERY === "on" },
+    oauth: oauthConfig(raw),
     tasks: {
       signingKey: raw.TASK_SIGNING_KEY ? jsonVar("TASK_SIGNING_KEY", raw.TASK_SIGNING_KEY, privateOnly(SigningJwkSchema)) : null,
       previousKeys: raw.TASK_SIGNING_PREVIOUS_KEYS
@@ -186,8 +217,37 @@ export function readConfig(env: object): Config {
   // The bench routes skip authentication: never beside a production identity provider.
   if (config.benchRoutes && config.auth.keys.kind === "jwks")
     throw new PlatformError("misconfigured", "LOCAL_BENCH=1 is refused when AUTH_JWKS_URL is set: the bench routes are local only.");
+  // The development login page lets anyone pick any identity: never beside a production identity provider.
+  if (config.oauth.login === "dev" && config.auth.keys.kind === "jwks")
+    throw new PlatformError(
+      "misconfigured",
+      "OAUTH_LOGIN=dev is refused when AUTH_JWKS_URL is set: the development login page is local only; use OAUTH_LOGIN=oidc.",
+    );
   cache.set(env, config);
   return config;
+}
+
+function oauthConfig(raw: z.infer<typeof RawConfigSchema>): OAuthConfig {
+  const base = { login: raw.OAUTH_LOGIN, accessTokenTtlS: raw.OAUTH_ACCESS_TOKEN_TTL_S, refreshTokenTtlS: raw.OAUTH_REFRESH_TOKEN_TTL_S };
+  if (raw.OAUTH_LOGIN !== "oidc") return { ...base, oidc: null };
+  if (!raw.OAUTH_OIDC_ISSUER || !raw.OAUTH_OIDC_CLIENT_ID)
+    throw new PlatformError(
+      "misconfigured",
+      "OAUTH_LOGIN=oidc needs OAUTH_OIDC_ISSUER and OAUTH_OIDC_CLIENT_ID (and OAUTH_OIDC_CLIENT_SECRET for a confidential client).",
+    );
+  if (!raw.OAUTH_OIDC_SCOPES.includes("openid")) throw new PlatformError("misconfigured", "Configuration variable OAUTH_OIDC_SCOPES must include openid.");
+  return {
+    ...base,
+    oidc: {
+      issuer: new URL(raw.OAUTH_OIDC_ISSUER),
+      clientId: raw.OAUTH_OIDC_CLIENT_ID,
+      clientSecret: raw.OAUTH_OIDC_CLIENT_SECRET ?? null,
+      scopes: raw.OAUTH_OIDC_SCOPES,
+      // the ID token names tenant and roles in the same claims a bearer JWT does
+      tenantClaim: raw.AUTH_TENANT_CLAIM,
+      rolesClaim: raw.AUTH_ROLES_CLAIM,
+    },
+  };
 }
 
 function privateOnly<T extends z.ZodType<object>>(schema: T) {
@@ -238,5 +298,10 @@ export function platformSecrets(env: object, config: Config): string[] {
     .filter(([name, value]) => /^EGRESS_[A-Z0-9_]+$/.test(name) && name !== "EGRESS_RESOLVE" && typeof value === "string")
     .map(([, value]) => value as string);
   const keys = [config.tasks.signingKey, config.evidence.signingKey].flatMap((key) => (key && typeof key.d === "string" ? [key.d] : []));
-  return [...egress, ...keys, ...(config.metricsToken ? [config.metricsToken] : [])];
+  return [
+    ...egress,
+    ...keys,
+    ...(config.metricsToken ? [config.metricsToken] : []),
+    ...(config.oauth.oidc?.clientSecret ? [config.oauth.oidc.clientSecret] : []),
+  ];
 }

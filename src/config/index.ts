@@ -1,1 +1,1 @@
-export { type Config, type Planner, platformSecrets, readConfig, type SigningJwk } from "./config.ts";
+export { type Config, type OAuthConfig, type Planner, platformSecrets, readConfig, type SigningJwk } from "./config.ts";

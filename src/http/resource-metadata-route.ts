@@ -3,6 +3,7 @@
 // challenge every 401 carries that points at it. A client that only has the server's URL
 // learns from them who issues tokens for it and how to present one.
 import type { Config } from "../config/index.ts";
+import { type AuthorizationServers, MCP_SCOPE } from "../oauth/index.ts";
 
 export const RESOURCE_METADATA_ROUTE = "/.well-known/oauth-protected-resource";
 
@@ -14,12 +15,16 @@ export function resourceMetadataUrl(origin: string, path: string): string {
 /**
  * The metadata for the resource `${origin}${path}`: its identifier exactly as a client builds
  * the well-known URL from it (RFC 9728 section 3.3), the authorization servers whose tokens it
- * takes, and that tokens go in the Authorization header.
+ * takes (for the MCP endpoint, this origin's own first when OAUTH_LOGIN is on), the scope a
+ * client asks for first, and that tokens go in the Authorization header.
  */
-export function serveResourceMetadata(origin: string, path: string, auth: Config["auth"]): Response {
+export function serveResourceMetadata(origin: string, path: string, auth: Config["auth"], oauth: AuthorizationServers | null): Response {
+  const own = oauth?.enabled ? [origin] : [];
+  const servers = [...own, ...auth.authorizationServers.filter((server) => !own.includes(server))];
   const body = {
     resource: `${origin}${path}`,
-    ...(auth.authorizationServers.length > 0 ? { authorization_servers: auth.authorizationServers } : {}),
+    ...(servers.length > 0 ? { authorization_servers: servers } : {}),
+    ...(own.length > 0 ? { scopes_supported: [MCP_SCOPE] } : {}),
     bearer_methods_supported: ["header"],
     resource_name: "agent-exec",
   };
@@ -28,7 +33,11 @@ export function serveResourceMetadata(origin: string, path: string, auth: Config
   });
 }
 
-/** A 401's challenge with the metadata's URL added (`resource_metadata`), as the MCP authorization spec requires. */
-export function withResourceMetadata(challenge: string, metadataUrl: string): string {
-  return challenge.includes("resource_metadata=") ? challenge : `${challenge}, resource_metadata="${metadataUrl}"`;
+/**
+ * A 401's challenge with the metadata's URL added (`resource_metadata`), as the MCP authorization
+ * spec requires, and the scope to ask for first where none is named yet (the MCP endpoint, when this server issues tokens).
+ */
+export function withResourceMetadata(challenge: string, metadataUrl: string, scope: string | null = null): string {
+  const withScope = scope && !/\bscope=/.test(challenge) ? `${challenge}, scope="${scope}"` : challenge;
+  return withScope.includes("resource_metadata=") ? withScope : `${withScope}, resource_metadata="${metadataUrl}"`;
 }

@@ -1,2 +1,2 @@
 export { IdentifierSchema, type Identity } from "./identity.ts";
-export { bearerToken, verifyToken } from "./verify-token.ts";
+export { bearerToken, type VerifyResult, verifyToken } from "./verify-token.ts";

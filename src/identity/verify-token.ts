@@ -21,10 +21,10 @@ function keySetFor(auth: Config["auth"]): JWTVerifyGetKey {
   return keySet;
 }
 
-/** Pulls the token out of `Authorization: Bearer <token>`; null when the header is absent. */
+/** Pulls the token out of `Authorization: Bearer <token>`; null when the header is absent. (':' beyond RFC 6750's b64token: the authorization server's tokens are `user:grant:secret`.) */
 export function bearerToken(header: string | null): { ok: true; token: string | null } | { ok: false; error: PlatformError } {
   if (header === null || header.trim() === "") return { ok: true, token: null };
-  const match = /^Bearer[ \t]+([A-Za-z0-9\-._~+/]+=*)[ \t]*$/i.exec(header);
+  const match = /^Bearer[ \t]+([A-Za-z0-9\-._~+/:]+=*)[ \t]*$/i.exec(header);
   if (!match?.[1]) return { ok: false, error: new PlatformError("invalid_token", "The Authorization header is not `Bearer <token>`.") };
   return { ok: true, token: match[1] };
 }
@@ -34,35 +34,55 @@ export function bearerToken(header: string | null): { ok: true; token: string | 
  * every call, and checking its signature again each time is the most expensive step of
  * authentication. An entry lives until the token expires, and at most `VERIFIED_TTL_MS`, so a
  * key taken out of the key set stops being honoured within that time; the map is bounded.
+ * An entry keeps the token's audiences: a hit still has to be for a resource the token names.
  */
-const verified = new WeakMap<Config["auth"], Map<string, { identity: Identity; until: number }>>();
+const verified = new WeakMap<Config["auth"], Map<string, { identity: Identity; audiences: string[]; until: number }>>();
 export const VERIFIED_TTL_MS = 60_000;
 const VERIFIED_MAX = 2_048;
 
-export async function verifyToken(token: string, auth: Config["auth"]): Promise<VerifyResult> {
+/**
+ * Verifies a bearer JWT presented at `resource` (the URL of the protected resource, RFC 8707):
+ * its audience must be that URL or one of AUTH_AUDIENCE.
+ */
+export async function verifyToken(token: string, auth: Config["auth"], resource: string): Promise<VerifyResult> {
   let cache = verified.get(auth);
   if (!cache) {
     cache = new Map();
     verified.set(auth, cache);
   }
+  const accepted = [...auth.audience, resource];
   const now = Date.now();
   const hit = cache.get(token);
-  if (hit && hit.until > now) return { ok: true, identity: hit.identity };
+  if (hit && hit.until > now) {
+    return hit.audiences.some((audience) => accepted.includes(audience))
+      ? { ok: true, identity: hit.identity }
+      : { ok: false, error: new PlatformError("invalid_token", ANOTHER_AUDIENCE) };
+  }
   if (hit) cache.delete(token);
-  const result = await verifyUncached(token, auth);
+  const result = await verifyUncached(token, auth, accepted);
   if (result.ok) {
     if (cache.size >= VERIFIED_MAX) cache.delete(cache.keys().next().value as string);
-    cache.set(token, { identity: result.identity, until: Math.min(now + VERIFIED_TTL_MS, result.identity.expiresAt * 1_000) });
+    cache.set(token, {
+      identity: result.identity,
+      audiences: result.audiences,
+      until: Math.min(now + VERIFIED_TTL_MS, result.identity.expiresAt * 1_000),
+    });
   }
   return result;
 }
 
-async function verifyUncached(token: string, auth: Config["auth"]): Promise<VerifyResult> {
+const ANOTHER_AUDIENCE = "The token was issued for another audience (its aud names neither this resource's URL nor AUTH_AUDIENCE).";
+
+async function verifyUncached(
+  token: string,
+  auth: Config["auth"],
+  accepted: string[],
+): Promise<{ ok: true; identity: Identity; audiences: string[] } | { ok: false; error: PlatformError }> {
   let payload: JWTPayload;
   try {
     ({ payload } = await jwtVerify(token, keySetFor(auth), {
       issuer: auth.issuer,
-      audience: auth.audience,
+      audience: accepted,
       algorithms: auth.algorithms,
       clockTolerance: auth.clockToleranceS,
       requiredClaims: ["exp", "sub", "sid", auth.tenantClaim],
@@ -93,13 +113,14 @@ async function verifyUncached(token: string, auth: Config["auth"]): Promise<Veri
     const claim = { actor: "sub", tenant: auth.tenantClaim, session: "sid", roles: auth.rolesClaim }[String(issue?.path[0])] ?? String(issue?.path[0]);
     return { ok: false, error: new PlatformError("invalid_token", `The token's "${claim}" claim is invalid: ${issue?.message}.`) };
   }
-  return { ok: true, identity: parsed.data };
+  const audiences = typeof payload.aud === "string" ? [payload.aud] : (payload.aud ?? []);
+  return { ok: true, identity: parsed.data, audiences };
 }
 
 function describeJoseError(error: unknown): string {
   if (error instanceof errors.JWTExpired) return "The token has expired.";
   if (error instanceof errors.JWTClaimValidationFailed) {
-    if (error.claim === "aud") return "The token was issued for another audience.";
+    if (error.claim === "aud") return ANOTHER_AUDIENCE;
     if (error.claim === "iss") return "The token was issued by an untrusted issuer.";
     if (error.claim === "nbf") return "The token is not valid yet.";
     if (error.reason === "missing") return `The token lacks the required "${error.claim}" claim.`;

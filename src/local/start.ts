@@ -18,10 +18,10 @@ import { type Loss, RuntimeProcess, runtimePath, sleep } from "./runtime-process
 import { Supervisor } from "./supervisor.ts";
 
 /** Configuration variables an operator may set in the shell; passed to the runtimes in their private .dev.vars. */
-const FORWARDED_VARS = /^(AUTH_|MCP_|TASK_|EVIDENCE_|EGRESS_|TRACKER_|METRICS_|SLOT_RESERVE_|LOCAL_BENCH$)/;
+const FORWARDED_VARS = /^(AUTH_|OAUTH_|MCP_|TASK_|EVIDENCE_|EGRESS_|TRACKER_|METRICS_|SLOT_RESERVE_|LOCAL_BENCH$)/;
 /** What the sandbox processes do not get: they sign nothing, serve no routes and hold no tokens. */
 const MAIN_ONLY_VARS =
-  /^(TASK_SIGNING_KEY|TASK_SIGNING_PREVIOUS_KEYS|TASK_PLANNERS|EVIDENCE_SIGNING_KEY|EVIDENCE_SIGNING_PREVIOUS_KEYS|METRICS_TOKEN|CATALOG_OVERRIDE|LOCAL_WATCHDOG_\w+)$/;
+  /^(TASK_SIGNING_KEY|TASK_SIGNING_PREVIOUS_KEYS|TASK_PLANNERS|EVIDENCE_SIGNING_KEY|EVIDENCE_SIGNING_PREVIOUS_KEYS|METRICS_TOKEN|CATALOG_OVERRIDE|OAUTH_\w+|LOCAL_WATCHDOG_\w+)$/;
 /**
  * A runtime's output lines worth passing on: errors, warnings, crashes, the Worker's own
  * events and where a build error is (file:line:column). The rest (wrangler's banners, binding tables, request lines) is in the runtime's
@@ -93,6 +93,8 @@ async function main(): Promise<void> {
     TASK_SIGNING_KEY: JSON.stringify(taskSigning.privateJwk),
     TASK_PLANNERS: JSON.stringify([{ id: "local-planner", tenants: ["*"], jwk: planner.publicJwk }]),
     EVIDENCE_SIGNING_KEY: JSON.stringify(evidenceSigning.privateJwk),
+    // the built-in authorization server with its development login page (OAUTH_LOGIN=off or oidc in the shell wins)
+    OAUTH_LOGIN: "dev",
     ...forwarded,
     ...(override ? { CATALOG_OVERRIDE: override } : {}),
     // what run.started records as the engine: the workerd wrangler runs

@@ -1,7 +1,13 @@
 // The MCP endpoint: a stateless createMcpHandler (agents, MCP SDK v2) that serves
 // 2025-era and current clients from one route and builds a fresh McpServer per request.
 
-import type { AuthInfo } from "@modelcontextprotocol/server";
+import {
+  type AuthInfo,
+  hostHeaderValidationResponse,
+  localhostAllowedHostnames,
+  localhostAllowedOrigins,
+  originValidationResponse,
+} from "@modelcontextprotocol/server";
 import { createMcpHandler, type StatelessMcpHandler } from "agents/mcp/server";
 import { type ApprovalDesk, deskFor } from "../approval/index.ts";
 import type { Contract } from "../contracts/index.ts";
@@ -68,6 +74,27 @@ export function mcpHandler(endpoint: McpEndpoint): McpEndpointHandler {
     },
   );
   return Object.assign(handler, { tools: endpoint.contracts.map((contract) => contract.tool).sort() });
+}
+
+/**
+ * DNS-rebinding protection before anything else, authentication included: the MCP SDK's own
+ * Host and Origin checks with the lists the handler uses (MCP_ALLOWED_HOSTNAMES, or the
+ * loopback names on a loopback URL and the worker's own name on workers.dev), so a rebound
+ * page gets 403 whether or not it has a token. Undefined when the request may go on.
+ */
+export function rebindingRefusal(request: Request, allowedHostnames: readonly string[]): Response | undefined {
+  const { hostname } = new URL(request.url);
+  const workersDev = hostname.endsWith(".workers.dev");
+  const hosts =
+    allowedHostnames.length > 0
+      ? [...allowedHostnames]
+      : localhostAllowedHostnames().includes(hostname)
+        ? localhostAllowedHostnames()
+        : workersDev
+          ? [hostname]
+          : undefined;
+  const origins = [...localhostAllowedOrigins(), ...(workersDev ? [hostname] : [])];
+  return (hosts ? hostHeaderValidationResponse(request, hosts) : undefined) ?? originValidationResponse(request, origins);
 }
 
 export async function serveMcp(

@@ -12,24 +12,41 @@ const devPublicJwk = () => {
   return keys.jwk;
 };
 const now = () => Math.floor(Date.now() / 1000);
+/** The URL of the resource the tokens are presented at (RFC 8707). */
+const RESOURCE = "http://localhost/mcp";
 
 describe("identity", () => {
   it("maps a valid token to actor, tenant, session and roles", async () => {
-    const result = await verifyToken(await signToken({ sub: "alice", tenant: "acme", sid: "s-42", roles: ["auditor"] }), auth());
+    const result = await verifyToken(await signToken({ sub: "alice", tenant: "acme", sid: "s-42", roles: ["auditor"] }), auth(), RESOURCE);
     expect(result).toMatchObject({ ok: true, identity: { actor: "alice", tenant: "acme", session: "s-42", roles: ["auditor"] } });
   });
 
   it("remembers a verified token only for the verifier that checked it", async () => {
     const token = await signToken({ sub: "carol", tenant: "acme", sid: "s-cache" });
-    expect((await verifyToken(token, auth())).ok).toBe(true);
+    expect((await verifyToken(token, auth(), RESOURCE)).ok).toBe(true);
     // the same token again, for a verifier that expects another audience: checked afresh, refused
-    const other = { ...auth(), audience: "another-audience" };
-    expect(await verifyToken(token, other)).toMatchObject({ ok: false, error: { code: "invalid_token", message: expect.stringMatching(/audience/) } });
-    expect(await verifyToken(token, auth())).toMatchObject({ ok: true, identity: { actor: "carol", session: "s-cache" } });
+    const other = { ...auth(), audience: ["another-audience"] };
+    expect(await verifyToken(token, other, RESOURCE)).toMatchObject({
+      ok: false,
+      error: { code: "invalid_token", message: expect.stringMatching(/audience/) },
+    });
+    expect(await verifyToken(token, auth(), RESOURCE)).toMatchObject({ ok: true, identity: { actor: "carol", session: "s-cache" } });
+  });
+
+  it("takes a token issued for the URL of the resource it is presented at (RFC 8707), and no other resource's", async () => {
+    const token = await signToken({ sub: "dave", tenant: "acme", sid: "s-aud", aud: RESOURCE });
+    expect(await verifyToken(token, auth(), RESOURCE)).toMatchObject({ ok: true, identity: { actor: "dave" } });
+    // the verified token is remembered with its audience: presented at another resource, refused even from the cache
+    expect(await verifyToken(token, auth(), "http://localhost")).toMatchObject({
+      ok: false,
+      error: { code: "invalid_token", message: expect.stringMatching(/audience/) },
+    });
+    const elsewhere = await signToken({ sub: "dave", tenant: "acme", sid: "s-aud", aud: "https://other.example/mcp" });
+    expect(await verifyToken(elsewhere, auth(), RESOURCE)).toMatchObject({ ok: false, error: { code: "invalid_token" } });
   });
 
   it("accepts roles as a space-separated string (OAuth scope style)", async () => {
-    const result = await verifyToken(await signToken({ roles: "auditor approver" }), auth());
+    const result = await verifyToken(await signToken({ roles: "auditor approver" }), auth(), RESOURCE);
     expect(result).toMatchObject({ ok: true, identity: { roles: ["auditor", "approver"] } });
   });
 
@@ -116,7 +133,7 @@ describe("hardening", () => {
     ["a payload edited after signing", async () => editPayload(await signToken(), { tenant: "other" }), /signature/],
     ["garbage", async () => "not-a-jwt", /malformed/],
   ])("rejects %s as invalid_token", async (_case, makeToken, message) => {
-    const result = await verifyToken(await makeToken(), auth());
+    const result = await verifyToken(await makeToken(), auth(), RESOURCE);
     expect(result.ok).toBe(false);
     if (result.ok) return;
     expect(result.error.code).toBe("invalid_token");
