@@ -11,7 +11,7 @@ import { type AuthorizationServers, OAUTH_ROUTES } from "./authorization-server.
 import { completeSignIn, SignInError } from "./complete-sign-in.ts";
 
 type Upstream = NonNullable<OAuthConfig["oidc"]>;
-type Pending = { verifier: string; nonce: string };
+type Pending = { verifier: string; nonce: string; session: string };
 
 const discovered = new Map<string, Promise<oidc.AuthorizationServer>>();
 
@@ -43,14 +43,14 @@ function clientOf(upstream: Upstream): { client: oidc.Client; auth: oidc.ClientA
 }
 
 /** After consent: off to the provider, with the request (and PKCE verifier, nonce) kept server-side. */
-export async function startOidcSignIn(approved: ApprovedConsent, oauth: OAuthHelpers, config: OAuthConfig, origin: string): Promise<Response> {
+export async function startOidcSignIn(approved: ApprovedConsent, oauth: OAuthHelpers, config: OAuthConfig, origin: string, session: string): Promise<Response> {
   const upstream = config.oidc;
   if (!upstream) throw new SignInError("No upstream OpenID Connect provider is configured.", 503);
   const provider = await providerOf(upstream).catch((error: unknown) => {
     throw new SignInError(`The sign-in provider ${upstream.issuer.origin} could not be reached (${String(error)}).`, 502);
   });
   if (!provider.authorization_endpoint) throw new SignInError("The sign-in provider publishes no authorization endpoint.", 502);
-  const pending: Pending = { verifier: oidc.generateRandomCodeVerifier(), nonce: oidc.generateRandomNonce() };
+  const pending: Pending = { verifier: oidc.generateRandomCodeVerifier(), nonce: oidc.generateRandomNonce(), session };
   const { state, headers } = await oauth.beginUpstream(approved.request, { data: pending, headers: approved.headers });
   const to = new URL(provider.authorization_endpoint);
   to.searchParams.set("response_type", "code");
@@ -106,6 +106,10 @@ export async function finishOidcSignIn(request: Request, oauth: OAuthHelpers, se
   const held = claims[upstream.rolesClaim];
   const heldRoles = typeof held === "string" ? held.split(" ") : Array.isArray(held) ? held.filter((role) => typeof role === "string") : [];
   const roles = servers.roles.filter((role) => heldRoles.includes(role) && original.scope.includes(role));
-  const session = `s-${oidc.generateRandomState().slice(0, 12)}`;
-  return await completeSignIn(oauth, original, { actor: actor.data, tenant: tenant.data, session, roles, signedInVia: upstream.issuer.href }, headers);
+  return await completeSignIn(
+    oauth,
+    original,
+    { actor: actor.data, tenant: tenant.data, session: data.session, roles, signedInVia: upstream.issuer.href },
+    headers,
+  );
 }

@@ -17,6 +17,9 @@ import { finishOidcSignIn, startOidcSignIn } from "./oidc-upstream.ts";
 export type Directory = { tenants: readonly string[]; roles: readonly string[] };
 
 const LOOPBACK = new Set(["localhost", "127.0.0.1", "[::1]"]);
+const SESSION_RULE = "The session must be 1-128 letters, digits and . _ : @ -.";
+const SESSION_FIELD = (name: string) =>
+  `<p><label>Session <input name="session" value="${escapeHtml(name)}" required maxlength="128"></label> (the evidence session this client's runs land in, for as long as this sign-in lasts)</p>`;
 
 /** GET and POST /authorize. */
 export async function serveAuthorize(request: Request, env: Env, servers: AuthorizationServers, directory: Directory): Promise<Response> {
@@ -44,8 +47,10 @@ export async function serveAuthorize(request: Request, env: Env, servers: Author
       return new Response(null, { status: 302, headers: denied.headers });
     }
     if (servers.config.login === "dev") return await completeDevSignIn(request, form, handle, oauth, directory);
+    const session = IdentifierSchema.safeParse(String(form.get("session") ?? "").trim());
+    if (!session.success) return page(400, "Sign-in not accepted", `<p>${SESSION_RULE}</p><p>Go back and correct it.</p>`);
     const approved = await oauth.approveConsent(request, handle, { scope: approvedScopes(form, servers.roles) });
-    return await startOidcSignIn(approved, oauth, servers.config, url.origin);
+    return await startOidcSignIn(approved, oauth, servers.config, url.origin, session.data);
   } catch (error) {
     return authorizationFailure(error);
   }
@@ -75,7 +80,7 @@ async function completeDevSignIn(request: Request, form: FormData, handle: strin
   const problems = [
     !directory.tenants.includes(tenant) && `Tenant "${tenant}" is not in the policy (${directory.tenants.join(", ")}).`,
     !actor.success && `The actor must be 1-128 letters, digits and . _ : @ -.`,
-    !session.success && `The session must be 1-128 letters, digits and . _ : @ -.`,
+    !session.success && SESSION_RULE,
   ].filter((problem): problem is string => typeof problem === "string");
   // nothing is consumed yet: the person goes back to the page and fixes it
   if (problems.length > 0 || !actor.success || !session.success) {
@@ -106,7 +111,7 @@ function devLoginForm(details: ConsentDescription, handle: string, directory: Di
 ${requested.has(OFFLINE_SCOPE) ? `<input type="hidden" name="scope" value="${OFFLINE_SCOPE}">` : ""}
 <p><label>Tenant <select name="tenant">${tenants}</select></label></p>
 <p><label>Actor <input name="actor" value="dev" required maxlength="128"></label></p>
-<p><label>Session <input name="session" value="${escapeHtml(newSessionName())}" required maxlength="128"></label> (runs of this client's grant land in this session's evidence)</p>
+${SESSION_FIELD(newSessionName())}
 <fieldset><legend>Roles</legend>
 ${roles}
 </fieldset>
@@ -126,6 +131,7 @@ function consentForm(details: ConsentDescription, handle: string, servers: Autho
 <form method="post" action="${OAUTH_ROUTES.authorize}">
 <input type="hidden" name="handle" value="${escapeHtml(handle)}">
 ${requested.has(OFFLINE_SCOPE) ? `<input type="hidden" name="scope" value="${OFFLINE_SCOPE}">` : ""}
+${SESSION_FIELD(newSessionName())}
 ${roles ? `<fieldset><legend>Roles it asks to use (if you hold them)</legend>\n${roles}\n</fieldset>` : ""}
 <p><button name="decision" value="approve">Continue</button> <button name="decision" value="deny">Deny</button></p>
 </form>`;

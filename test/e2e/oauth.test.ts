@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { LocalServer } from "../helpers/local-server.ts";
 import { CLIENT_KINDS, connectClient } from "../helpers/mcp-clients.ts";
-import { connectWithOAuth, MemoryOAuthClient, signInOnDevPage } from "../helpers/oauth-client.ts";
+import { connectWithOAuth, devSignIn, MemoryOAuthClient, signInOnDevPage } from "../helpers/oauth-client.ts";
 import { sharedServer } from "../helpers/shared-server.ts";
 
 let server: LocalServer;
@@ -41,7 +41,7 @@ describe.each(CLIENT_KINDS)("the OAuth flow of %s", (kind) => {
   it("discovers the authorization server from the 401, registers, signs the person in with PKCE, and runs code under that identity", async () => {
     const oauth = new MemoryOAuthClient();
     const session = `s-oauth-${kind.startsWith("sdk") ? "v1" : "v2"}-${Date.now()}`;
-    const mcp = await connectWithOAuth(kind, server.mcpUrl, oauth, { tenant: "acme", actor: "oauth-alice", session, roles: ["auditor"] });
+    const mcp = await connectWithOAuth(kind, server.mcpUrl, oauth, devSignIn({ tenant: "acme", actor: "oauth-alice", session, roles: ["auditor"] }));
     try {
       // what the client learned on the way: the authorization server is this origin, the code came with PKCE S256 for this resource
       expect(oauth.authorizationUrl?.origin).toBe(server.url);
@@ -69,7 +69,7 @@ describe("tokens of the built-in authorization server", () => {
   const session = `s-oauth-bound-${Date.now()}`;
   beforeAll(async () => {
     const oauth = new MemoryOAuthClient();
-    const mcp = await connectWithOAuth(CLIENT_KINDS[0], server.mcpUrl, oauth, { tenant: "acme", actor: "oauth-bob", session });
+    const mcp = await connectWithOAuth(CLIENT_KINDS[0], server.mcpUrl, oauth, devSignIn({ tenant: "acme", actor: "oauth-bob", session }));
     await mcp.close();
     token = oauth.accessToken;
   });
