@@ -43,6 +43,7 @@ beforeAll(async () => {
     // the ID token carries the profile claims (the platform reads no userinfo)
     conformIdTokenClaims: false,
     pkce: { required: () => true },
+    ttl: { Interaction: 600, Session: 600, Grant: 600, AccessToken: 600, IdToken: 600 },
     features: { devInteractions: { enabled: true } },
   });
   idp = createServer(provider.callback());

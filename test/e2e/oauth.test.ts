@@ -140,7 +140,23 @@ describe("no token on the MCP endpoint", () => {
       registration_endpoint: `${server.url}/oauth/register`,
       code_challenge_methods_supported: ["S256"],
       protected_resources: [server.mcpUrl.href],
+      client_id_metadata_document_supported: true,
     });
+  });
+
+  it("takes a client ID metadata document only at an https URL: an http one is refused on the page, never redirected to", async () => {
+    const url = new URL(`${server.url}/authorize`);
+    url.search = new URLSearchParams({
+      response_type: "code",
+      client_id: "http://127.0.0.1:9/client-metadata.json",
+      redirect_uri: "http://127.0.0.1:9/oauth/callback",
+      code_challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+      code_challenge_method: "S256",
+      resource: server.mcpUrl.href,
+    }).toString();
+    const response = await fetch(url, { redirect: "manual" });
+    expect(response.status).toBe(400);
+    expect(response.headers.get("location")).toBeNull();
   });
 });
 
