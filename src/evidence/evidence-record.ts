@@ -173,10 +173,23 @@ export const RuntimeRecordSchema = z.object({
 });
 export type RuntimeRecord = z.infer<typeof RuntimeRecordSchema>;
 
+/**
+ * How the caller proved who they are: a bearer JWT of the identity provider (its issuer and
+ * token id), or a token of the built-in authorization server (the OAuth client it was issued
+ * to, the grant, and where the person signed in).
+ */
+export const CredentialRecordSchema = z.discriminatedUnion("kind", [
+  z.object({ kind: z.literal("jwt"), issuer: z.string().max(512), tokenId: z.string().max(256).optional() }),
+  z.object({ kind: z.literal("oauth"), clientId: z.string().max(512), grant: z.string().max(64), signedInVia: z.string().max(256) }),
+]);
+export type CredentialRecord = z.infer<typeof CredentialRecordSchema>;
+
 export const RunStartedSchema = z.object({
   kind: z.literal("run.started"),
   ...RunHeader,
   roles: z.array(z.string()),
+  /** How the caller authenticated (absent in records from before it was kept, and for calls from the batch lane's stored owner). */
+  credential: CredentialRecordSchema.optional(),
   lane: z.enum(["interactive", "batch"]),
   budget: BudgetRecordSchema.optional(),
   /** The approval gate, for a contract that needs a human approval. */

@@ -18,6 +18,7 @@ export {
   type ActivitySummary,
   type ApprovalRecord,
   type BudgetRecord,
+  CredentialRecordSchema,
   type EgressActivity,
   type EvidenceEntry,
   type EvidenceRecord,

@@ -107,6 +107,7 @@ async function verifyUncached(
     roles: roles === undefined ? [] : typeof roles === "string" ? roles.split(" ") : roles,
     tokenId: payload.jti,
     expiresAt: payload.exp,
+    credential: { kind: "jwt", issuer: payload.iss, ...(payload.jti ? { tokenId: payload.jti } : {}) },
   });
   if (!parsed.success) {
     const issue = parsed.error.issues[0];

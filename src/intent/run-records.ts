@@ -74,6 +74,7 @@ export function startRecord(
     kind: "run.started",
     ...header(facts),
     roles: identity.roles,
+    ...(identity.credential ? { credential: identity.credential } : {}),
     lane: facts.lane,
     ...(budget ? { budget } : {}),
     ...(facts.batch ? { batch: facts.batch } : {}),

@@ -143,6 +143,7 @@ export class AuthorizationServers {
       roles: props.data.roles.filter((role) => validated.scope.includes(role)),
       tokenId: `grant:${token.split(":")[1]}`,
       expiresAt: validated.expiresAt,
+      credential: { kind: "oauth", clientId: validated.clientId, grant: token.split(":")[1] ?? "", signedInVia: props.data.signedInVia },
     };
     if (this.#validated.size >= VALIDATED_MAX) this.#validated.delete(this.#validated.keys().next().value as string);
     this.#validated.set(key, { identity, until: Math.min(now + VALIDATED_TTL_MS, validated.expiresAt * 1_000) });

@@ -86,12 +86,15 @@ describe("sign-in at an upstream OpenID Connect provider (OAUTH_LOGIN=oidc)", ()
     const auditor = await server.token({ tenant: "acme", actor: "audit", session, roles: ["auditor"] });
     const response = await fetch(`${server.url}/v1/sessions/${session}/evidence`, { headers: { authorization: `Bearer ${auditor}` } });
     expect(response.status).toBe(200);
-    const { records } = (await response.json()) as { records: Array<{ kind: string; actor: string; tenant: string; roles?: string[] }> };
+    const { records } = (await response.json()) as {
+      records: Array<{ kind: string; actor: string; tenant: string; roles?: string[]; credential?: Record<string, unknown> }>;
+    };
     expect(records.map((record) => [record.kind, record.actor, record.tenant])).toEqual([
       ["run.started", "erin@acme", "acme"],
       ["run.finished", "erin@acme", "acme"],
     ]);
     expect(records[0]?.roles).toEqual(["auditor"]);
+    expect(records[0]?.credential).toMatchObject({ kind: "oauth", signedInVia: `${issuer}/` });
   });
 
   it("refuses a person whose ID token names no tenant, and gives the client nothing", async () => {

@@ -17,7 +17,7 @@ afterAll(async () => {
   await server?.stop();
 });
 
-type EvidenceRecord = { kind: string; actor: string; tenant: string; session: string; roles?: string[] };
+type EvidenceRecord = { kind: string; actor: string; tenant: string; session: string; roles?: string[]; credential?: Record<string, unknown> };
 
 async function evidenceOf(session: string, tenant = "acme"): Promise<EvidenceRecord[]> {
   const token = await server.token({ tenant, actor: "auditor-1", session, roles: ["auditor"] });
@@ -61,6 +61,16 @@ describe.each(CLIENT_KINDS)("the OAuth flow of %s", (kind) => {
       ["run.finished", "oauth-alice", "acme", session],
     ]);
     expect(records[0]?.roles).toEqual(["auditor"]);
+    // and how the caller proved it: this OAuth client, signed in on the development page
+    expect(records[0]?.credential).toMatchObject({ kind: "oauth", clientId: oauth.clientInformation()?.client_id, signedInVia: "development-login" });
+  });
+
+  it("records a bearer JWT's issuer and token id as the credential of a run", async () => {
+    const session = `s-jwt-credential-${Date.now()}`;
+    const mcp = await connectClient(kind, server.mcpUrl, await server.token({ tenant: "acme", actor: "jwt-alice", session }));
+    await mcp.callTool("analyze_readonly", { code: "export default () => 1" });
+    await mcp.close();
+    expect((await evidenceOf(session))[0]?.credential).toMatchObject({ kind: "jwt", issuer: "agent-exec-local", tokenId: expect.any(String) });
   });
 });
 
