@@ -50,7 +50,7 @@ import {
   withResourceMetadata,
 } from "./http/index.ts";
 import type { Identity } from "./identity/index.ts";
-import { isDiscoveryRequest, MCP_ROUTE, rebindingRefusal, SERVER_INFO, serveMcp } from "./mcp/index.ts";
+import { isDiscoveryRequest, MCP_ROUTE, rebindingRefusal, SERVER_INFO, serveMcp, withMcpCors } from "./mcp/index.ts";
 import { MCP_SCOPE, OAUTH_ROUTES, serveAuthorize, serveSignInCallback } from "./oauth/index.ts";
 import { type Platform, platformFor } from "./platform.ts";
 
@@ -169,7 +169,7 @@ routes.all(OAUTH_ROUTES.metadata, (c) => authorizationServer(c));
 routes.all(OAUTH_ROUTES.token, (c) => authorizationServer(c));
 routes.all(OAUTH_ROUTES.register, (c) => authorizationServer(c));
 routes.all(OAUTH_ROUTES.authorize, (c) => serveAuthorize(c.req.raw, c.env, c.var.platform.oauth, c.var.platform.directory));
-routes.get(OAUTH_ROUTES.callback, (c) => serveSignInCallback(c.req.raw, c.env, c.var.platform.oauth));
+routes.get(OAUTH_ROUTES.callback, (c) => serveSignInCallback(c.req.raw, c.env, c.var.platform.oauth, c.var.platform.directory));
 routes.all("/approvals/:id", (c) => serveApprovalPage(c.req.raw, rawParam(c, "id")));
 routes.all(APPROVAL_SCRIPT_ROUTE, () => serveApprovalScript());
 routes.all(APPROVAL_STYLE_ROUTE, () => serveApprovalStyle());
@@ -182,10 +182,12 @@ routes.all(MCP_ROUTE, async (c) => {
   const { platform } = c.var;
   const rebound = rebindingRefusal(c.req.raw, platform.config.mcp.allowedHostnames);
   if (rebound) return rebound;
+  // a browser's CORS preflight carries no token; the handler answers it and nothing else
+  if (c.req.method === "OPTIONS") return await serveMcp(platform.mcp, c.req.raw, undefined, platform.env.APPROVALS, waitUntil(c));
   const auth = await authenticate(c.req.raw, authenticator(c));
-  if (!auth.ok) return errorResponse(auth.error);
+  if (!auth.ok) return withMcpCors(errorResponse(auth.error));
   if (!auth.identity && !(platform.config.mcp.anonymousDiscovery && (await isDiscoveryRequest(c.req.raw)))) {
-    return errorResponse(new PlatformError("unauthorized", "This MCP request needs a bearer token."));
+    return withMcpCors(errorResponse(new PlatformError("unauthorized", "This MCP request needs a bearer token.")));
   }
   return await serveMcp(platform.mcp, c.req.raw, auth.identity, platform.env.APPROVALS, waitUntil(c));
 });

@@ -69,11 +69,27 @@ export function mcpHandler(endpoint: McpEndpoint): McpEndpointHandler {
       }),
     {
       route: MCP_ROUTE,
+      corsOptions: { exposeHeaders: MCP_CORS.expose },
       ...(endpoint.allowedHostnames.length > 0 ? { allowedHostnames: endpoint.allowedHostnames } : {}),
       onerror: (error: Error) => logEvent("error", { event: "mcp_error", error: String(error), stack: error.stack }),
     },
   );
   return Object.assign(handler, { tools: endpoint.contracts.map((contract) => contract.tool).sort() });
+}
+
+/**
+ * What a browser client may read of an answer from /mcp: the MCP SDK handler's CORS headers,
+ * plus WWW-Authenticate, which a browser-based client (MCP Inspector's direct mode) must read
+ * to start its OAuth flow from a 401.
+ */
+const MCP_CORS = { origin: "*", expose: "mcp-session-id, WWW-Authenticate" };
+
+/** An answer of the /mcp route given before the handler (a refusal), with the handler's CORS headers. */
+export function withMcpCors(response: Response): Response {
+  const answer = new Response(response.body, response);
+  answer.headers.set("access-control-allow-origin", MCP_CORS.origin);
+  answer.headers.set("access-control-expose-headers", MCP_CORS.expose);
+  return answer;
 }
 
 /**
@@ -94,7 +110,8 @@ export function rebindingRefusal(request: Request, allowedHostnames: readonly st
           ? [hostname]
           : undefined;
   const origins = [...localhostAllowedOrigins(), ...(workersDev ? [hostname] : [])];
-  return (hosts ? hostHeaderValidationResponse(request, hosts) : undefined) ?? originValidationResponse(request, origins);
+  const refusal = (hosts ? hostHeaderValidationResponse(request, hosts) : undefined) ?? originValidationResponse(request, origins);
+  return refusal && withMcpCors(refusal);
 }
 
 export async function serveMcp(

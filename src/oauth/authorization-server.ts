@@ -44,6 +44,13 @@ export function grantUserId(tenant: string, actor: string): string {
     .replace(/=+$/, "");
 }
 
+/** A client id as evidence keeps it: itself, or (a long metadata-document URL) its digest. */
+async function recordedClientId(clientId: string): Promise<string> {
+  if (clientId.length <= 256) return clientId;
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(clientId)));
+  return `sha256:${Array.from(digest, (byte) => byte.toString(16).padStart(2, "0")).join("")}`;
+}
+
 /** The library's tokens are `userId:grantId:secret`; a JWT is three dot-separated parts and has no ':'. */
 export function isIssuedToken(token: string): boolean {
   return token.split(":").length === 3 && !token.includes(".");
@@ -143,7 +150,12 @@ export class AuthorizationServers {
       roles: props.data.roles.filter((role) => validated.scope.includes(role)),
       tokenId: `grant:${token.split(":")[1]}`,
       expiresAt: validated.expiresAt,
-      credential: { kind: "oauth", clientId: validated.clientId, grant: token.split(":")[1] ?? "", signedInVia: props.data.signedInVia },
+      credential: {
+        kind: "oauth",
+        clientId: await recordedClientId(validated.clientId),
+        grant: token.split(":")[1] ?? "",
+        signedInVia: props.data.signedInVia,
+      },
     };
     if (this.#validated.size >= VALIDATED_MAX) this.#validated.delete(this.#validated.keys().next().value as string);
     this.#validated.set(key, { identity, until: Math.min(now + VALIDATED_TTL_MS, validated.expiresAt * 1_000) });

@@ -2,9 +2,20 @@
 // client gets its code.
 import type { AuthRequest, OAuthHelpers } from "@cloudflare/workers-oauth-provider";
 import { type GrantProps, grantUserId, MCP_SCOPE, OFFLINE_SCOPE } from "./authorization-server.ts";
+import { grantSession } from "./grant-session.ts";
 
-/** Completes an authorization for a person whose grant stores `props`; the grant's scopes are the approved ones they hold. */
-export async function completeSignIn(oauth: OAuthHelpers, request: AuthRequest, props: GrantProps, headers: Headers): Promise<Response> {
+/**
+ * Completes an authorization for a person: the grant stores their identity, with the session
+ * label they chose put in their own namespace (grantSession); its scopes are the approved ones they hold.
+ */
+export async function completeSignIn(
+  oauth: OAuthHelpers,
+  request: AuthRequest,
+  person: Omit<GrantProps, "session"> & { sessionLabel: string },
+  headers: Headers,
+): Promise<Response> {
+  const { sessionLabel, ...identity } = person;
+  const props: GrantProps = { ...identity, session: await grantSession(person.tenant, person.actor, sessionLabel) };
   const { redirectTo } = await oauth.completeAuthorization({
     request,
     userId: grantUserId(props.tenant, props.actor),

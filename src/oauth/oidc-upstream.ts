@@ -11,7 +11,7 @@ import { type AuthorizationServers, OAUTH_ROUTES } from "./authorization-server.
 import { completeSignIn, SignInError } from "./complete-sign-in.ts";
 
 type Upstream = NonNullable<OAuthConfig["oidc"]>;
-type Pending = { verifier: string; nonce: string; session: string };
+type Pending = { verifier: string; nonce: string; sessionLabel: string };
 
 const discovered = new Map<string, Promise<oidc.AuthorizationServer>>();
 
@@ -35,22 +35,38 @@ function providerOf(upstream: Upstream): Promise<oidc.AuthorizationServer> {
   return metadata;
 }
 
-function clientOf(upstream: Upstream): { client: oidc.Client; auth: oidc.ClientAuth } {
-  return {
-    client: { client_id: upstream.clientId },
-    auth: upstream.clientSecret ? oidc.ClientSecretPost(upstream.clientSecret) : oidc.None(),
-  };
+/** The client and how it authenticates at the provider's token endpoint: a public client (PKCE only), or its secret the way the provider takes it (Basic unless it lists only post). */
+function clientOf(upstream: Upstream, provider: oidc.AuthorizationServer): { client: oidc.Client; auth: oidc.ClientAuth } {
+  const methods = provider.token_endpoint_auth_methods_supported;
+  const secret = upstream.clientSecret;
+  const auth = !secret
+    ? oidc.None()
+    : methods && !methods.includes("client_secret_basic") && methods.includes("client_secret_post")
+      ? oidc.ClientSecretPost(secret)
+      : oidc.ClientSecretBasic(secret);
+  return { client: { client_id: upstream.clientId }, auth };
+}
+
+/** The provider's metadata, or a page saying it cannot be reached. */
+async function reachProvider(upstream: Upstream): Promise<oidc.AuthorizationServer> {
+  return await providerOf(upstream).catch((error: unknown) => {
+    throw new SignInError(`The sign-in provider ${upstream.issuer.origin} could not be reached (${String(error)}).`, 502);
+  });
 }
 
 /** After consent: off to the provider, with the request (and PKCE verifier, nonce) kept server-side. */
-export async function startOidcSignIn(approved: ApprovedConsent, oauth: OAuthHelpers, config: OAuthConfig, origin: string, session: string): Promise<Response> {
+export async function startOidcSignIn(
+  approved: ApprovedConsent,
+  oauth: OAuthHelpers,
+  config: OAuthConfig,
+  origin: string,
+  sessionLabel: string,
+): Promise<Response> {
   const upstream = config.oidc;
   if (!upstream) throw new SignInError("No upstream OpenID Connect provider is configured.", 503);
-  const provider = await providerOf(upstream).catch((error: unknown) => {
-    throw new SignInError(`The sign-in provider ${upstream.issuer.origin} could not be reached (${String(error)}).`, 502);
-  });
+  const provider = await reachProvider(upstream);
   if (!provider.authorization_endpoint) throw new SignInError("The sign-in provider publishes no authorization endpoint.", 502);
-  const pending: Pending = { verifier: oidc.generateRandomCodeVerifier(), nonce: oidc.generateRandomNonce(), session };
+  const pending: Pending = { verifier: oidc.generateRandomCodeVerifier(), nonce: oidc.generateRandomNonce(), sessionLabel };
   const { state, headers } = await oauth.beginUpstream(approved.request, { data: pending, headers: approved.headers });
   const to = new URL(provider.authorization_endpoint);
   to.searchParams.set("response_type", "code");
@@ -66,7 +82,13 @@ export async function startOidcSignIn(approved: ApprovedConsent, oauth: OAuthHel
 }
 
 /** The provider sent the person back: exchange the code, read the ID token, complete the client's authorization. */
-export async function finishOidcSignIn(request: Request, oauth: OAuthHelpers, servers: AuthorizationServers, origin: string): Promise<Response> {
+export async function finishOidcSignIn(
+  request: Request,
+  oauth: OAuthHelpers,
+  servers: AuthorizationServers,
+  origin: string,
+  tenants: readonly string[],
+): Promise<Response> {
   const upstream = servers.config.oidc;
   if (!upstream) throw new SignInError("No upstream OpenID Connect provider is configured.", 503);
   const { request: original, data, headers } = await oauth.finishUpstream<Pending>(request);
@@ -76,8 +98,8 @@ export async function finishOidcSignIn(request: Request, oauth: OAuthHelpers, se
     headers.set("location", authorizationErrorRedirect(original, "access_denied", `The sign-in provider refused: ${why.slice(0, 200)}`));
     return new Response(null, { status: 302, headers });
   }
-  const provider = await providerOf(upstream);
-  const { client, auth } = clientOf(upstream);
+  const provider = await reachProvider(upstream);
+  const { client, auth } = clientOf(upstream, provider);
   let claims: oidc.IDToken | undefined;
   try {
     // the library checked state against the browser's binding cookie; the provider's answer is checked here (iss, code)
@@ -103,13 +125,14 @@ export async function finishOidcSignIn(request: Request, oauth: OAuthHelpers, se
     throw new SignInError("Your account's subject (sub) is not an identifier this platform accepts (1-128 letters, digits and . _ : @ -).", 403);
   if (!tenant.success)
     throw new SignInError(`Your account names no tenant (the "${upstream.tenantClaim}" claim of the ID token); ask your administrator.`, 403);
+  if (!tenants.includes(tenant.data)) throw new SignInError(`Your account's tenant "${tenant.data}" is not served here; ask your administrator.`, 403);
   const held = claims[upstream.rolesClaim];
   const heldRoles = typeof held === "string" ? held.split(" ") : Array.isArray(held) ? held.filter((role) => typeof role === "string") : [];
   const roles = servers.roles.filter((role) => heldRoles.includes(role) && original.scope.includes(role));
   return await completeSignIn(
     oauth,
     original,
-    { actor: actor.data, tenant: tenant.data, session: data.session, roles, signedInVia: upstream.issuer.href },
+    { actor: actor.data, tenant: tenant.data, sessionLabel: data.sessionLabel, roles, signedInVia: upstream.issuer.href },
     headers,
   );
 }

@@ -11,15 +11,16 @@ import { AuthorizationError, type AuthRequest, CimdFetchError, type ConsentDescr
 import { IdentifierSchema } from "../identity/index.ts";
 import { type AuthorizationServers, MCP_SCOPE, OAUTH_ROUTES, OFFLINE_SCOPE } from "./authorization-server.ts";
 import { completeSignIn, SignInError } from "./complete-sign-in.ts";
+import { SessionLabelSchema } from "./grant-session.ts";
 import { finishOidcSignIn, startOidcSignIn } from "./oidc-upstream.ts";
 
 /** Who may sign in as what: the tenants of the policy in force and the roles they use. */
 export type Directory = { tenants: readonly string[]; roles: readonly string[] };
 
 const LOOPBACK = new Set(["localhost", "127.0.0.1", "[::1]"]);
-const SESSION_RULE = "The session must be 1-128 letters, digits and . _ : @ -.";
+const SESSION_RULE = "The session label must be 1-64 letters, digits and . _ @ -.";
 const SESSION_FIELD = (name: string) =>
-  `<p><label>Session <input name="session" value="${escapeHtml(name)}" required maxlength="128"></label> (the evidence session this client's runs land in, for as long as this sign-in lasts)</p>`;
+  `<p><label>Session <input name="session" value="${escapeHtml(name)}" required maxlength="64"></label> (a label for the evidence session this client's runs land in, for as long as this sign-in lasts; it is kept among your own sessions)</p>`;
 
 /** GET and POST /authorize. */
 export async function serveAuthorize(request: Request, env: Env, servers: AuthorizationServers, directory: Directory): Promise<Response> {
@@ -47,7 +48,7 @@ export async function serveAuthorize(request: Request, env: Env, servers: Author
       return new Response(null, { status: 302, headers: denied.headers });
     }
     if (servers.config.login === "dev") return await completeDevSignIn(request, form, handle, oauth, directory);
-    const session = IdentifierSchema.safeParse(String(form.get("session") ?? "").trim());
+    const session = SessionLabelSchema.safeParse(String(form.get("session") ?? "").trim());
     if (!session.success) return page(400, "Sign-in not accepted", `<p>${SESSION_RULE}</p><p>Go back and correct it.</p>`);
     const approved = await oauth.approveConsent(request, handle, { scope: approvedScopes(form, servers.roles) });
     return await startOidcSignIn(approved, oauth, servers.config, url.origin, session.data);
@@ -57,11 +58,11 @@ export async function serveAuthorize(request: Request, env: Env, servers: Author
 }
 
 /** GET /oauth/callback: the upstream provider sends the person back (OAUTH_LOGIN=oidc). */
-export async function serveSignInCallback(request: Request, env: Env, servers: AuthorizationServers): Promise<Response> {
+export async function serveSignInCallback(request: Request, env: Env, servers: AuthorizationServers, directory: Directory): Promise<Response> {
   if (servers.config.login !== "oidc") return page(404, "No sign-in here", "<p>This server does not sign people in at an upstream provider.</p>");
   const origin = new URL(request.url).origin;
   try {
-    return await finishOidcSignIn(request, servers.serverFor(origin).getOAuthApi(env), servers, origin);
+    return await finishOidcSignIn(request, servers.serverFor(origin).getOAuthApi(env), servers, origin, directory.tenants);
   } catch (error) {
     return authorizationFailure(error);
   }
@@ -76,7 +77,7 @@ function approvedScopes(form: FormData, roles: readonly string[]): string[] {
 async function completeDevSignIn(request: Request, form: FormData, handle: string, oauth: OAuthHelpers, directory: Directory): Promise<Response> {
   const tenant = String(form.get("tenant") ?? "");
   const actor = IdentifierSchema.safeParse(String(form.get("actor") ?? "").trim());
-  const session = IdentifierSchema.safeParse(String(form.get("session") ?? "").trim());
+  const session = SessionLabelSchema.safeParse(String(form.get("session") ?? "").trim());
   const problems = [
     !directory.tenants.includes(tenant) && `Tenant "${tenant}" is not in the policy (${directory.tenants.join(", ")}).`,
     !actor.success && `The actor must be 1-128 letters, digits and . _ : @ -.`,
@@ -91,7 +92,7 @@ async function completeDevSignIn(request: Request, form: FormData, handle: strin
   return await completeSignIn(
     oauth,
     approved.request,
-    { actor: actor.data, tenant, session: session.data, roles, signedInVia: "development-login" },
+    { actor: actor.data, tenant, sessionLabel: session.data, roles, signedInVia: "development-login" },
     approved.headers,
   );
 }
@@ -169,13 +170,15 @@ export function authorizationFailure(error: unknown): Response {
 const PAGE_HEADERS = {
   "content-type": "text/html; charset=utf-8",
   "cache-control": "no-store",
-  "content-security-policy": "default-src 'none'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+  // no form-action: browsers apply it to the redirects after the POST (to the client, or the upstream provider)
+  "content-security-policy": "default-src 'none'; base-uri 'none'; frame-ancestors 'none'",
   "x-frame-options": "DENY",
   "referrer-policy": "no-referrer",
 };
 
 function page(status: number, title: string, body: string, headers = new Headers()): Response {
-  for (const [name, value] of Object.entries(PAGE_HEADERS)) if (!headers.has(name)) headers.set(name, value);
+  // ours win over the consent helper's (its CSP only forbids framing; the page renders client-supplied text)
+  for (const [name, value] of Object.entries(PAGE_HEADERS)) headers.set(name, value);
   const html = `<!doctype html>
 <html lang="en">
 <head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>${escapeHtml(title)}</title><link rel="icon" href="data:,"></head>

@@ -5,6 +5,7 @@
 import { createServer, type Server } from "node:http";
 import Provider from "oidc-provider";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { grantSession } from "../../src/oauth/grant-session.ts";
 import { freePort, type LocalServer, startLocalServer } from "../helpers/local-server.ts";
 import { CLIENT_KINDS } from "../helpers/mcp-clients.ts";
 import { connectWithOAuth, HttpBrowser, MemoryOAuthClient, type SignIn } from "../helpers/oauth-client.ts";
@@ -14,6 +15,7 @@ const CLIENT_SECRET = "agent-exec-at-the-test-idp-0123456789";
 const ACCOUNTS: Record<string, { tenant?: string; roles?: string[] }> = {
   "erin@acme": { tenant: "acme", roles: ["auditor", "not-a-platform-role"] },
   "nobody@nowhere": {},
+  "zed@initech": { tenant: "initech", roles: ["auditor"] },
 };
 
 let server: LocalServer;
@@ -31,7 +33,7 @@ beforeAll(async () => {
         client_id: "agent-exec",
         client_secret: CLIENT_SECRET,
         redirect_uris: [`${server.url}/oauth/callback`],
-        token_endpoint_auth_method: "client_secret_post",
+        // the default (Basic): what the platform picks when the provider lists it
       },
     ],
     async findAccount(_ctx, sub) {
@@ -74,8 +76,9 @@ function signInAt(login: string, session: string, roles: string[] = []): SignIn 
 describe("sign-in at an upstream OpenID Connect provider (OAUTH_LOGIN=oidc)", () => {
   it.each(CLIENT_KINDS)("gives %s a token for the person the ID token names, and runs code as them", async (kind) => {
     const oauth = new MemoryOAuthClient();
-    const session = `s-oidc-${kind.startsWith("sdk") ? "v1" : "v2"}-${Date.now()}`;
-    const mcp = await connectWithOAuth(kind, server.mcpUrl, oauth, signInAt("erin@acme", session, ["auditor"]));
+    const label = `s-oidc-${kind.startsWith("sdk") ? "v1" : "v2"}-${Date.now()}`;
+    const session = await grantSession("acme", "erin@acme", label);
+    const mcp = await connectWithOAuth(kind, server.mcpUrl, oauth, signInAt("erin@acme", label, ["auditor"]));
     try {
       const result = await mcp.callTool("analyze_readonly", { code: "export default () => 'signed in upstream'" });
       expect(result.isError ?? false).toBe(false);
@@ -100,5 +103,12 @@ describe("sign-in at an upstream OpenID Connect provider (OAUTH_LOGIN=oidc)", ()
   it("refuses a person whose ID token names no tenant, and gives the client nothing", async () => {
     const oauth = new MemoryOAuthClient();
     await expect(connectWithOAuth(CLIENT_KINDS[0], server.mcpUrl, oauth, signInAt("nobody@nowhere", "s-nobody"))).rejects.toThrow(/403.*names no tenant/s);
+  });
+
+  it("refuses a person whose tenant the policy does not serve", async () => {
+    const oauth = new MemoryOAuthClient();
+    await expect(connectWithOAuth(CLIENT_KINDS[1], server.mcpUrl, oauth, signInAt("zed@initech", "s-zed"))).rejects.toThrow(
+      /403.*initech.*is not served here/s,
+    );
   });
 });

@@ -4,6 +4,7 @@
 // one resource; every MCP request without a token refused with a challenge that says where
 // to get one.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { grantSession } from "../../src/oauth/grant-session.ts";
 import type { LocalServer } from "../helpers/local-server.ts";
 import { CLIENT_KINDS, connectClient } from "../helpers/mcp-clients.ts";
 import { connectWithOAuth, devSignIn, MemoryOAuthClient, signInOnDevPage } from "../helpers/oauth-client.ts";
@@ -40,8 +41,8 @@ const mcpPost = (url: URL | string, body: unknown, token?: string) =>
 describe.each(CLIENT_KINDS)("the OAuth flow of %s", (kind) => {
   it("discovers the authorization server from the 401, registers, signs the person in with PKCE, and runs code under that identity", async () => {
     const oauth = new MemoryOAuthClient();
-    const session = `s-oauth-${kind.startsWith("sdk") ? "v1" : "v2"}-${Date.now()}`;
-    const mcp = await connectWithOAuth(kind, server.mcpUrl, oauth, devSignIn({ tenant: "acme", actor: "oauth-alice", session, roles: ["auditor"] }));
+    const label = `s-oauth-${kind.startsWith("sdk") ? "v1" : "v2"}-${Date.now()}`;
+    const mcp = await connectWithOAuth(kind, server.mcpUrl, oauth, devSignIn({ tenant: "acme", actor: "oauth-alice", session: label, roles: ["auditor"] }));
     try {
       // what the client learned on the way: the authorization server is this origin, the code came with PKCE S256 for this resource
       expect(oauth.authorizationUrl?.origin).toBe(server.url);
@@ -54,7 +55,10 @@ describe.each(CLIENT_KINDS)("the OAuth flow of %s", (kind) => {
     } finally {
       await mcp.close();
     }
-    // the run landed in the session named at sign-in, as the actor and with the role the person picked
+    // the run landed in the session labelled at sign-in (inside the person's own namespace), as the actor and with the role the person picked
+    const session = await grantSession("acme", "oauth-alice", label);
+    expect(session).toMatch(new RegExp(`^o-[0-9a-f]{12}-${label}$`));
+    expect(session).not.toBe(await grantSession("acme", "oauth-mallory", label));
     const records = await evidenceOf(session);
     expect(records.map((record) => [record.kind, record.actor, record.tenant, record.session])).toEqual([
       ["run.started", "oauth-alice", "acme", session],
@@ -76,10 +80,12 @@ describe.each(CLIENT_KINDS)("the OAuth flow of %s", (kind) => {
 
 describe("tokens of the built-in authorization server", () => {
   let token: string;
-  const session = `s-oauth-bound-${Date.now()}`;
+  const label = `s-oauth-bound-${Date.now()}`;
+  let session: string;
   beforeAll(async () => {
     const oauth = new MemoryOAuthClient();
-    const mcp = await connectWithOAuth(CLIENT_KINDS[0], server.mcpUrl, oauth, devSignIn({ tenant: "acme", actor: "oauth-bob", session }));
+    const mcp = await connectWithOAuth(CLIENT_KINDS[0], server.mcpUrl, oauth, devSignIn({ tenant: "acme", actor: "oauth-bob", session: label }));
+    session = await grantSession("acme", "oauth-bob", label);
     await mcp.close();
     token = oauth.accessToken;
   });
@@ -101,6 +107,37 @@ describe("tokens of the built-in authorization server", () => {
     const response = await fetch(`${server.url}/v1/sessions/${session}/evidence`, { headers: { authorization: `Bearer ${token}` } });
     expect(response.status).toBe(401);
     expect(((await response.json()) as { error: { message: string } }).error.message).toContain(`issued for ${server.mcpUrl.href} only`);
+  });
+
+  it("are renewed with the grant's refresh token, for the same identity and session; a refresh token two rotations old is dead", async () => {
+    const oauth = new MemoryOAuthClient();
+    const refreshLabel = `s-oauth-refresh-${Date.now()}`;
+    const refreshSession = await grantSession("acme", "oauth-carol", refreshLabel);
+    const mcp = await connectWithOAuth(CLIENT_KINDS[1], server.mcpUrl, oauth, devSignIn({ tenant: "acme", actor: "oauth-carol", session: refreshLabel }));
+    await mcp.close();
+    const clientId = String(oauth.clientInformation()?.client_id);
+    const refreshToken = String(oauth.tokens()?.refresh_token ?? "");
+    expect(refreshToken).not.toBe("");
+    const refresh = (token: string) =>
+      fetch(`${server.url}/oauth/token`, {
+        method: "POST",
+        headers: { "content-type": "application/x-www-form-urlencoded" },
+        body: new URLSearchParams({ grant_type: "refresh_token", refresh_token: token, client_id: clientId }),
+      });
+    const renewed = await refresh(refreshToken);
+    expect(renewed.status).toBe(200);
+    const { access_token, refresh_token: next } = (await renewed.json()) as { access_token: string; refresh_token: string };
+    expect(access_token).not.toBe(oauth.accessToken);
+    const again = await connectClient(CLIENT_KINDS[0], server.mcpUrl, access_token);
+    await again.callTool("analyze_readonly", { code: "export default () => 1" });
+    await again.close();
+    expect((await evidenceOf(refreshSession)).map((record) => [record.actor, record.session])).toEqual([
+      ["oauth-carol", refreshSession],
+      ["oauth-carol", refreshSession],
+    ]);
+    // rotation: the library honours the previous refresh token until its successor is used (a lost answer can be retried); after that it is dead
+    expect((await refresh(next)).status).toBe(200);
+    expect((await refresh(refreshToken)).status).toBe(400);
   });
 
   it("are refused once changed by one character", async () => {

@@ -62,6 +62,25 @@ describe("routes", () => {
     }
   });
 
+  it("answers a browser's CORS preflight on /mcp (it carries no token), and lets the browser read a 401's challenge", async () => {
+    const preflight = await worker().fetch(`${BASE}/mcp`, {
+      method: "OPTIONS",
+      headers: {
+        host: "127.0.0.1:8787",
+        origin: "http://localhost:6274",
+        "access-control-request-method": "POST",
+        "access-control-request-headers": "authorization",
+      },
+    });
+    expect(preflight.status).toBeLessThan(300);
+    expect(preflight.headers.get("access-control-allow-headers")).toMatch(/authorization/i);
+    const refused = await mcp(rpc("tools/list"), { origin: "http://localhost:6274" });
+    expect(refused.status).toBe(401);
+    expect(refused.headers.get("access-control-allow-origin")).toBe("*");
+    expect(refused.headers.get("access-control-expose-headers")).toMatch(/WWW-Authenticate/i);
+    await refused.body?.cancel();
+  });
+
   it("answers discovery without a token where MCP_ANONYMOUS_DISCOVERY=on opts in, and still nothing else", async () => {
     const anonymous = { ...env, MCP_ANONYMOUS_DISCOVERY: "on" } as Env;
     const ctx = createExecutionContext();
