@@ -171,7 +171,7 @@ const PAGE_HEADERS = {
   "content-type": "text/html; charset=utf-8",
   "cache-control": "no-store",
   // no form-action: browsers apply it to the redirects after the POST (to the client, or the upstream provider)
-  "content-security-policy": "default-src 'none'; base-uri 'none'; frame-ancestors 'none'",
+  "content-security-policy": "default-src 'none'; img-src data:; base-uri 'none'; frame-ancestors 'none'",
   "x-frame-options": "DENY",
   "referrer-policy": "no-referrer",
 };
