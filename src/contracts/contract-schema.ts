@@ -1,6 +1,7 @@
 // A capability contract, the unit a tool is made of. Declared once here as a zod
 // schema; contracts/contract.schema.json is generated from it for editors.
 import { z } from "zod";
+import { ConnectorNameSchema } from "./connector-schema.ts";
 import { canonicalHostName, isCloudMetadataName } from "./host-name.ts";
 
 export const WorkloadClassSchema = z.enum(["read-only", "controlled-mutation", "privileged"]);
@@ -195,6 +196,23 @@ export const ContractSchema = z
       .max(8)
       .default([])
       .describe("RPC bindings placed in the sandbox's env, if the grant's action scope covers them."),
+    connectors: z
+      .array(
+        z
+          .object({
+            connector: ConnectorNameSchema,
+            operations: z
+              .array(z.string().regex(/^(\*|[a-z][A-Za-z0-9]{0,63}\*?)$/, "an operation name, or a prefix ending in *"))
+              .min(1)
+              .max(64),
+          })
+          .strict(),
+      )
+      .max(16)
+      .default([])
+      .describe(
+        "Connector operations (connectors/) the code may call as ctx.env.<connector>.<operation>(args), where the grant's action scope covers their effect (<connector>.read, <connector>.mutate).",
+      ),
     egress: z.array(EgressRuleSchema).max(64).default([]).describe("Where the code may connect; everything else is denied and recorded."),
     backpressure: BackpressureSchema.default({ mode: "reject", maxWaitMs: 2_000 }),
     redaction: RedactionSchema.default({ rules: [], result: false }),

@@ -1,4 +1,6 @@
 // Capability contracts: data that every layer reads, so this module depends on no layer.
+
+export { type Connector, connectorJsonSchema, type Effect, type Operation } from "./connector-schema.ts";
 export {
   ActionSchema,
   type CapabilityName,
@@ -14,4 +16,5 @@ export {
   type WorkloadClass,
 } from "./contract-schema.ts";
 export { canonicalHostName, isCloudMetadataName } from "./host-name.ts";
+export { connectorGrantProblems, loadConnectors } from "./load-connectors.ts";
 export { type DataFile, type FileProblem, fieldOf, formatProblems, loadContracts } from "./load-contracts.ts";

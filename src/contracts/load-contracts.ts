@@ -66,6 +66,8 @@ export function downgradeProblem(contract: Contract, all: readonly Contract[]): 
   const over = (Object.keys(contract.limits) as Array<keyof Contract["limits"]>).filter((k) => target.limits[k] > contract.limits[k]);
   if (over.length > 0) return `"${targetId}" allows more than this contract in limits.${over.join(", limits.")}`;
   if (!target.capabilities.every((c) => contract.capabilities.includes(c))) return `"${targetId}" has capabilities this contract does not`;
+  const grants = new Set(contract.connectors.map((g) => JSON.stringify(g)));
+  if (!target.connectors.every((g) => grants.has(JSON.stringify(g)))) return `"${targetId}" grants connector operations this contract does not`;
   if (!target.actions.every((a) => contract.actions.includes(a))) return `"${targetId}" has actions this contract does not`;
   const rules = new Set(contract.egress.map((r) => JSON.stringify(r)));
   if (!target.egress.every((r) => rules.has(JSON.stringify(r)))) return `"${targetId}" has egress rules this contract does not`;

@@ -9,7 +9,7 @@ import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
-import { buildCatalog, CONTRACTS_DIR, catalogOverride, checkCatalog, POLICY_DIR } from "./build-catalog.ts";
+import { buildCatalog, CONNECTORS_DIR, CONTRACTS_DIR, catalogOverride, checkCatalog, POLICY_DIR } from "./build-catalog.ts";
 import { buildViewer } from "./build-viewer.ts";
 import { watchData } from "./data-watch.ts";
 import { ensureKey, hasKey, LOCAL_KEYS, type LocalKeyName, stateDir } from "./dev-keys.ts";
@@ -60,7 +60,7 @@ async function main(): Promise<void> {
   const dir = stateDir();
 
   const catalog = buildCatalog();
-  if (!catalog.ok) fail(`Contracts or policy are invalid; the server was not started.\n${catalog.message}`);
+  if (!catalog.ok) fail(`Contracts, connectors or policy are invalid; the server was not started.\n${catalog.message}`);
   await buildViewer().catch((error: unknown) => fail(`The evidence viewer could not be built; the server was not started.\n${String(error)}`));
   const created = (Object.keys(LOCAL_KEYS) as LocalKeyName[]).filter((name) => !hasKey(name, dir));
   const identity = await ensureKey("identity", dir);
@@ -186,13 +186,13 @@ async function main(): Promise<void> {
   const initial = checkCatalog();
   let served = initial.ok ? initial.files : "";
   watchData({
-    dirs: [CONTRACTS_DIR, POLICY_DIR],
+    dirs: [CONTRACTS_DIR, CONNECTORS_DIR, POLICY_DIR],
     validate: checkCatalog,
     onInvalid: (message) => {
-      if (!supervisor.broken) log(`contracts or policy became invalid; every request is refused until they are fixed:\n${message}`);
+      if (!supervisor.broken) log(`contracts, connectors or policy became invalid; every request is refused until they are fixed:\n${message}`);
       supervisor.broken = {
         code: "data_invalid",
-        message: `The server's contracts or policy are invalid, so nothing is served until an operator fixes them.\n${message}`,
+        message: `The server's contracts, connectors or policy are invalid, so nothing is served until an operator fixes them.\n${message}`,
       };
     },
     onValid: (files) => {
@@ -200,7 +200,7 @@ async function main(): Promise<void> {
       supervisor.broken = null;
       if (files === served) return;
       served = files;
-      log("contracts or policy changed; restarting the main runtime on them");
+      log("contracts, connectors or policy changed; restarting the main runtime on them");
       void supervisor.reloadMain(() =>
         mainRuntime.replace("reload", () => {
           buildCatalog();

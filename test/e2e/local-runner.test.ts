@@ -23,6 +23,17 @@ describe("npm start", () => {
     expect(result.stdout).not.toContain("serving MCP");
   });
 
+  it("refuses to start with a malformed connector and names the file and the field", () => {
+    const result = node([join(ROOT, "src/local/start.ts")], {
+      CONNECTORS_DIR: join(ROOT, "test/fixtures/connectors-malformed"),
+      STATE_DIR: newStateDir(),
+      PORT: "1",
+    });
+    expect(result.status).toBe(1);
+    expect(result.stderr).toContain("test/fixtures/connectors-malformed/issues.json: operations.addComment.path: path parameter {number}");
+    expect(result.stdout).not.toContain("serving MCP");
+  });
+
   it("refuses a PORT that is not a port", () => {
     const result = node([join(ROOT, "src/local/start.ts")], { PORT: "eighty", STATE_DIR: newStateDir() });
     expect(result.status).toBe(1);

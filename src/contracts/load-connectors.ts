@@ -1,0 +1,90 @@
+// Parses connector files into Connectors, or says exactly which file and field is wrong; and
+// checks what contracts grant of them. Used at build (node), at start (node) and when the
+// Worker first serves (workerd), like the contracts.
+
+import { type Connector, ConnectorSchema, matchOperations, operationAction } from "./connector-schema.ts";
+import type { Contract } from "./contract-schema.ts";
+import { type DataFile, type FileProblem, fieldOf } from "./load-contracts.ts";
+
+export type ConnectorLoadResult = { ok: true; connectors: Connector[] } | { ok: false; problems: FileProblem[] };
+
+export function loadConnectors(files: readonly DataFile[]): ConnectorLoadResult {
+  const problems: FileProblem[] = [];
+  const connectors: Connector[] = [];
+  // two names that differ only in case would share their policy actions (<name>.read ...)
+  const seen = new Map<string, string>();
+  for (const { file, json } of files) {
+    const parsed = ConnectorSchema.safeParse(json);
+    if (!parsed.success) {
+      for (const issue of parsed.error.issues) problems.push({ file, field: fieldOf(issue), message: issue.message });
+      continue;
+    }
+    const owner = seen.get(parsed.data.name.toLowerCase());
+    if (owner)
+      problems.push({ file, field: "name", message: `duplicate connector name "${parsed.data.name}" (also in ${owner}; names are compared without case)` });
+    seen.set(parsed.data.name.toLowerCase(), file);
+    connectors.push(parsed.data);
+  }
+  return problems.length > 0 ? { ok: false, problems } : { ok: true, connectors };
+}
+
+/**
+ * What each contract grants of the connectors must exist and be grantable: a known connector,
+ * patterns that select at least one operation, the policy actions of their effects declared
+ * in the contract's `actions` (so a grant's scope can select them), no privileged operation
+ * (the mid-run approval it needs is not built yet), and an egress rule that lets the
+ * connector's requests reach its host.
+ */
+export function connectorGrantProblems(
+  contracts: readonly Contract[],
+  connectors: readonly Connector[],
+  fileOf: (contract: Contract) => string,
+): FileProblem[] {
+  const problems: FileProblem[] = [];
+  for (const contract of contracts) {
+    contract.connectors.forEach((grant, index) => {
+      const file = fileOf(contract);
+      const field = `connectors.${index}`;
+      const connector = connectors.find((candidate) => candidate.name === grant.connector);
+      if (!connector) {
+        problems.push({ file, field: `${field}.connector`, message: `no connector "${grant.connector}" in connectors/` });
+        return;
+      }
+      const names = Object.keys(connector.operations);
+      for (const pattern of grant.operations) {
+        if (matchOperations([pattern], names).length === 0) {
+          problems.push({ file, field: `${field}.operations`, message: `"${pattern}" selects no operation of ${connector.name} (${names.join(", ")})` });
+        }
+      }
+      const granted = matchOperations(grant.operations, names);
+      const privileged = granted.filter((name) => connector.operations[name]?.effect === "privileged");
+      if (privileged.length > 0) {
+        problems.push({
+          file,
+          field: `${field}.operations`,
+          message: `${privileged.join(", ")} ${privileged.length === 1 ? "is" : "are"} privileged: approving a single call mid-run is not built yet, so privileged operations cannot be granted`,
+        });
+      }
+      const effects = new Set(granted.map((name) => connector.operations[name]?.effect ?? "read"));
+      for (const effect of effects) {
+        const action = operationAction(connector.name, effect);
+        if (!contract.actions.includes(action)) {
+          problems.push({
+            file,
+            field: "actions",
+            message: `grants ${effect} operations of ${connector.name}, so it must declare the action "${action}" (a grant's scope selects it)`,
+          });
+        }
+      }
+      const host = new URL(connector.baseUrl).hostname;
+      const reaches = contract.egress.some(
+        (rule) =>
+          (rule.host === host || (rule.host.startsWith("*.") && host.endsWith(rule.host.slice(1)))) &&
+          rule.protocol === new URL(connector.baseUrl).protocol.slice(0, -1),
+      );
+      if (!reaches)
+        problems.push({ file, field: "egress", message: `no egress rule lets ${connector.name}'s requests reach ${new URL(connector.baseUrl).origin}` });
+    });
+  }
+  return problems;
+}
