@@ -9,6 +9,7 @@ export { ApprovalDesk } from "./approval/approval-desk.ts";
 export { BatchRecord } from "./batch/batch-record.ts";
 export { TenantBudget } from "./budget/tenant-budget.ts";
 export { SessionLedger } from "./evidence/session-ledger.ts";
+export { ConnectorBinding } from "./execution/capability-connector.ts";
 export { DocsCapability } from "./execution/capability-docs.ts";
 export { TrackerCapability } from "./execution/capability-tracker.ts";
 export { EgressGateway } from "./execution/egress-gateway.ts";

@@ -74,6 +74,7 @@ function buildPlatform(env: Env, config: Config, exports: Cloudflare.Exports): P
     },
     reconcileGraceMs: config.evidence.reconcileGraceMs,
     runtime: sandboxRuntime(config.runtimeEngine, env.CF_VERSION_METADATA),
+    connectors: catalog.connectors,
   };
   const keys = [...publishedKeys(config.tasks), ...publishedKeys(config.evidence)];
   const planners = plannerTrust(config.tasks.planners);

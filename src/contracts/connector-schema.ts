@@ -8,7 +8,12 @@ import { z } from "zod";
 /** A connector's name is how the code reaches it (`ctx.env.<name>`): a JavaScript identifier. */
 export const ConnectorNameSchema = z
   .string()
-  .regex(/^[a-z][A-Za-z0-9]{0,31}$/, "a lower-camel-case identifier (letters and digits, 1-32), the name code uses: ctx.env.<name>");
+  .regex(/^[a-z][A-Za-z0-9]{0,21}$/, "a lower-camel-case identifier (letters and digits, 1-22), the name code uses: ctx.env.<name>");
+
+/** Who a connector's requests come from, for the egress gateway and the rules that let them out. */
+export function connectorVia(name: string): `connector:${string}` {
+  return `connector:${name}`;
+}
 /** An operation's name is the method code calls: `ctx.env.<connector>.<operation>(args)`. */
 export const OperationNameSchema = z.string().regex(/^[a-z][A-Za-z0-9]{0,63}$/, "a lower-camel-case identifier (letters and digits, 1-64)");
 

@@ -88,7 +88,10 @@ export const EgressRuleSchema = z
       .strict()
       .optional()
       .describe("A secret the gateway adds to matching requests; the sandboxed code never sees it."),
-    capability: CapabilityNameSchema.optional().describe("When set, only this capability's requests match the rule, never the code's own fetch()."),
+    capability: z
+      .union([CapabilityNameSchema, z.templateLiteral(["connector:", ConnectorNameSchema])])
+      .optional()
+      .describe("When set, only this capability's (or \"connector:<name>\"'s) requests match the rule, never the code's own fetch()."),
   })
   .strict()
   .refine((rule) => rule.protocol !== "tcp" || (rule.ports !== undefined && !rule.methods && !rule.paths && !rule.inject), {

@@ -1,6 +1,15 @@
 // Capability contracts: data that every layer reads, so this module depends on no layer.
 
-export { type Connector, connectorJsonSchema, type Effect, type Operation } from "./connector-schema.ts";
+export {
+  type Connector,
+  connectorJsonSchema,
+  connectorVia,
+  type Effect,
+  matchOperations,
+  type Operation,
+  operationAction,
+  pathParameters,
+} from "./connector-schema.ts";
 export {
   ActionSchema,
   type CapabilityName,

@@ -2,7 +2,7 @@
 // checks what contracts grant of them. Used at build (node), at start (node) and when the
 // Worker first serves (workerd), like the contracts.
 
-import { type Connector, ConnectorSchema, matchOperations, operationAction } from "./connector-schema.ts";
+import { type Connector, ConnectorSchema, connectorVia, matchOperations, operationAction } from "./connector-schema.ts";
 import type { Contract } from "./contract-schema.ts";
 import { type DataFile, type FileProblem, fieldOf } from "./load-contracts.ts";
 
@@ -76,14 +76,21 @@ export function connectorGrantProblems(
           });
         }
       }
-      const host = new URL(connector.baseUrl).hostname;
+      const base = new URL(connector.baseUrl);
+      const via = connectorVia(connector.name);
       const reaches = contract.egress.some(
         (rule) =>
-          (rule.host === host || (rule.host.startsWith("*.") && host.endsWith(rule.host.slice(1)))) &&
-          rule.protocol === new URL(connector.baseUrl).protocol.slice(0, -1),
+          rule.capability === via &&
+          rule.protocol === base.protocol.slice(0, -1) &&
+          (rule.host === base.hostname || (rule.host.startsWith("*.") && base.hostname.endsWith(rule.host.slice(1)))),
       );
-      if (!reaches)
-        problems.push({ file, field: "egress", message: `no egress rule lets ${connector.name}'s requests reach ${new URL(connector.baseUrl).origin}` });
+      if (!reaches) {
+        problems.push({
+          file,
+          field: "egress",
+          message: `no egress rule with "capability": "${via}" lets ${connector.name}'s requests reach ${base.origin} (scoped to it, so the code's own fetch() never gets its credential)`,
+        });
+      }
     });
   }
   return problems;

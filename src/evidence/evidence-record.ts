@@ -90,7 +90,7 @@ export const EgressActivitySchema = z.object({
   late: z.boolean().optional(),
 });
 
-/** One call of a capability binding, allowed or refused. */
+/** One call of a capability binding, or of a connector's operation (capability `connector:<name>`, method the operation), allowed or refused. */
 export const CapabilityActivitySchema = z.object({
   kind: z.literal("capability"),
   at: z.string().max(40),
@@ -99,6 +99,11 @@ export const CapabilityActivitySchema = z.object({
   decision: z.enum(["allowed", "denied"]),
   reason: z.string().max(64).nullable(),
   durationMs: z.number().min(0),
+  /** A connector operation's arguments, as the SHA-256 of their canonical JSON (never the arguments themselves). */
+  argsSha256: Sha256Schema.optional(),
+  /** A connector operation's HTTP status (null: nothing was sent) and answer size. */
+  status: z.int().nullable().optional(),
+  bytes: z.int().min(0).optional(),
   late: z.boolean().optional(),
 });
 

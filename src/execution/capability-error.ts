@@ -8,6 +8,8 @@ export const CAPABILITY_ERRORS = [
   "invalid_request",
   "egress_denied",
   "upstream_failed",
+  "operation_not_granted",
+  "result_too_large",
 ] as const;
 export type CapabilityErrorCode = (typeof CAPABILITY_ERRORS)[number];
 

@@ -20,14 +20,17 @@ export const EGRESS_DENIALS = [
 ] as const;
 export type EgressDenial = (typeof EGRESS_DENIALS)[number];
 
+/** Who asks the gateway: the code, a capability binding, or a connector binding (`connector:<name>`). */
+export type Via = "code" | CapabilityName | `connector:${string}`;
+
 export type EgressAttempt = {
   protocol: string; // "https", "http", "tcp" or whatever else was asked for
   host: string;
   port: number;
   method?: string;
   path?: string;
-  /** Who is asking: the sandboxed code itself, or one of its capability bindings. */
-  via: "code" | CapabilityName;
+  /** Who is asking: the sandboxed code itself, one of its capability bindings, or a connector's binding. */
+  via: Via;
   userinfo?: boolean;
 };
 

@@ -14,7 +14,15 @@ import { logEvent } from "../log/index.ts";
 import type { VerifiedTask } from "./admit-task.ts";
 import { markRunOver } from "./runs-over.ts";
 import type { RuntimeProfile, SandboxBindings } from "./runtime-profile.ts";
-import { HARNESS_MODULE, SANDBOX_HARNESS_SOURCE, SOCKETS_BINDING, SOCKETS_MODULE, SOCKETS_SHIM_SOURCE, TASK_MODULE } from "./sandbox-harness.ts";
+import {
+  CONNECTOR_BINDING_PREFIX,
+  HARNESS_MODULE,
+  SANDBOX_HARNESS_SOURCE,
+  SOCKETS_BINDING,
+  SOCKETS_MODULE,
+  SOCKETS_SHIM_SOURCE,
+  TASK_MODULE,
+} from "./sandbox-harness.ts";
 import {
   failed,
   type LogLine,
@@ -82,6 +90,7 @@ export function startSandbox(host: SandboxBindings, job: SandboxJobWire): Sandbo
     const gateway = host.gateway({ ...run, ...bounds, via: "code" });
     const env = Object.fromEntries([
       ...profile.capabilities.map((name) => [BINDING_NAMES[name], host.capability(name, { ...run, ...bounds, scope: profile.scope })]),
+      ...(profile.connectors ?? []).map((connector) => [`${CONNECTOR_BINDING_PREFIX}${connector.name}`, host.connector({ ...run, ...bounds, connector })]),
       [SOCKETS_BINDING, gateway],
     ]);
     const worker = host.loader.load({
@@ -125,6 +134,7 @@ export function startSandbox(host: SandboxBindings, job: SandboxJobWire): Sandbo
       contract: { id: job.contract.id, version: job.contract.version },
       input: job.task.input,
       limits: { outputBytes: limits.outputBytes, logBytes: limits.logBytes },
+      connectors: Object.fromEntries((profile.connectors ?? []).map((connector) => [connector.name, Object.keys(connector.operations)])),
     };
     const calledAt = Date.now();
     let answer: unknown;

@@ -1,8 +1,9 @@
 // A contract's runtime profile for one run: the capability bindings its env gets (those
 // the contract lists whose actions the granted scope covers), the egress rules its gateway
 // enforces, and the destinations the call declared.
-import type { CapabilityName, Contract, EgressRule } from "../contracts/index.ts";
+import { type CapabilityName, type Connector, type Contract, type EgressRule, matchOperations, type Operation, operationAction } from "../contracts/index.ts";
 import type { Destination } from "./destination.ts";
+import type { Via } from "./egress-policy.ts";
 import type { RunTrace } from "./trace-context.ts";
 
 /** The actions each capability performs; a capability is bound only if the scope grants one of them. */
@@ -11,8 +12,12 @@ export const CAPABILITY_ACTIONS: Record<CapabilityName, readonly string[]> = {
   tracker: ["tracker.comment", "tracker.label"],
 };
 
+/** A connector as a run gets it: where it lives and the operations this run may call (granted, and in scope). */
+export type GrantedConnector = { name: string; baseUrl: string; operations: Record<string, Operation> };
+
 export type RuntimeProfile = {
   capabilities: CapabilityName[];
+  connectors: GrantedConnector[];
   rules: EgressRule[];
   scope: string[];
   plan: Destination[] | null;
@@ -20,9 +25,16 @@ export type RuntimeProfile = {
   trace: RunTrace | null;
 };
 
-export function runtimeProfile(contract: Contract, scope: readonly string[], plan: Destination[] | null, trace: RunTrace | null = null): RuntimeProfile {
+export function runtimeProfile(
+  contract: Contract,
+  scope: readonly string[],
+  plan: Destination[] | null,
+  trace: RunTrace | null = null,
+  connectors: readonly Connector[] = [],
+): RuntimeProfile {
   return {
     capabilities: contract.capabilities.filter((name) => CAPABILITY_ACTIONS[name].some((action) => scope.includes(action))),
+    connectors: grantedConnectors(contract, scope, connectors),
     rules: contract.egress,
     scope: [...scope],
     plan,
@@ -30,17 +42,40 @@ export function runtimeProfile(contract: Contract, scope: readonly string[], pla
   };
 }
 
+/** The operations a contract grants whose effect's action (`<connector>.<effect>`) the scope covers; connectors with none are left out. */
+function grantedConnectors(contract: Contract, scope: readonly string[], connectors: readonly Connector[]): GrantedConnector[] {
+  return contract.connectors.flatMap((grant) => {
+    const connector = connectors.find((candidate) => candidate.name === grant.connector);
+    if (!connector) return [];
+    const names = matchOperations(grant.operations, Object.keys(connector.operations)).filter((name) => {
+      const operation = connector.operations[name];
+      return operation !== undefined && operation.effect !== "privileged" && scope.includes(operationAction(connector.name, operation.effect));
+    });
+    if (names.length === 0) return [];
+    return [
+      {
+        name: connector.name,
+        baseUrl: connector.baseUrl,
+        operations: Object.fromEntries(names.map((name) => [name, connector.operations[name] as Operation])),
+      },
+    ];
+  });
+}
+
 /** Who a run is, for the gateway and the capabilities to record against. */
 export type RunContext = { runId: string; tenant: string; session: string };
 
 /** What bounds a run's egress: its rules, its declared plan (for drift) and how many requests it may send (limits.subRequests). */
 export type EgressBounds = { rules: EgressRule[]; plan: Destination[] | null; subRequests: number; trace: RunTrace | null };
-export type GatewayProps = RunContext & EgressBounds & { via: "code" | CapabilityName };
+export type GatewayProps = RunContext & EgressBounds & { via: Via };
 export type CapabilityProps = RunContext & EgressBounds & { scope: string[] };
+/** A connector binding's props: the run, its bounds, and the one connector with the operations it may call. */
+export type ConnectorProps = RunContext & EgressBounds & { connector: GrantedConnector };
 
 /** What a sandbox host builds a dynamic worker from: its loader and its own entrypoints (ctx.exports). */
 export type SandboxBindings = {
   loader: WorkerLoader;
   gateway(props: GatewayProps): Fetcher;
   capability(name: CapabilityName, props: CapabilityProps): Fetcher;
+  connector(props: ConnectorProps): Fetcher;
 };

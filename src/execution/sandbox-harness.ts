@@ -12,6 +12,8 @@ export const TASK_MODULE = "task.js";
 export const SOCKETS_MODULE = "cloudflare:sockets";
 /** The env name of the binding the shim opens sockets through (the run's egress gateway); never in the task's ctx.env. */
 export const SOCKETS_BINDING = "AGENT_EXEC_SOCKETS";
+/** The env names connector bindings take (the prefix, then the connector's name); the task sees ctx.env.<name> with one method per operation instead. */
+export const CONNECTOR_BINDING_PREFIX = "AGENT_EXEC_CONNECTOR_";
 
 /**
  * \`cloudflare:sockets\` as the sandbox sees it. The runtime's own connect() hands a socket
@@ -166,8 +168,21 @@ export default class SandboxHarness extends WorkerEntrypoint {
     const logs = () => ({ logs: state.lines, logBytes: state.bytes, logsTruncated: state.truncated });
 
     // sockets open through the run's gateway, from the task's first line on
-    const { ${SOCKETS_BINDING}: sockets, ...env } = this.env;
+    const { ${SOCKETS_BINDING}: sockets, ...bindings } = this.env;
     if (sockets) installSocketOpener((target, options, outgoing) => sockets.openSocket(target, options, outgoing));
+    // each connector: one method per operation the run may call, and call(name, args) for any name (the binding decides)
+    const env = {};
+    for (const [name, binding] of Object.entries(bindings)) {
+      if (!name.startsWith("${CONNECTOR_BINDING_PREFIX}")) env[name] = binding;
+    }
+    for (const [name, operations] of Object.entries(request.connectors ?? {})) {
+      const binding = bindings["${CONNECTOR_BINDING_PREFIX}" + name];
+      if (!binding) continue;
+      const api = {};
+      for (const operation of operations) api[operation] = (args) => binding.invoke(operation, args ?? {});
+      Object.defineProperty(api, "call", { value: (operation, args) => binding.invoke(operation, args ?? {}) });
+      env[name] = Object.freeze(api);
+    }
 
     let task;
     try {

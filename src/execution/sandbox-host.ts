@@ -51,5 +51,10 @@ export function sandboxBindings(env: Env, exports: Cloudflare.Exports): SandboxB
     docs: (props) => exports.DocsCapability({ props }),
     tracker: (props) => exports.TrackerCapability({ props }),
   };
-  return { loader: env.LOADER, gateway: (props) => exports.EgressGateway({ props }), capability: (name, props) => capabilities[name](props) };
+  return {
+    loader: env.LOADER,
+    gateway: (props) => exports.EgressGateway({ props }),
+    capability: (name, props) => capabilities[name](props),
+    connector: (props) => exports.ConnectorBinding({ props }),
+  };
 }

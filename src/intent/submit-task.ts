@@ -5,7 +5,7 @@
 // cannot be, nothing runs. The first refusal wins, in the order of `firstRefusal` below.
 import { type ApprovalDesk, approvalRecord, approvalRefusal, type GateAnswer, gateTask, restoreApproval } from "../approval/index.ts";
 import { budgetRecord, DEFAULT_BUDGET, endRun, type Lane, rolledBackRefusal, type SlotReserve, type SlotResult } from "../budget/index.ts";
-import type { Contract } from "../contracts/index.ts";
+import type { Connector, Contract } from "../contracts/index.ts";
 import { PlatformError } from "../errors/index.ts";
 import {
   type ActivitySummary,
@@ -64,6 +64,8 @@ export type SubmitDeps = {
   secrets?: readonly string[];
   /** What runs the code (engine, the sandbox's compatibility date and flags, the platform's build), recorded in every start. */
   runtime: RuntimeRecord;
+  /** The organisation's APIs contracts may grant operations of (connectors/). */
+  connectors?: readonly Connector[];
 };
 
 /** One task to run: from an MCP call, or from a planner whose signed task was already checked. */
@@ -187,7 +189,7 @@ async function runSteps(deps: SubmitDeps, submission: Submission, run: RunState)
   // harness: the task's code is imported by run(), after the record is durable).
   const admitted = refusal ? undefined : issued?.task;
   const trace = runTrace(submission.traceparent);
-  const profile = runtimeProfile(contract, decision?.outcome === "allow" ? decision.scope : [], task?.plan?.destinations ?? null, trace);
+  const profile = runtimeProfile(contract, decision?.outcome === "allow" ? decision.scope : [], task?.plan?.destinations ?? null, trace, deps.connectors);
   const sandbox = admitted
     ? openSandbox(deps.sandboxes, { runId, tenant: identity.tenant, session: identity.session, contract, profile, task: admitted })
     : undefined;

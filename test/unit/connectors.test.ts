@@ -55,6 +55,7 @@ const CONTRACT = {
       host: "issues.example.com",
       protocol: "https",
       methods: ["GET", "POST"],
+      capability: "connector:issues",
       inject: { header: "authorization", secret: "EGRESS_ISSUES_TOKEN", format: "Bearer {secret}" },
     },
   ],
@@ -128,9 +129,14 @@ describe("what contracts grant of connectors", () => {
     ["an effect's action the contract does not declare", { actions: ["issues.read"] }, /actions: .*"issues\.mutate"/],
     ["a privileged operation (its mid-run approval is not built)", { connectors: [{ connector: "issues", operations: ["*"] }] }, /deleteIssue is privileged/],
     [
+      "an egress rule the code's own fetch() would match too",
+      { egress: [{ host: "issues.example.com", protocol: "https" }] },
+      /"capability": "connector:issues"/,
+    ],
+    [
       "no egress rule to the API's host",
       { egress: [], limits: { subRequests: 0 } },
-      /egress: no egress rule lets issues's requests reach https:\/\/issues\.example\.com/,
+      /egress: no egress rule with "capability": "connector:issues" lets issues's requests reach https:\/\/issues\.example\.com/,
     ],
   ])("refuses %s, naming the field", (_case, change, message) => {
     expect(grantProblems({ ...CONTRACT, ...change }, ISSUES).join("\n")).toMatch(message);

@@ -97,5 +97,6 @@ export function testHost(): SandboxBindings {
     loader: env.LOADER,
     gateway: (props) => exports.EgressGateway({ props }),
     capability: (name, props) => (name === "docs" ? exports.DocsCapability({ props }) : exports.TrackerCapability({ props })),
+    connector: (props) => exports.ConnectorBinding({ props }),
   };
 }

@@ -2,6 +2,7 @@
 // dynamic workers from (the egress gateway, the capability bindings), and a health route the
 // supervisor's watchdog probes. A runaway stalls this process only; the main runtime, with
 // the routes, the Durable Objects and the evidence, keeps answering.
+export { ConnectorBinding } from "../../execution/capability-connector.ts";
 export { DocsCapability } from "../../execution/capability-docs.ts";
 export { TrackerCapability } from "../../execution/capability-tracker.ts";
 export { EgressGateway } from "../../execution/egress-gateway.ts";

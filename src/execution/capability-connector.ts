@@ -1,0 +1,146 @@
+// `ctx.env.<connector>` in the sandbox: one of the organisation's APIs as typed operations
+// (connectors/). The harness gives the code one method per operation the run may call; each
+// call comes here as `invoke(operation, args)`, and this binding decides it again (only the
+// run's granted operations, arguments valid against the operation's schema), sends it
+// through the egress gateway as `connector:<name>` (so the contract's rule for it applies and
+// injects the credential; the code's own fetch() never matches that rule), caps the answer,
+// and records the call: operation, argument digest, decision, status, bytes, duration.
+
+import { WorkerEntrypoint } from "cloudflare:workers";
+import { Validator } from "@cfworker/json-schema";
+import { connectorVia, type Operation, pathParameters } from "../contracts/index.ts";
+import { canonicalJson, sha256Hex, utf8Bytes } from "../evidence/index.ts";
+import { logEvent } from "../log/index.ts";
+import { recordActivity } from "./activity-recorder.ts";
+import { capabilityError, codeOf } from "./capability-error.ts";
+import type { ConnectorProps } from "./runtime-profile.ts";
+
+/** The largest answer an operation returns to the code. */
+export const OPERATION_RESULT_MAX_BYTES = 1_048_576;
+
+const validators = new WeakMap<Operation, Validator>();
+
+function validatorOf(operation: Operation): Validator {
+  let validator = validators.get(operation);
+  if (!validator) {
+    validator = new Validator(operation.arguments as ConstructorParameters<typeof Validator>[0], "2020-12", false);
+    validators.set(operation, validator);
+  }
+  return validator;
+}
+
+type Outcome = { status: number | null; bytes: number };
+
+export class ConnectorBinding extends WorkerEntrypoint<Env, ConnectorProps> {
+  /** One operation call, decided and recorded whatever its outcome; a refusal is a typed error the code can read. */
+  async invoke(operation: unknown, args: unknown): Promise<unknown> {
+    const started = Date.now();
+    const { connector } = this.ctx.props;
+    const name = typeof operation === "string" ? operation.slice(0, 64) : String(operation).slice(0, 64);
+    const argsSha256 = await sha256Hex(canonicalJson(args ?? null)).catch(() => null);
+    const outcome: Outcome = { status: null, bytes: 0 };
+    try {
+      const granted = typeof operation === "string" && Object.hasOwn(connector.operations, operation) ? connector.operations[operation] : undefined;
+      if (!granted) {
+        throw capabilityError(
+          "operation_not_granted",
+          `${connector.name}.${name} is not an operation this run may call (granted: ${Object.keys(connector.operations).join(", ")})`,
+        );
+      }
+      const result = await this.send(name, granted, args ?? {}, outcome);
+      await this.record(name, argsSha256, "allowed", null, outcome, started);
+      return result;
+    } catch (error) {
+      const code = codeOf(error);
+      await this.record(name, argsSha256, "denied", code, outcome, started);
+      if (code === "internal_error") {
+        logEvent("error", { event: "connector_failed", connector: connector.name, operation: name, error: String(error) });
+        throw capabilityError("upstream_failed", `${connector.name}.${name} failed`);
+      }
+      throw error;
+    }
+  }
+
+  private async send(name: string, operation: Operation, args: unknown, outcome: Outcome): Promise<unknown> {
+    const { connector } = this.ctx.props;
+    const checked = validatorOf(operation).validate(args);
+    if (!checked.valid) {
+      const first = checked.errors.at(-1);
+      throw capabilityError("invalid_request", `${connector.name}.${name}: ${first ? `${first.instanceLocation} ${first.error}` : "invalid arguments"}`);
+    }
+    const values = args as Record<string, unknown>;
+    const inPath = new Set(pathParameters(operation.path));
+    const path = operation.path.replace(/\{([A-Za-z][A-Za-z0-9_]*)\}/g, (_, key: string) => encodeURIComponent(String(values[key])));
+    const url = new URL(path, connector.baseUrl);
+    const body: Record<string, unknown> = {};
+    for (const [key, value] of Object.entries(values)) {
+      if (inPath.has(key)) continue;
+      if (operation.query.includes(key)) {
+        if (value !== undefined && value !== null) url.searchParams.set(key, typeof value === "string" ? value : JSON.stringify(value));
+      } else body[key] = value;
+    }
+    const sendsBody = operation.method !== "GET" && operation.method !== "DELETE";
+    const gateway = this.ctx.exports.EgressGateway({ props: { ...this.ctx.props, via: connectorVia(connector.name) } });
+    const response = await gateway.fetch(url, {
+      method: operation.method,
+      headers: { accept: "application/json", ...(sendsBody ? { "content-type": "application/json" } : {}) },
+      ...(sendsBody ? { body: JSON.stringify(body) } : {}),
+    });
+    outcome.status = response.status;
+    const denied = response.headers.get("x-egress-denied");
+    if (denied) {
+      await response.body?.cancel();
+      throw capabilityError("egress_denied", `${connector.name} at ${url.origin} is not reachable under this contract (${denied})`);
+    }
+    const text = await cappedText(response);
+    outcome.bytes = text === null ? OPERATION_RESULT_MAX_BYTES + 1 : utf8Bytes(text);
+    if (text === null) throw capabilityError("result_too_large", `${connector.name}.${name} answered more than ${OPERATION_RESULT_MAX_BYTES} bytes`);
+    if (!response.ok) throw capabilityError("upstream_failed", `${connector.name}.${name}: the API answered ${response.status}`);
+    if (text === "") return null;
+    try {
+      return JSON.parse(text);
+    } catch {
+      return text;
+    }
+  }
+
+  private record(operation: string, argsSha256: string | null, decision: "allowed" | "denied", reason: string | null, outcome: Outcome, started: number) {
+    return recordActivity(this.env.SESSION_LEDGER, this.ctx.props, {
+      kind: "capability",
+      at: new Date(started).toISOString(),
+      capability: connectorVia(this.ctx.props.connector.name),
+      method: operation,
+      decision,
+      reason,
+      durationMs: Math.max(0, Date.now() - started),
+      ...(argsSha256 ? { argsSha256 } : {}),
+      status: outcome.status,
+      bytes: outcome.bytes,
+    });
+  }
+}
+
+/** The body as text, or null once it passes the cap (the rest is not read). */
+async function cappedText(response: Response): Promise<string | null> {
+  if (!response.body) return "";
+  const reader = response.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > OPERATION_RESULT_MAX_BYTES) {
+      await reader.cancel();
+      return null;
+    }
+    chunks.push(value);
+  }
+  const joined = new Uint8Array(total);
+  let offset = 0;
+  for (const chunk of chunks) {
+    joined.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return new TextDecoder().decode(joined);
+}
