@@ -1,5 +1,6 @@
 // Capability contracts: data that every layer reads, so this module depends on no layer.
 
+export { connectorDeclaration, operationDeclaration } from "./connector-declarations.ts";
 export {
   type Connector,
   connectorJsonSchema,

@@ -8,7 +8,7 @@
 
 import { WorkerEntrypoint } from "cloudflare:workers";
 import { Validator } from "@cfworker/json-schema";
-import { connectorVia, type Operation, pathParameters } from "../contracts/index.ts";
+import { connectorVia, type Operation, operationDeclaration, pathParameters } from "../contracts/index.ts";
 import { canonicalJson, sha256Hex, utf8Bytes } from "../evidence/index.ts";
 import { logEvent } from "../log/index.ts";
 import { recordActivity } from "./activity-recorder.ts";
@@ -59,6 +59,36 @@ export class ConnectorBinding extends WorkerEntrypoint<Env, ConnectorProps> {
       }
       throw error;
     }
+  }
+
+  /**
+   * On-demand discovery for a catalogue too large for the tool's description: the operations
+   * this run may call (all, or those named), each with its TypeScript declaration,
+   * description, effect and JSON Schemas. Touches no API, so nothing is recorded.
+   */
+  async describe(
+    names?: unknown,
+  ): Promise<Array<{ operation: string; declaration: string; description: string; effect: string; arguments: unknown; result: unknown }>> {
+    const { operations } = this.ctx.props.connector;
+    const wanted = Array.isArray(names) ? names.filter((name): name is string => typeof name === "string") : Object.keys(operations);
+    return wanted.flatMap((name) => {
+      const operation = Object.hasOwn(operations, name) ? operations[name] : undefined;
+      return operation
+        ? [
+            {
+              operation: name,
+              declaration: operationDeclaration(name, operation)
+                .split("\n")
+                .map((line) => line.trim())
+                .join("\n"),
+              description: operation.description,
+              effect: operation.effect,
+              arguments: operation.arguments,
+              result: operation.result ?? null,
+            },
+          ]
+        : [];
+    });
   }
 
   private async send(name: string, operation: Operation, args: unknown, outcome: Outcome): Promise<unknown> {

@@ -181,6 +181,7 @@ export default class SandboxHarness extends WorkerEntrypoint {
       const api = {};
       for (const operation of operations) api[operation] = (args) => binding.invoke(operation, args ?? {});
       Object.defineProperty(api, "call", { value: (operation, args) => binding.invoke(operation, args ?? {}) });
+      Object.defineProperty(api, "describe", { value: (names) => binding.describe(names) });
       env[name] = Object.freeze(api);
     }
 

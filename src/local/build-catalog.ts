@@ -60,7 +60,8 @@ export function readDataFiles(dir: string): { files: DataFile[]; problems: FileP
 export function checkCatalog(): { ok: true; files: string } | { ok: false; message: string } {
   const contractFiles = readDataFiles(CONTRACTS_DIR);
   const contracts = loadContracts(contractFiles.files);
-  const connectorFiles = readDataFiles(CONNECTORS_DIR);
+  // connectors are optional: no connectors/ folder is none (one named by CONNECTORS_DIR must exist)
+  const connectorFiles = existsSync(CONNECTORS_DIR) || process.env.CONNECTORS_DIR ? readDataFiles(CONNECTORS_DIR) : { files: [], problems: [] };
   const connectors = loadConnectors(connectorFiles.files);
   const fileOf = (contract: { id: string }) =>
     contractFiles.files.find((file) => (file.json as { id?: unknown } | null)?.id === contract.id)?.file ?? contract.id;

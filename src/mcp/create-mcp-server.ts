@@ -2,12 +2,12 @@
 // annotations derived from the contract's workload class.
 import { inputRequired, McpServer, type StandardSchemaWithJSON, type ToolAnnotations, UrlElicitationRequiredError } from "@modelcontextprotocol/server";
 import { deskFor } from "../approval/index.ts";
-import type { Contract, WorkloadClass } from "../contracts/index.ts";
+import type { Connector, Contract, WorkloadClass } from "../contracts/index.ts";
 import { PlatformError } from "../errors/index.ts";
 import type { Identity } from "../identity/index.ts";
 import { callDigests, type SubmitDeps, submitToolCall } from "../intent/index.ts";
 import { toolError, toToolResult } from "./tool-result.ts";
-import { advertiseOnly, CODE_SHAPE, RUN_RESULT_SCHEMA, reachOf, toolInputSchema } from "./tool-schemas.ts";
+import { advertiseOnly, CODE_SHAPE, connectorDocs, RUN_RESULT_SCHEMA, reachOf, toolInputSchema } from "./tool-schemas.ts";
 
 export const SERVER_INFO = { name: "agent-exec", version: "0.1.0" } as const;
 
@@ -27,6 +27,18 @@ const INSTRUCTIONS =
 
 // Schemas are built once per isolate, not per request: contracts do not change while it lives.
 const inputSchemas = new WeakMap<Contract, StandardSchemaWithJSON>();
+const descriptions = new WeakMap<Contract, string>();
+
+/** A tool's description: the contract's, what its code can reach, what its connectors give it, its class. */
+function descriptionOf(contract: Contract, connectors: readonly Connector[]): string {
+  let description = descriptions.get(contract);
+  if (description === undefined) {
+    const docs = connectorDocs(contract, connectors);
+    description = `${contract.description}\n\n${reachOf(contract)}${docs ? `\n\n${docs}` : ""}\n\nWorkload class: ${contract.class}; contract ${contract.id}@${contract.version}.`;
+    descriptions.set(contract, description);
+  }
+  return description;
+}
 let outputSchema: StandardSchemaWithJSON | undefined;
 
 function inputSchemaOf(contract: Contract): StandardSchemaWithJSON {
@@ -57,7 +69,7 @@ export function createMcpServer(
       contract.tool,
       {
         title: contract.title,
-        description: `${contract.description}\n\n${reachOf(contract)}\n\nWorkload class: ${contract.class}; contract ${contract.id}@${contract.version}.`,
+        description: descriptionOf(contract, deps.connectors ?? []),
         inputSchema: inputSchemaOf(contract),
         outputSchema,
         annotations: toolAnnotations(contract),

@@ -2,7 +2,7 @@
 // validated by the intent layer (so a bad call gets our typed error and is
 // recorded), so the input schema handed to the SDK only advertises.
 import { fromJsonSchema, type JsonSchemaType, type StandardSchemaWithJSON } from "@modelcontextprotocol/server";
-import { type Contract, DATA_CLASSES } from "../contracts/index.ts";
+import { type Connector, type Contract, connectorDeclaration, DATA_CLASSES, matchOperations } from "../contracts/index.ts";
 
 export const CODE_SHAPE =
   "An ES module whose default export is a function `(input, ctx) => result` (it may be async). " +
@@ -12,7 +12,9 @@ export const CODE_SHAPE =
 /** What a contract's code can reach, in one sentence for its tool: its egress rules and the capabilities that go out for it. */
 export function reachOf(contract: Contract): string {
   const own = contract.egress.filter((rule) => rule.capability === undefined);
-  const viaCapabilities = [...new Set(contract.egress.filter((rule) => rule.capability !== undefined).map((rule) => rule.capability))];
+  const viaCapabilities = [
+    ...new Set(contract.egress.flatMap((rule) => (rule.capability === undefined || rule.capability.startsWith("connector:") ? [] : [rule.capability]))),
+  ];
   const code =
     own.length === 0
       ? "The code has no network access: fetch() and connect() to anywhere are refused (and recorded)."
@@ -22,6 +24,27 @@ export function reachOf(contract: Contract): string {
       ? ""
       : ` Capability bindings in ctx.env (when your grant covers them): ${contract.capabilities.join(", ")}${viaCapabilities.length > 0 ? `; ${viaCapabilities.join(", ")} reach their own service for you` : ""}.`;
   return code + bindings;
+}
+
+/** How many characters of connector declarations a tool's description carries; beyond it, the operations' names and describe(). */
+export const DECLARATIONS_BUDGET = 4_000;
+
+/**
+ * What a contract's connector grants give the code, for its tool's description: the
+ * TypeScript declarations of `ctx.env.<connector>` generated from the operations' schemas,
+ * or, for a catalogue too large to carry, the operation names and how to ask for the rest.
+ */
+export function connectorDocs(contract: Contract, connectors: readonly Connector[]): string {
+  const granted = contract.connectors.flatMap((grant) => {
+    const connector = connectors.find((candidate) => candidate.name === grant.connector);
+    return connector ? [{ connector, names: matchOperations(grant.operations, Object.keys(connector.operations)) }] : [];
+  });
+  if (granted.length === 0) return "";
+  const intro = `Connectors in ctx.env: each method calls one operation of the organisation's API (arguments checked, the call recorded); you get those whose effect your grant's scope covers (${granted.map(({ connector }) => `${connector.name}.read, ${connector.name}.mutate`).join("; ")}).`;
+  const declarations = granted.map(({ connector, names }) => connectorDeclaration(connector, names)).join("\n");
+  if (declarations.length <= DECLARATIONS_BUDGET) return `${intro}\n\n\`\`\`ts\n${declarations}\n\`\`\``;
+  const listed = granted.map(({ connector, names }) => `${connector.name} (${names.length}: ${names.join(", ")})`).join("; ");
+  return `${intro} Operations: ${listed}. Their declarations are too many to list here: \`await ctx.env.<connector>.describe(["name", ...])\` (or \`describe()\` for all) in your code returns each one's TypeScript declaration, description, effect and JSON Schema.`;
 }
 
 export function toolInputSchema(contract: Contract): JsonSchemaType {

@@ -200,6 +200,20 @@ describe("connectors in a run", () => {
     expect((result.structuredContent as { result: unknown }).result).toEqual(["listIssues"]);
   });
 
+  it("tells the agent in tools/list what ctx.env.issues offers, as TypeScript generated from the schemas, and describe() answers in a run", async () => {
+    const tool = (await acme.listTools()).find((candidate) => candidate.name === "triage_issues");
+    expect(tool?.description).toContain("declare const issues: {");
+    expect(tool?.description).toContain('listIssues(args: { state?: "open" | "closed" }): Promise<unknown>;');
+    expect(tool?.description).toContain("addComment(args: { id: string; body: string }): Promise<unknown>;");
+    expect(tool?.description).not.toContain("closeIssue");
+    const result = await readers.callTool("triage_issues", {
+      code: "export default async (input, ctx) => (await ctx.env.issues.describe()).map((d) => [d.operation, d.effect, d.declaration.split('\\n').pop()])",
+    });
+    expect((result.structuredContent as { result: unknown }).result).toEqual([
+      ["listIssues", "read", 'listIssues(args: { state?: "open" | "closed" }): Promise<unknown>;'],
+    ]);
+  });
+
   it("does not lend the connector's credential to the code's own fetch()", async () => {
     const before = seen.length;
     const code = `export default async () => {

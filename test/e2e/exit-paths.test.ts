@@ -43,7 +43,17 @@ describe("exit paths of npm start", () => {
   it("stops with the build's error, where it is, when the Worker does not build (no restart loop), and leaves no process behind", async () => {
     // a copy of what npm start reads, with a syntax error in the Worker
     const copy = mkdtempSync(join(tmpdir(), "agent-exec-broken-"));
-    for (const entry of ["src", "contracts", "policy", "package.json", "wrangler.toml", "tsconfig.json", "tsconfig.base.json", "worker-configuration.d.ts"]) {
+    for (const entry of [
+      "src",
+      "contracts",
+      "connectors",
+      "policy",
+      "package.json",
+      "wrangler.toml",
+      "tsconfig.json",
+      "tsconfig.base.json",
+      "worker-configuration.d.ts",
+    ]) {
       cpSync(join(ROOT, entry), join(copy, entry), { recursive: true });
     }
     symlinkSync(join(ROOT, "node_modules"), join(copy, "node_modules"));
