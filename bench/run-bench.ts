@@ -286,6 +286,12 @@ async function runtimeProfiles(): Promise<void> {
         egress: [{ host: "127.0.0.1", protocol: "http", ports: [upstream.port], paths: ["/allowed/"] }],
       }),
       "bench-quick": contract("bench-quick", "bench_quick", { limits: { wallMs: 1_000 } }),
+      "bench-connector": contract("bench-connector", "bench_connector", {
+        limits: { wallMs: 30_000, subRequests: 1_000 },
+        actions: ["echo.read"],
+        connectors: [{ connector: "echo", operations: ["echo"] }],
+        egress: [{ host: "echo.bench.test", protocol: "https", paths: ["/allowed/"], capability: "connector:echo" }],
+      }),
     },
     {
       tenants: {
@@ -297,14 +303,27 @@ async function runtimeProfiles(): Promise<void> {
               grants: [
                 { contract: "bench-egress", maxDataClass: "internal" },
                 { contract: "bench-quick", maxDataClass: "internal" },
+                { contract: "bench-connector", maxDataClass: "internal", actions: ["*"] },
               ],
             },
           },
         },
       },
     },
+    // the same echo as a connector operation: https://echo.bench.test/ is the upstream (EGRESS_RESOLVE)
+    {
+      echo: {
+        name: "echo",
+        description: "The bench's echo upstream.",
+        kind: "http",
+        baseUrl: "https://echo.bench.test/",
+        operations: { echo: { description: "Echoes the request.", effect: "read", method: "GET", path: "allowed/echo" } },
+      },
+    },
   );
-  const server = await startLocalServer({ env: { ...dirs, LOCAL_BENCH: "1" } });
+  const server = await startLocalServer({
+    env: { ...dirs, LOCAL_BENCH: "1", EGRESS_RESOLVE: JSON.stringify({ "echo.bench.test": `http://127.0.0.1:${upstream.port}` }) },
+  });
   try {
     const token = await server.token({ tenant: "acme", actor: "bench", session: `bench-profiles-${Date.now()}`, ttlSeconds: 3600 });
     const client = new Client({ name: "agent-exec-bench", version: "1.0.0" });
@@ -318,18 +337,27 @@ async function runtimeProfiles(): Promise<void> {
       const result = await client.callTool({ name: "bench_egress", arguments: { code: loop, input: { url, n: PER_ROUND } } });
       return ((result.structuredContent as { result: number }).result ?? Number.NaN) / PER_ROUND;
     };
+    const operations = `export default async (input, ctx) => { const t0 = Date.now(); for (let i = 0; i < input.n; i++) await ctx.env.echo.echo({}); return Date.now() - t0; }`;
+    const viaConnector = async () => {
+      const result = await client.callTool({ name: "bench_connector", arguments: { code: operations, input: { n: PER_ROUND } } });
+      return ((result.structuredContent as { result: number }).result ?? Number.NaN) / PER_ROUND;
+    };
     for (let i = 0; i < 3; i++) {
       await direct();
       await viaGateway();
+      await viaConnector();
     }
     const directMs: number[] = [];
     const gatewayMs: number[] = [];
+    const connectorMs: number[] = [];
     for (let round = 0; round < 20; round++) {
       directMs.push(await direct());
       gatewayMs.push(await viaGateway());
+      connectorMs.push(await viaConnector());
     }
     const d = stats(directMs);
     const g = stats(gatewayMs);
+    const o = stats(connectorMs);
 
     const recoveries: string[] = [];
     for (let i = 0; i < 3; i++) {
@@ -352,6 +380,8 @@ async function runtimeProfiles(): Promise<void> {
       `  direct fetch from the host Worker   p50 ${d.p50.toFixed(2)} ms  p95 ${d.p95.toFixed(2)} ms`,
       `  through the egress gateway          p50 ${g.p50.toFixed(2)} ms  p95 ${g.p95.toFixed(2)} ms`,
       `  gateway cost per request at p50: +${(g.p50 - d.p50).toFixed(2)} ms (${(g.p50 / d.p50).toFixed(2)}x)  [rule check, header filtering, evidence write of the attempt]`,
+      `  as a connector operation           p50 ${o.p50.toFixed(2)} ms  p95 ${o.p95.toFixed(2)} ms`,
+      `  per operation over a direct fetch at p50: +${(o.p50 - d.p50).toFixed(2)} ms (${(o.p50 / d.p50).toFixed(2)}x)  [RPC to the connector binding, argument check, the gateway, the call's own record]`,
       "",
       "local watchdog (contract wall clock 1000 ms; the caller answers at + 250 ms, the stalled sandbox process is probed at + 350 ms for 400 ms):",
       ...recoveries,

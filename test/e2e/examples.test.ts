@@ -75,6 +75,42 @@ describe("examples", () => {
     }
   });
 
+  it("connector.ts triages an issue through ctx.env.issues (a connector file, granted by the example's contract), and shows each operation in the evidence", async () => {
+    const trackerPort = await freePort();
+    const demo = join(ROOT, "examples/connector-demo");
+    const withConnector = await startLocalServer({
+      env: {
+        CONTRACTS_DIR: join(demo, "contracts"),
+        CONNECTORS_DIR: join(demo, "connectors"),
+        POLICY_DIR: join(demo, "policy"),
+        EGRESS_TRACKER_TOKEN: "example-token",
+        EGRESS_RESOLVE: JSON.stringify({ "tracker.example.com": `http://127.0.0.1:${trackerPort}` }),
+      },
+    });
+    try {
+      const result = spawnSync(
+        process.execPath,
+        [join(ROOT, "examples/connector.ts"), "--url", withConnector.url, "--tracker-port", String(trackerPort), "--tracker-token", "example-token"],
+        { cwd: ROOT, env: { ...process.env, STATE_DIR: withConnector.stateDir }, encoding: "utf8", timeout: 60_000 },
+      );
+      expect(result.status, result.stderr).toBe(0);
+      expect(result.stdout).toContain("declare const issues: {");
+      expect(result.stdout).toMatch(/^run run_\S+: completed \{"before":0,"after":\["triaged","inventory"\]\}$/m);
+      expect(result.stdout).toContain(
+        'tracker received: {"id":"OPS-42","comments":["Triaged: inventory timeouts since 09:10, see runbook."],"labels":["triaged","inventory"]}',
+      );
+      expect(result.stdout.match(/^evidence: .*$/gm)).toEqual([
+        "evidence: connector:issues getIssue allowed 200",
+        "evidence: connector:issues addComment allowed 201",
+        "evidence: connector:issues addLabels allowed 200",
+        "evidence: connector:issues getIssue allowed 200",
+      ]);
+      expect(result.stdout).not.toContain("example-token");
+    } finally {
+      await withConnector.stop();
+    }
+  });
+
   it.each(["claude-code.mcp.json", "claude-desktop-config.json"])("%s is valid JSON pointing at the local /mcp endpoint", (file) => {
     const text = readFileSync(join(ROOT, "examples", file), "utf8");
     const config = JSON.parse(text) as { mcpServers: Record<string, unknown> };

@@ -1,0 +1,74 @@
+// A connector end to end: the local issue tracker's API described as data
+// (examples/connector-demo/connectors/issues.json), granted by a contract, called by an
+// agent's code as ctx.env.issues.<operation>(args). Starts the local tracker on 127.0.0.1,
+// runs one triage call, then shows what the tracker received and what the evidence recorded
+// of each operation. Start the server on the example's folders first:
+//
+//   CONTRACTS_DIR=examples/connector-demo/contracts CONNECTORS_DIR=examples/connector-demo/connectors \
+//   POLICY_DIR=examples/connector-demo/policy EGRESS_TRACKER_TOKEN=demo-token \
+//   EGRESS_RESOLVE='{"tracker.example.com":"http://127.0.0.1:9400"}' npm start
+//   npm run example:connector
+import { parseArgs } from "node:util";
+import { Client, StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
+import { ensureDevKey } from "../src/local/dev-keys.ts";
+import { localAuthSettings, mintToken } from "../src/local/mint-token.ts";
+import { startLocalTracker } from "./local-tracker.ts";
+
+const { values } = parseArgs({
+  options: {
+    url: { type: "string", default: `http://127.0.0.1:${process.env.PORT ?? 8787}` },
+    "tracker-port": { type: "string", default: "9400" },
+    "tracker-token": { type: "string", default: process.env.EGRESS_TRACKER_TOKEN ?? "demo-token" },
+  },
+});
+
+const tracker = await startLocalTracker(Number(values["tracker-port"]), values["tracker-token"]);
+try {
+  const { token, session } = await mintToken({ key: await ensureDevKey(), ...(await localAuthSettings()), tenant: "acme", actor: "triage-bot" });
+  const client = new Client({ name: "agent-exec-connector-example", version: "1.0.0" });
+  await client.connect(new StreamableHTTPClientTransport(new URL("/mcp", values.url), { requestInit: { headers: { authorization: `Bearer ${token}` } } }));
+  const tool = (await client.listTools()).tools.find((candidate) => candidate.name === "triage_issues");
+  if (!tool) {
+    console.error("The server has no triage_issues tool: start it on the example's folders (see the top of this file).");
+    process.exit(1);
+  }
+  // what the agent is told: TypeScript declarations generated from the connector's schemas
+  console.log(/```ts\n([\s\S]*?)\n```/.exec(tool.description ?? "")?.[1] ?? "(no declarations in the description)");
+  const result = await client.callTool({
+    name: "triage_issues",
+    arguments: {
+      code: `export default async (input, ctx) => {
+        const before = await ctx.env.issues.getIssue({ id: input.issue });
+        await ctx.env.issues.addComment({ id: input.issue, body: "Triaged: inventory timeouts since 09:10, see runbook." });
+        await ctx.env.issues.addLabels({ id: input.issue, labels: ["triaged", "inventory"] });
+        const after = await ctx.env.issues.getIssue({ id: input.issue });
+        return { before: before.labels.length, after: after.labels };
+      }`,
+      input: { issue: "OPS-42" },
+    },
+  });
+  await client.close();
+  const run = result.structuredContent as { runId: string; termination: string; result?: unknown; error?: { code: string; message: string } };
+  console.log(`run ${run.runId}: ${run.termination} ${JSON.stringify(run.result ?? run.error)}`);
+  const received = tracker.issues.get("OPS-42");
+  console.log(`tracker received: ${JSON.stringify(received)}`);
+  if (run.termination !== "completed" || received === undefined) {
+    process.exitCode = 1;
+    console.error(
+      `The run did not reach the tracker (${run.termination}${run.error ? `: ${run.error.code}` : ""}). Start the server with the settings above and run this again.`,
+    );
+  }
+  const evidence = (await (await fetch(`${values.url}/v1/sessions/${session}/evidence`, { headers: { authorization: `Bearer ${token}` } })).json()) as {
+    records: Array<{
+      kind: string;
+      activity?: { capabilities: { calls: Array<{ capability: string; method: string; decision: string; status?: number | null }> } };
+    }>;
+  };
+  for (const record of evidence.records.filter((r) => r.kind === "run.finished")) {
+    for (const call of record.activity?.capabilities.calls ?? []) {
+      console.log(`evidence: ${call.capability} ${call.method} ${call.decision} ${call.status ?? "-"}`);
+    }
+  }
+} finally {
+  await tracker.close();
+}
