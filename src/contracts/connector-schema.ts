@@ -16,6 +16,8 @@ export function connectorVia(name: string): `connector:${string}` {
 }
 /** An operation's name is the method code calls: `ctx.env.<connector>.<operation>(args)`. */
 export const OperationNameSchema = z.string().regex(/^[a-z][A-Za-z0-9]{0,63}$/, "a lower-camel-case identifier (letters and digits, 1-64)");
+/** The methods every connector has in ctx.env beside its operations. */
+const RESERVED_OPERATIONS = ["call", "describe"];
 
 export const EFFECTS = ["read", "mutate", "privileged"] as const;
 export const EffectSchema = z.enum(EFFECTS);
@@ -75,7 +77,18 @@ export const ConnectorSchema = z
       .url({ protocol: /^https?$/ })
       .refine((url) => url.endsWith("/"), "must end with / (operation paths are relative to it)")
       .describe("Where the API lives; its host must be allowed by the granting contract's egress rules, which inject the credential."),
-    operations: z.record(OperationNameSchema, OperationSchema).refine((operations) => Object.keys(operations).length > 0, "at least one operation"),
+    operations: z
+      .record(OperationNameSchema, OperationSchema)
+      .refine((operations) => Object.keys(operations).length > 0, "at least one operation")
+      .superRefine((operations, context) => {
+        for (const name of Object.keys(operations).filter((key) => RESERVED_OPERATIONS.includes(key))) {
+          context.addIssue({
+            code: "custom",
+            path: [name],
+            message: `${name}: call and describe are the methods every connector has in ctx.env; name the operation otherwise`,
+          });
+        }
+      }),
   })
   .strict();
 export type Connector = z.infer<typeof ConnectorSchema>;

@@ -76,20 +76,31 @@ export function connectorGrantProblems(
           });
         }
       }
+      // every granted operation must pass one rule scoped to the connector: host, protocol, port, method and path
       const base = new URL(connector.baseUrl);
       const via = connectorVia(connector.name);
-      const reaches = contract.egress.some(
-        (rule) =>
-          rule.capability === via &&
-          rule.protocol === base.protocol.slice(0, -1) &&
-          (rule.host === base.hostname || (rule.host.startsWith("*.") && base.hostname.endsWith(rule.host.slice(1)))),
-      );
-      if (!reaches) {
-        problems.push({
-          file,
-          field: "egress",
-          message: `no egress rule with "capability": "${via}" lets ${connector.name}'s requests reach ${base.origin} (scoped to it, so the code's own fetch() never gets its credential)`,
-        });
+      const protocol = base.protocol.slice(0, -1);
+      const port = Number(base.port || (protocol === "https" ? 443 : 80));
+      for (const name of granted) {
+        const operation = connector.operations[name];
+        if (!operation) continue;
+        const fixedPath = new URL(operation.path.split("{")[0] ?? "", base).pathname;
+        const passes = contract.egress.some(
+          (rule) =>
+            rule.capability === via &&
+            rule.protocol === protocol &&
+            (rule.host === base.hostname || (rule.host.startsWith("*.") && base.hostname.endsWith(rule.host.slice(1)))) &&
+            (rule.ports ?? [protocol === "https" ? 443 : 80]).includes(port) &&
+            (rule.methods ?? ["GET", "HEAD"]).includes(operation.method) &&
+            (!rule.paths || rule.paths.some((prefix) => fixedPath.startsWith(prefix))),
+        );
+        if (!passes) {
+          problems.push({
+            file,
+            field: "egress",
+            message: `no egress rule with "capability": "${via}" lets ${connector.name}.${name} (${operation.method} ${base.origin}${fixedPath}…) out (scoped to the connector, so the code's own fetch() never gets its credential)`,
+          });
+        }
       }
     });
   }

@@ -31,15 +31,36 @@ function validatorOf(operation: Operation): Validator {
 
 type Outcome = { status: number | null; bytes: number };
 
+/** Operation calls of one run in flight at once in this isolate: each holds up to OPERATION_RESULT_MAX_BYTES of answer. */
+export const OPERATIONS_IN_FLIGHT_MAX = 8;
+const inFlight = new Map<string, number>();
+
+/** The arguments' digest for the record; arguments JSON cannot express (NaN, a BigInt, a cycle) get none, and fail the schema check. */
+async function digestOf(args: unknown): Promise<string | null> {
+  try {
+    return await sha256Hex(canonicalJson(args ?? null));
+  } catch {
+    return null;
+  }
+}
+
 export class ConnectorBinding extends WorkerEntrypoint<Env, ConnectorProps> {
+  // Only invoke() and describe() are methods: every method of an entrypoint is callable over RPC, helpers included.
+
   /** One operation call, decided and recorded whatever its outcome; a refusal is a typed error the code can read. */
   async invoke(operation: unknown, args: unknown): Promise<unknown> {
     const started = Date.now();
-    const { connector } = this.ctx.props;
+    const { props } = this.ctx;
+    const { connector } = props;
     const name = typeof operation === "string" ? operation.slice(0, 64) : String(operation).slice(0, 64);
-    const argsSha256 = await sha256Hex(canonicalJson(args ?? null)).catch(() => null);
+    const argsSha256 = await digestOf(args);
     const outcome: Outcome = { status: null, bytes: 0 };
+    const running = inFlight.get(props.runId) ?? 0;
+    inFlight.set(props.runId, running + 1);
     try {
+      if (running >= OPERATIONS_IN_FLIGHT_MAX) {
+        throw capabilityError("capability_denied", `at most ${OPERATIONS_IN_FLIGHT_MAX} operation calls of a run at once; await some before starting more`);
+      }
       const granted = typeof operation === "string" && Object.hasOwn(connector.operations, operation) ? connector.operations[operation] : undefined;
       if (!granted) {
         throw capabilityError(
@@ -47,17 +68,21 @@ export class ConnectorBinding extends WorkerEntrypoint<Env, ConnectorProps> {
           `${connector.name}.${name} is not an operation this run may call (granted: ${Object.keys(connector.operations).join(", ")})`,
         );
       }
-      const result = await this.send(name, granted, args ?? {}, outcome);
-      await this.record(name, argsSha256, "allowed", null, outcome, started);
+      const result = await send(this.ctx, name, granted, args ?? {}, outcome);
+      await record(this.env, props, name, argsSha256, "allowed", null, outcome, started);
       return result;
     } catch (error) {
       const code = codeOf(error);
-      await this.record(name, argsSha256, "denied", code, outcome, started);
+      await record(this.env, props, name, argsSha256, "denied", code, outcome, started);
       if (code === "internal_error") {
         logEvent("error", { event: "connector_failed", connector: connector.name, operation: name, error: String(error) });
         throw capabilityError("upstream_failed", `${connector.name}.${name} failed`);
       }
       throw error;
+    } finally {
+      const left = (inFlight.get(props.runId) ?? 1) - 1;
+      if (left > 0) inFlight.set(props.runId, left);
+      else inFlight.delete(props.runId);
     }
   }
 
@@ -70,7 +95,8 @@ export class ConnectorBinding extends WorkerEntrypoint<Env, ConnectorProps> {
     names?: unknown,
   ): Promise<Array<{ operation: string; declaration: string; description: string; effect: string; arguments: unknown; result: unknown }>> {
     const { operations } = this.ctx.props.connector;
-    const wanted = Array.isArray(names) ? names.filter((name): name is string => typeof name === "string") : Object.keys(operations);
+    const all = Object.keys(operations);
+    const wanted = Array.isArray(names) ? [...new Set(names.slice(0, all.length * 2).filter((name): name is string => typeof name === "string"))] : all;
     return wanted.flatMap((name) => {
       const operation = Object.hasOwn(operations, name) ? operations[name] : undefined;
       return operation
@@ -90,64 +116,86 @@ export class ConnectorBinding extends WorkerEntrypoint<Env, ConnectorProps> {
         : [];
     });
   }
+}
 
-  private async send(name: string, operation: Operation, args: unknown, outcome: Outcome): Promise<unknown> {
-    const { connector } = this.ctx.props;
-    const checked = validatorOf(operation).validate(args);
-    if (!checked.valid) {
-      const first = checked.errors.at(-1);
-      throw capabilityError("invalid_request", `${connector.name}.${name}: ${first ? `${first.instanceLocation} ${first.error}` : "invalid arguments"}`);
-    }
-    const values = args as Record<string, unknown>;
-    const inPath = new Set(pathParameters(operation.path));
-    const path = operation.path.replace(/\{([A-Za-z][A-Za-z0-9_]*)\}/g, (_, key: string) => encodeURIComponent(String(values[key])));
-    const url = new URL(path, connector.baseUrl);
-    const body: Record<string, unknown> = {};
-    for (const [key, value] of Object.entries(values)) {
-      if (inPath.has(key)) continue;
-      if (operation.query.includes(key)) {
-        if (value !== undefined && value !== null) url.searchParams.set(key, typeof value === "string" ? value : JSON.stringify(value));
-      } else body[key] = value;
-    }
-    const sendsBody = operation.method !== "GET" && operation.method !== "DELETE";
-    const gateway = this.ctx.exports.EgressGateway({ props: { ...this.ctx.props, via: connectorVia(connector.name) } });
-    const response = await gateway.fetch(url, {
-      method: operation.method,
-      headers: { accept: "application/json", ...(sendsBody ? { "content-type": "application/json" } : {}) },
-      ...(sendsBody ? { body: JSON.stringify(body) } : {}),
-    });
-    outcome.status = response.status;
-    const denied = response.headers.get("x-egress-denied");
-    if (denied) {
-      await response.body?.cancel();
-      throw capabilityError("egress_denied", `${connector.name} at ${url.origin} is not reachable under this contract (${denied})`);
-    }
-    const text = await cappedText(response);
-    outcome.bytes = text === null ? OPERATION_RESULT_MAX_BYTES + 1 : utf8Bytes(text);
-    if (text === null) throw capabilityError("result_too_large", `${connector.name}.${name} answered more than ${OPERATION_RESULT_MAX_BYTES} bytes`);
-    if (!response.ok) throw capabilityError("upstream_failed", `${connector.name}.${name}: the API answered ${response.status}`);
-    if (text === "") return null;
-    try {
-      return JSON.parse(text);
-    } catch {
-      return text;
-    }
-  }
+type BindingContext = ExecutionContext<ConnectorProps> & { exports: Cloudflare.Exports };
 
-  private record(operation: string, argsSha256: string | null, decision: "allowed" | "denied", reason: string | null, outcome: Outcome, started: number) {
-    return recordActivity(this.env.SESSION_LEDGER, this.ctx.props, {
-      kind: "capability",
-      at: new Date(started).toISOString(),
-      capability: connectorVia(this.ctx.props.connector.name),
-      method: operation,
-      decision,
-      reason,
-      durationMs: Math.max(0, Date.now() - started),
-      ...(argsSha256 ? { argsSha256 } : {}),
-      status: outcome.status,
-      bytes: outcome.bytes,
-    });
+/** Checks the arguments, builds the request inside the connector's base URL, sends it through the gateway, reads a capped answer. */
+async function send(ctx: BindingContext, name: string, operation: Operation, args: unknown, outcome: Outcome): Promise<unknown> {
+  const { connector } = ctx.props;
+  const checked = validatorOf(operation).validate(args);
+  if (!checked.valid) {
+    const first = checked.errors.at(-1);
+    throw capabilityError("invalid_request", `${connector.name}.${name}: ${first ? `${first.instanceLocation} ${first.error}` : "invalid arguments"}`);
   }
+  const values = args as Record<string, unknown>;
+  const inPath = new Set(pathParameters(operation.path));
+  const path = operation.path.replace(/\{([A-Za-z][A-Za-z0-9_]*)\}/g, (_, key: string) => {
+    const value = String(values[key]);
+    // encodeURIComponent keeps "." and "..", which the URL would resolve: a path value is one segment, never a step
+    if (value === "" || value === "." || value === "..")
+      throw capabilityError("invalid_request", `${connector.name}.${name}: ${key} must not be empty, "." or ".."`);
+    return encodeURIComponent(value);
+  });
+  const base = new URL(connector.baseUrl);
+  const url = new URL(path, base);
+  if (url.origin !== base.origin || !url.pathname.startsWith(base.pathname)) {
+    throw capabilityError("invalid_request", `${connector.name}.${name}: the arguments lead outside ${connector.baseUrl}`);
+  }
+  const body: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(values)) {
+    if (inPath.has(key)) continue;
+    if (operation.query.includes(key)) {
+      if (value !== undefined && value !== null) url.searchParams.set(key, typeof value === "string" ? value : JSON.stringify(value));
+    } else body[key] = value;
+  }
+  const sendsBody = operation.method !== "GET" && operation.method !== "DELETE";
+  const gateway = ctx.exports.EgressGateway({ props: { ...ctx.props, via: connectorVia(connector.name) } });
+  const response = await gateway.fetch(url, {
+    method: operation.method,
+    headers: { accept: "application/json", ...(sendsBody ? { "content-type": "application/json" } : {}) },
+    ...(sendsBody ? { body: JSON.stringify(body) } : {}),
+  });
+  outcome.status = response.status;
+  const denied = response.headers.get("x-egress-denied");
+  if (denied) {
+    await response.body?.cancel();
+    throw capabilityError("egress_denied", `${connector.name} at ${url.origin} is not reachable under this contract (${denied})`);
+  }
+  const text = await cappedText(response);
+  outcome.bytes = text === null ? OPERATION_RESULT_MAX_BYTES + 1 : utf8Bytes(text);
+  if (text === null) throw capabilityError("result_too_large", `${connector.name}.${name} answered more than ${OPERATION_RESULT_MAX_BYTES} bytes`);
+  if (!response.ok) throw capabilityError("upstream_failed", `${connector.name}.${name}: the API answered ${response.status}`);
+  if (text === "") return null;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+function record(
+  env: Env,
+  props: ConnectorProps,
+  operation: string,
+  argsSha256: string | null,
+  decision: "allowed" | "denied",
+  reason: string | null,
+  outcome: Outcome,
+  started: number,
+): Promise<void> {
+  return recordActivity(env.SESSION_LEDGER, props, {
+    kind: "capability",
+    at: new Date(started).toISOString(),
+    capability: connectorVia(props.connector.name),
+    method: operation,
+    decision,
+    reason,
+    durationMs: Math.max(0, Date.now() - started),
+    ...(argsSha256 ? { argsSha256 } : {}),
+    status: outcome.status,
+    bytes: outcome.bytes,
+  });
 }
 
 /** The body as text, or null once it passes the cap (the rest is not read). */

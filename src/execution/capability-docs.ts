@@ -1,7 +1,7 @@
 // `env.DOCS` in the sandbox: read-only access to the tenant's documents, logs and metrics.
 // It has write methods only to refuse them (and record the attempt).
 import { z } from "zod";
-import { CapabilityBinding } from "./capability-base.ts";
+import { type BindingSelf, CapabilityBinding, ownTenantOnly, recordedCall, selfOf } from "./capability-base.ts";
 import { capabilityError } from "./capability-error.ts";
 import { type StoredItem, StoreKindSchema, storeFor } from "./store-item.ts";
 
@@ -10,6 +10,8 @@ const ListOptions = z
   .strict();
 const SearchOptions = z.object({ kind: StoreKindSchema.optional(), limit: z.int().min(1).max(200).default(20) }).strict();
 const MetricOptions = z.object({ from: z.int().min(0).default(0), to: z.int().min(0).optional(), limit: z.int().min(1).max(200).default(200) }).strict();
+
+const storeOf = (self: BindingSelf) => storeFor(self.env.TENANT_STORE, self.ctx.props.tenant);
 
 function parse<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
   const parsed = schema.safeParse(value);
@@ -20,46 +22,44 @@ function parse<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
 export class DocsCapability extends CapabilityBinding {
   protected readonly capability = "docs" as const;
 
-  private get store() {
-    return storeFor(this.env.TENANT_STORE, this.ctx.props.tenant);
-  }
-
   async get(kind: unknown, key: unknown): Promise<StoredItem | null> {
-    return this.call("get", async () => this.store.get(parse(StoreKindSchema, kind, "kind"), parse(z.string().min(1).max(256), key, "key")));
+    return recordedCall(selfOf(this), "get", async () =>
+      storeOf(selfOf(this)).get(parse(StoreKindSchema, kind, "kind"), parse(z.string().min(1).max(256), key, "key")),
+    );
   }
 
   async list(kind: unknown, options: unknown = {}): Promise<StoredItem[]> {
-    return this.call("list", async () => {
-      this.ownTenantOnly(options);
+    return recordedCall(selfOf(this), "list", async () => {
+      ownTenantOnly(selfOf(this), options);
       const o = parse(ListOptions, options, "options");
-      return this.store.list(parse(StoreKindSchema, kind, "kind"), o.prefix, o.after, o.limit);
+      return storeOf(selfOf(this)).list(parse(StoreKindSchema, kind, "kind"), o.prefix, o.after, o.limit);
     });
   }
 
   async search(text: unknown, options: unknown = {}): Promise<StoredItem[]> {
-    return this.call("search", async () => {
-      this.ownTenantOnly(options);
+    return recordedCall(selfOf(this), "search", async () => {
+      ownTenantOnly(selfOf(this), options);
       const o = parse(SearchOptions, options, "options");
-      return this.store.search(parse(z.string().min(1).max(200), text, "text"), o.kind ?? null, o.limit);
+      return storeOf(selfOf(this)).search(parse(z.string().min(1).max(200), text, "text"), o.kind ?? null, o.limit);
     });
   }
 
   async metrics(name: unknown, options: unknown = {}): Promise<StoredItem[]> {
-    return this.call("metrics", async () => {
-      this.ownTenantOnly(options);
+    return recordedCall(selfOf(this), "metrics", async () => {
+      ownTenantOnly(selfOf(this), options);
       const o = parse(MetricOptions, options, "options");
-      return this.store.metric(parse(z.string().min(1).max(128), name, "name"), o.from, o.to ?? Number.MAX_SAFE_INTEGER, o.limit);
+      return storeOf(selfOf(this)).metric(parse(z.string().min(1).max(128), name, "name"), o.from, o.to ?? Number.MAX_SAFE_INTEGER, o.limit);
     });
   }
 
   async put(): Promise<never> {
-    return this.call("put", async () => {
+    return recordedCall(selfOf(this), "put", async () => {
       throw capabilityError("capability_denied", "docs is read-only: put is not allowed");
     });
   }
 
   async delete(): Promise<never> {
-    return this.call("delete", async () => {
+    return recordedCall(selfOf(this), "delete", async () => {
       throw capabilityError("capability_denied", "docs is read-only: delete is not allowed");
     });
   }

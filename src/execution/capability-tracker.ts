@@ -4,7 +4,7 @@
 // rule injects; the code never holds it.
 import { z } from "zod";
 import { readConfig } from "../config/index.ts";
-import { CapabilityBinding } from "./capability-base.ts";
+import { type BindingSelf, CapabilityBinding, recordedCall, selfOf } from "./capability-base.ts";
 import { capabilityError } from "./capability-error.ts";
 
 const IssueId = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/, "an issue id: letters, digits, _ and -");
@@ -18,53 +18,54 @@ export class TrackerCapability extends CapabilityBinding {
   protected readonly capability = "tracker" as const;
 
   async getIssue(id: unknown): Promise<unknown> {
-    return this.call("getIssue", async () => {
-      this.requireAny(["tracker.comment", "tracker.label"], "getIssue");
-      return this.request("GET", `issues/${this.valid(IssueId, id, "id")}`);
+    return recordedCall(selfOf(this), "getIssue", async () => {
+      requireAny(selfOf(this), ["tracker.comment", "tracker.label"], "getIssue");
+      return request(selfOf(this), "GET", `issues/${valid(IssueId, id, "id")}`);
     });
   }
 
   async comment(id: unknown, body: unknown): Promise<unknown> {
-    return this.call("comment", async () => {
-      this.requireAny(["tracker.comment"], "comment");
-      return this.request("POST", `issues/${this.valid(IssueId, id, "id")}/comments`, { body: this.valid(Comment, body, "body") });
+    return recordedCall(selfOf(this), "comment", async () => {
+      requireAny(selfOf(this), ["tracker.comment"], "comment");
+      return request(selfOf(this), "POST", `issues/${valid(IssueId, id, "id")}/comments`, { body: valid(Comment, body, "body") });
     });
   }
 
   async label(id: unknown, labels: unknown): Promise<unknown> {
-    return this.call("label", async () => {
-      this.requireAny(["tracker.label"], "label");
-      return this.request("POST", `issues/${this.valid(IssueId, id, "id")}/labels`, { labels: this.valid(Labels, labels, "labels") });
+    return recordedCall(selfOf(this), "label", async () => {
+      requireAny(selfOf(this), ["tracker.label"], "label");
+      return request(selfOf(this), "POST", `issues/${valid(IssueId, id, "id")}/labels`, { labels: valid(Labels, labels, "labels") });
     });
   }
+}
 
-  private requireAny(actions: string[], method: string): void {
-    if (!actions.some((action) => this.ctx.props.scope.includes(action))) {
-      throw capabilityError(
-        "action_not_in_scope",
-        `tracker.${method} needs ${actions.join(" or ")}; this run's scope is ${this.ctx.props.scope.join(", ") || "empty"}`,
-      );
-    }
+// Helpers are functions, not methods: every method of the entrypoint is callable over RPC by the code.
+function requireAny(self: BindingSelf, actions: string[], method: string): void {
+  if (!actions.some((action) => self.ctx.props.scope.includes(action))) {
+    throw capabilityError(
+      "action_not_in_scope",
+      `tracker.${method} needs ${actions.join(" or ")}; this run's scope is ${self.ctx.props.scope.join(", ") || "empty"}`,
+    );
   }
+}
 
-  private valid<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
-    const parsed = schema.safeParse(value);
-    if (!parsed.success) throw capabilityError("invalid_request", `${what}: ${parsed.error.issues[0]?.message ?? "invalid"}`);
-    return parsed.data;
-  }
+function valid<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) throw capabilityError("invalid_request", `${what}: ${parsed.error.issues[0]?.message ?? "invalid"}`);
+  return parsed.data;
+}
 
-  private async request(method: string, path: string, body?: unknown): Promise<unknown> {
-    const base = readConfig(this.env).trackerBaseUrl;
-    const url = new URL(path, base.href.endsWith("/") ? base : `${base.href}/`);
-    const gateway = this.ctx.exports.EgressGateway({ props: { ...this.ctx.props, via: "tracker" } });
-    const response = await gateway.fetch(url, {
-      method,
-      headers: body === undefined ? {} : { "content-type": "application/json" },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-    const denied = response.headers.get("x-egress-denied");
-    if (denied) throw capabilityError("egress_denied", `the tracker at ${url.origin} is not reachable under this contract (${denied})`);
-    if (!response.ok) throw capabilityError("upstream_failed", `the tracker answered ${response.status}`);
-    return response.status === 204 ? null : await response.json();
-  }
+async function request(self: BindingSelf, method: string, path: string, body?: unknown): Promise<unknown> {
+  const base = readConfig(self.env).trackerBaseUrl;
+  const url = new URL(path, base.href.endsWith("/") ? base : `${base.href}/`);
+  const gateway = self.ctx.exports.EgressGateway({ props: { ...self.ctx.props, via: "tracker" } });
+  const response = await gateway.fetch(url, {
+    method,
+    headers: body === undefined ? {} : { "content-type": "application/json" },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  const denied = response.headers.get("x-egress-denied");
+  if (denied) throw capabilityError("egress_denied", `the tracker at ${url.origin} is not reachable under this contract (${denied})`);
+  if (!response.ok) throw capabilityError("upstream_failed", `the tracker answered ${response.status}`);
+  return response.status === 204 ? null : await response.json();
 }

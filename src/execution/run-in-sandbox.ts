@@ -40,8 +40,13 @@ import {
 
 /** The compatibility date sandboxes run with; pinned so an upgrade of ours never changes theirs silently. */
 export const SANDBOX_COMPATIBILITY_DATE = "2026-11-01";
-/** The compatibility flags sandboxes run with (none beyond the date's defaults). */
-export const SANDBOX_COMPATIBILITY_FLAGS: readonly string[] = [];
+/**
+ * The compatibility flags sandboxes run with. disallow_importable_env: the task's code gets
+ * its bindings only as ctx.env from the harness, never the raw env through
+ * `import { env } from "cloudflare:workers"` (which held the connectors' raw bindings and the
+ * sockets gateway).
+ */
+export const SANDBOX_COMPATIBILITY_FLAGS: readonly string[] = ["disallow_importable_env"];
 
 /** What a run's start record says ran it: the engine, the sandbox's date and flags, the platform's build (its version metadata). */
 export function sandboxRuntime(engine: string, build: { id: string; tag: string; timestamp: string } | undefined): RuntimeRecord {

@@ -189,7 +189,8 @@ async function runSteps(deps: SubmitDeps, submission: Submission, run: RunState)
   // harness: the task's code is imported by run(), after the record is durable).
   const admitted = refusal ? undefined : issued?.task;
   const trace = runTrace(submission.traceparent);
-  const profile = runtimeProfile(contract, decision?.outcome === "allow" ? decision.scope : [], task?.plan?.destinations ?? null, trace, deps.connectors);
+  // an approved task runs with the scope its grant gives (its decision's outcome stays needs_approval)
+  const profile = runtimeProfile(contract, allowed && decision ? decision.scope : [], task?.plan?.destinations ?? null, trace, deps.connectors);
   const sandbox = admitted
     ? openSandbox(deps.sandboxes, { runId, tenant: identity.tenant, session: identity.session, contract, profile, task: admitted })
     : undefined;

@@ -2,7 +2,7 @@
 // validated by the intent layer (so a bad call gets our typed error and is
 // recorded), so the input schema handed to the SDK only advertises.
 import { fromJsonSchema, type JsonSchemaType, type StandardSchemaWithJSON } from "@modelcontextprotocol/server";
-import { type Connector, type Contract, connectorDeclaration, DATA_CLASSES, matchOperations } from "../contracts/index.ts";
+import { type Connector, type Contract, connectorDeclaration, DATA_CLASSES, matchOperations, operationAction } from "../contracts/index.ts";
 
 export const CODE_SHAPE =
   "An ES module whose default export is a function `(input, ctx) => result` (it may be async). " +
@@ -40,7 +40,7 @@ export function connectorDocs(contract: Contract, connectors: readonly Connector
     return connector ? [{ connector, names: matchOperations(grant.operations, Object.keys(connector.operations)) }] : [];
   });
   if (granted.length === 0) return "";
-  const intro = `Connectors in ctx.env: each method calls one operation of the organisation's API (arguments checked, the call recorded); you get those whose effect your grant's scope covers (${granted.map(({ connector }) => `${connector.name}.read, ${connector.name}.mutate`).join("; ")}).`;
+  const intro = `Connectors in ctx.env: each method calls one operation of the organisation's API (arguments checked, the call recorded); you get those whose effect your grant's scope covers (${granted.map(({ connector }) => `${operationAction(connector.name, "read")}, ${operationAction(connector.name, "mutate")}`).join("; ")}).`;
   const declarations = granted.map(({ connector, names }) => connectorDeclaration(connector, names)).join("\n");
   if (declarations.length <= DECLARATIONS_BUDGET) return `${intro}\n\n\`\`\`ts\n${declarations}\n\`\`\``;
   const listed = granted.map(({ connector, names }) => `${connector.name} (${names.length}: ${names.join(", ")})`).join("; ");

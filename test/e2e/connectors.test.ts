@@ -195,6 +195,36 @@ describe("connectors in a run", () => {
     ]);
   });
 
+  it("keeps the binding's helpers out of reach: code that imports env and calls them directly gets nothing sent and nothing recorded as allowed", async () => {
+    const before = seen.length;
+    const code = `import { env } from "cloudflare:workers";
+    export default async () => {
+      const raw = env?.AGENT_EXEC_CONNECTOR_issues;
+      if (!raw) return "no raw binding";
+      const tries = [];
+      for (const method of ["send", "record"]) {
+        try { await raw[method]({ props: {} }, "closeIssue", { method: "POST", path: "issues/7/close", query: [], arguments: { type: "object" } }, { id: "7" }, {}); tries.push(method + ": sent"); }
+        catch (error) { tries.push(method + ": refused"); }
+      }
+      return tries.join(", ");
+    }`;
+    const result = await acme.callTool("triage_issues", { code });
+    const envelope = result.structuredContent as { runId: string; result?: unknown };
+    expect(["no raw binding", "send: refused, record: refused"]).toContain(envelope.result);
+    expect(seen.length).toBe(before);
+    expect((await callsOf(envelope.runId)).filter((call) => call.decision === "allowed")).toEqual([]);
+  });
+
+  it("refuses a path argument that would climb out of the operation's path", async () => {
+    const before = seen.length;
+    const result = await acme.callTool("triage_issues", {
+      code: `export default async (input, ctx) => { try { await ctx.env.issues.addComment({ id: "..", body: "x" }); return "sent"; } catch (error) { return String(error.message).split("]")[0] + "]"; } }`,
+    });
+    // the schema's pattern refuses it first here; the binding refuses "." and ".." for any schema (unit-free: see capability-connector.ts)
+    expect((result.structuredContent as { result: unknown }).result).toBe("[invalid_request]");
+    expect(seen.length).toBe(before);
+  });
+
   it("gives a team whose scope is issues.read the read operations only", async () => {
     const result = await readers.callTool("triage_issues", { code: "export default async (input, ctx) => Object.keys(ctx.env.issues)" });
     expect((result.structuredContent as { result: unknown }).result).toEqual(["listIssues"]);

@@ -511,6 +511,27 @@ describe("capability bindings", () => {
     ]);
   });
 
+  it("leaves the capability's helpers out of reach over RPC: the code cannot skip the scope check, forge a record, or import the raw env", async () => {
+    const before = upstream.seen.length;
+    const run = await probe(
+      `export default async (input, ctx) => {
+        const attempt = async (call) => { try { await call(); return "reached"; } catch (error) { return "refused"; } };
+        return {
+          request: await attempt(() => ctx.env.TRACKER.request("POST", "issues/ISSUE-9/labels", { labels: ["p1"] })),
+          requireAny: await attempt(() => ctx.env.TRACKER.requireAny(["tracker.label"], "label")),
+          call: await attempt(() => ctx.env.TRACKER.call("label", async () => "forged")),
+          importedEnv: await attempt(async () => { const { env } = await import("cloudflare:workers"); if (!env || !env.TRACKER) throw new Error("none"); }),
+        };
+      }`,
+      {},
+      "mutate_controlled",
+      scopedSession,
+    );
+    expect(run.result).toEqual({ request: "refused", requireAny: "refused", call: "refused", importedEnv: "refused" });
+    expect(upstream.seen.slice(before).filter((request) => request.url.includes("ISSUE-9"))).toEqual([]);
+    expect((run.finish.activity as { capabilities: { calls: Activity[] } }).capabilities.calls).toEqual([]);
+  });
+
   it("serves the tenant's own store read-only and refuses writes and other tenants, recording each call", async () => {
     const seed = (tenant: string, items: unknown) =>
       server

@@ -52,7 +52,7 @@ describe("signed export, verified offline", () => {
     for (const start of starts) {
       expect(start.runtime).toEqual({
         engine: `workerd ${workerd}`,
-        sandbox: { compatibilityDate: "2026-11-01", compatibilityFlags: [] },
+        sandbox: { compatibilityDate: "2026-11-01", compatibilityFlags: ["disallow_importable_env"] },
         build: { id: expect.stringMatching(/^[0-9a-f-]{8,}$/), tag: expect.any(String), timestamp: expect.any(String) },
       });
     }

@@ -97,6 +97,13 @@ describe("connectors as data", () => {
     expect(result.problems).toContainEqual({ file: "connectors/issues.json", field, message: expect.stringMatching(message) });
   });
 
+  it("reserves call and describe, the methods every connector has in ctx.env", () => {
+    const result = loadConnectors([{ file: "connectors/i.json", json: { ...ISSUES, operations: { describe: ISSUES.operations.listIssues } } }]);
+    expect(result.ok).toBe(false);
+    if (result.ok) return;
+    expect(result.problems[0]?.message).toMatch(/call and describe/);
+  });
+
   it("refuses a base URL without a trailing slash, a name code cannot use, and two names that differ only in case", () => {
     const result = loadConnectors([
       { file: "connectors/a.json", json: { ...ISSUES, baseUrl: "https://issues.example.com/api" } },
@@ -136,7 +143,7 @@ describe("what contracts grant of connectors", () => {
     [
       "no egress rule to the API's host",
       { egress: [], limits: { subRequests: 0 } },
-      /egress: no egress rule with "capability": "connector:issues" lets issues's requests reach https:\/\/issues\.example\.com/,
+      /egress: no egress rule with "capability": "connector:issues" lets issues\.listIssues \(GET https:\/\/issues\.example\.com\/api\/issues…\) out/,
     ],
   ])("refuses %s, naming the field", (_case, change, message) => {
     expect(grantProblems({ ...CONTRACT, ...change }, ISSUES).join("\n")).toMatch(message);

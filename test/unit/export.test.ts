@@ -60,7 +60,7 @@ describe("evidence export", () => {
     // every start says what ran it: the engine, the sandbox's compatibility date and flags, the platform's build
     expect(bundle.records[0]?.runtime).toEqual({
       engine: "cloudflare-workers",
-      sandbox: { compatibilityDate: "2026-11-01", compatibilityFlags: [] },
+      sandbox: { compatibilityDate: "2026-11-01", compatibilityFlags: ["disallow_importable_env"] },
       build: { id: expect.any(String), tag: expect.any(String), timestamp: expect.any(String) },
     });
     // the policy snapshot every record points at travels with the bundle
