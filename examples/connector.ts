@@ -8,25 +8,10 @@
 //   POLICY_DIR=examples/connector-demo/policy EGRESS_TRACKER_TOKEN=demo-token \
 //   EGRESS_RESOLVE='{"tracker.example.com":"http://127.0.0.1:9400"}' npm start
 //   npm run example:connector
-import { parseArgs } from "node:util";
-import { Client, StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
-import { ensureDevKey } from "../src/local/dev-keys.ts";
-import { localAuthSettings, mintToken } from "../src/local/mint-token.ts";
-import { startLocalTracker } from "./local-tracker.ts";
+import { trackerExample } from "./local-tracker.ts";
 
-const { values } = parseArgs({
-  options: {
-    url: { type: "string", default: `http://127.0.0.1:${process.env.PORT ?? 8787}` },
-    "tracker-port": { type: "string", default: "9400" },
-    "tracker-token": { type: "string", default: process.env.EGRESS_TRACKER_TOKEN ?? "demo-token" },
-  },
-});
-
-const tracker = await startLocalTracker(Number(values["tracker-port"]), values["tracker-token"]);
+const { url, tracker, token, session, client } = await trackerExample("agent-exec-connector-example");
 try {
-  const { token, session } = await mintToken({ key: await ensureDevKey(), ...(await localAuthSettings()), tenant: "acme", actor: "triage-bot" });
-  const client = new Client({ name: "agent-exec-connector-example", version: "1.0.0" });
-  await client.connect(new StreamableHTTPClientTransport(new URL("/mcp", values.url), { requestInit: { headers: { authorization: `Bearer ${token}` } } }));
   const tool = (await client.listTools()).tools.find((candidate) => candidate.name === "triage_issues");
   if (!tool) {
     console.error("The server has no triage_issues tool: start it on the example's folders (see the top of this file).");
@@ -58,7 +43,7 @@ try {
       `The run did not reach the tracker (${run.termination}${run.error ? `: ${run.error.code}` : ""}). Start the server with the settings above and run this again.`,
     );
   }
-  const evidence = (await (await fetch(`${values.url}/v1/sessions/${session}/evidence`, { headers: { authorization: `Bearer ${token}` } })).json()) as {
+  const evidence = (await (await fetch(`${url}/v1/sessions/${session}/evidence`, { headers: { authorization: `Bearer ${token}` } })).json()) as {
     records: Array<{
       kind: string;
       activity?: { capabilities: { calls: Array<{ capability: string; method: string; decision: string; status?: number | null }> } };

@@ -2,6 +2,10 @@
 // GET /issues/{id}, POST /issues/{id}/comments {body}, POST /issues/{id}/labels {labels},
 // each requiring `Authorization: Bearer <token>`. Used by examples/tracker.ts and the tests.
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { parseArgs } from "node:util";
+import { Client, StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
+import { ensureDevKey } from "../src/local/dev-keys.ts";
+import { localAuthSettings, mintToken } from "../src/local/mint-token.ts";
 
 export type Issue = { id: string; comments: string[]; labels: string[] };
 
@@ -43,4 +47,23 @@ export async function startLocalTracker(port: number, token: string): Promise<{ 
   });
   await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
   return { issues, close: () => new Promise((resolve) => server.close(() => resolve())) };
+}
+
+/**
+ * What both tracker examples start with: their flags (--url, --tracker-port, --tracker-token),
+ * the local tracker, a token of tenant acme's triage-bot, and an MCP client connected with it.
+ */
+export async function trackerExample(clientName: string) {
+  const { values } = parseArgs({
+    options: {
+      url: { type: "string", default: `http://127.0.0.1:${process.env.PORT ?? 8787}` },
+      "tracker-port": { type: "string", default: "9400" },
+      "tracker-token": { type: "string", default: process.env.EGRESS_TRACKER_TOKEN ?? "demo-token" },
+    },
+  });
+  const tracker = await startLocalTracker(Number(values["tracker-port"]), values["tracker-token"]);
+  const { token, session } = await mintToken({ key: await ensureDevKey(), ...(await localAuthSettings()), tenant: "acme", actor: "triage-bot" });
+  const client = new Client({ name: clientName, version: "1.0.0" });
+  await client.connect(new StreamableHTTPClientTransport(new URL("/mcp", values.url), { requestInit: { headers: { authorization: `Bearer ${token}` } } }));
+  return { url: values.url, tracker, token, session, client };
 }

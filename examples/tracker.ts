@@ -5,25 +5,10 @@
 //
 //   EGRESS_TRACKER_TOKEN=demo-token EGRESS_RESOLVE='{"tracker.example.com":"http://127.0.0.1:9400"}' npm start
 //   npm run example:tracker
-import { parseArgs } from "node:util";
-import { Client, StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
-import { ensureDevKey } from "../src/local/dev-keys.ts";
-import { localAuthSettings, mintToken } from "../src/local/mint-token.ts";
-import { startLocalTracker } from "./local-tracker.ts";
+import { trackerExample } from "./local-tracker.ts";
 
-const { values } = parseArgs({
-  options: {
-    url: { type: "string", default: `http://127.0.0.1:${process.env.PORT ?? 8787}` },
-    "tracker-port": { type: "string", default: "9400" },
-    "tracker-token": { type: "string", default: process.env.EGRESS_TRACKER_TOKEN ?? "demo-token" },
-  },
-});
-
-const tracker = await startLocalTracker(Number(values["tracker-port"]), values["tracker-token"]);
+const { url, tracker, token, session, client } = await trackerExample("agent-exec-tracker-example");
 try {
-  const { token, session } = await mintToken({ key: await ensureDevKey(), ...(await localAuthSettings()), tenant: "acme", actor: "triage-bot" });
-  const client = new Client({ name: "agent-exec-tracker-example", version: "1.0.0" });
-  await client.connect(new StreamableHTTPClientTransport(new URL("/mcp", values.url), { requestInit: { headers: { authorization: `Bearer ${token}` } } }));
   const result = await client.callTool({
     name: "mutate_controlled",
     arguments: {
@@ -49,7 +34,7 @@ try {
     );
   }
 
-  const evidence = (await (await fetch(`${values.url}/v1/sessions/${session}/evidence`, { headers: { authorization: `Bearer ${token}` } })).json()) as {
+  const evidence = (await (await fetch(`${url}/v1/sessions/${session}/evidence`, { headers: { authorization: `Bearer ${token}` } })).json()) as {
     records: Array<{
       kind: string;
       activity?: {

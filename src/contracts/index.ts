@@ -28,3 +28,4 @@ export {
 export { canonicalHostName, isCloudMetadataName } from "./host-name.ts";
 export { connectorGrantProblems, loadConnectors } from "./load-connectors.ts";
 export { type DataFile, type FileProblem, fieldOf, formatProblems, loadContracts } from "./load-contracts.ts";
+export { validatorFor } from "./schema-validator.ts";

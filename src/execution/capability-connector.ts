@@ -7,8 +7,7 @@
 // and records the call: operation, argument digest, decision, status, bytes, duration.
 
 import { WorkerEntrypoint } from "cloudflare:workers";
-import { Validator } from "@cfworker/json-schema";
-import { connectorVia, type Operation, operationDeclaration, pathParameters } from "../contracts/index.ts";
+import { connectorVia, type Operation, operationDeclaration, pathParameters, validatorFor } from "../contracts/index.ts";
 import { canonicalJson, sha256Hex, utf8Bytes } from "../evidence/index.ts";
 import { logEvent } from "../log/index.ts";
 import { recordActivity } from "./activity-recorder.ts";
@@ -17,17 +16,6 @@ import type { ConnectorProps } from "./runtime-profile.ts";
 
 /** The largest answer an operation returns to the code. */
 export const OPERATION_RESULT_MAX_BYTES = 1_048_576;
-
-const validators = new WeakMap<Operation, Validator>();
-
-function validatorOf(operation: Operation): Validator {
-  let validator = validators.get(operation);
-  if (!validator) {
-    validator = new Validator(operation.arguments as ConstructorParameters<typeof Validator>[0], "2020-12", false);
-    validators.set(operation, validator);
-  }
-  return validator;
-}
 
 type Outcome = { status: number | null; bytes: number };
 
@@ -123,7 +111,7 @@ type BindingContext = ExecutionContext<ConnectorProps> & { exports: Cloudflare.E
 /** Checks the arguments, builds the request inside the connector's base URL, sends it through the gateway, reads a capped answer. */
 async function send(ctx: BindingContext, name: string, operation: Operation, args: unknown, outcome: Outcome): Promise<unknown> {
   const { connector } = ctx.props;
-  const checked = validatorOf(operation).validate(args);
+  const checked = validatorFor(operation.arguments).validate(args);
   if (!checked.valid) {
     const first = checked.errors.at(-1);
     throw capabilityError("invalid_request", `${connector.name}.${name}: ${first ? `${first.instanceLocation} ${first.error}` : "invalid arguments"}`);

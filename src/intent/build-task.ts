@@ -1,8 +1,7 @@
 // Turns raw tool arguments into a Task, or into an `invalid_arguments` error that
 // says which argument is wrong. Always returns the digests, so a rejected call
 // is still recorded with what was sent.
-import { Validator } from "@cfworker/json-schema";
-import type { Contract } from "../contracts/index.ts";
+import { type Contract, validatorFor } from "../contracts/index.ts";
 import { PlatformError } from "../errors/index.ts";
 import { canonicalJson, sha256Hex, utf8Bytes } from "../evidence/index.ts";
 import { type Destination, parseDestination } from "../execution/index.ts";
@@ -10,17 +9,6 @@ import type { Identity } from "../identity/index.ts";
 import { type CallDigests, type Task, ToolArgumentsSchema } from "./task.ts";
 
 export type BuildResult = { ok: true; task: Task } | { ok: false; error: PlatformError; digests: CallDigests };
-
-const validators = new WeakMap<Contract, Validator>();
-
-function inputValidator(contract: Contract): Validator {
-  let validator = validators.get(contract);
-  if (!validator) {
-    validator = new Validator(contract.inputSchema as ConstructorParameters<typeof Validator>[0], "2020-12", false);
-    validators.set(contract, validator);
-  }
-  return validator;
-}
 
 /** The digests of a call's code and input, as its task and its records carry them (whether or not it becomes a task). */
 export async function callDigests(rawArguments: unknown): Promise<CallDigests> {
@@ -69,7 +57,7 @@ export async function buildTask(
   }
   // The task carries the canonical value, exactly what its digest covers.
   const input: unknown = JSON.parse(canonicalInput);
-  const checked = inputValidator(meta.contract).validate(input);
+  const checked = validatorFor(meta.contract.inputSchema).validate(input);
   if (!checked.valid) {
     const problem = checked.errors.at(-1);
     const where = problem?.instanceLocation.replace(/^#/, "input") || "input";
