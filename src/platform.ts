@@ -66,7 +66,7 @@ function buildPlatform(env: Env, config: Config, exports: Cloudflare.Exports): P
     leases: new SlotReserve(env.TENANT_BUDGET, { freshMs: config.slotReserveFreshMs }),
     approvals: env.APPROVALS,
     secrets,
-    policy: policyInForce(catalog.policy, catalog.contracts, env.POLICY_ARCHIVE),
+    policy: policyInForce(catalog.policy, catalog.contracts, env.POLICY_ARCHIVE, catalog.connectors),
     tasks: {
       signer: config.tasks.signingKey ? taskSigner(config.tasks.signingKey) : null,
       trust: policyTrust(config.tasks, POLICY_ISSUER),

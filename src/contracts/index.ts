@@ -3,13 +3,19 @@
 export { connectorDeclaration, operationDeclaration } from "./connector-declarations.ts";
 export {
   type Connector,
+  connectorEndpoint,
   connectorJsonSchema,
   connectorVia,
   type Effect,
+  type HttpOperation,
+  type McpOperation,
   matchOperations,
   type Operation,
   operationAction,
+  type PinnedTool,
   pathParameters,
+  pinnedTool,
+  toolListSha256,
 } from "./connector-schema.ts";
 export {
   ActionSchema,

@@ -1,8 +1,9 @@
-// Parses connector files into Connectors, or says exactly which file and field is wrong; and
-// checks what contracts grant of them. Used at build (node), at start (node) and when the
+// Parses connector files into Connectors (an MCP connector's operations take their schemas
+// from its pinned tools), or says exactly which file and field is wrong; and checks what
+// contracts grant of them. Used at build (node), at start (node) and when the
 // Worker first serves (workerd), like the contracts.
 
-import { type Connector, ConnectorSchema, connectorVia, matchOperations, operationAction } from "./connector-schema.ts";
+import { type Connector, ConnectorSchema, connectorEndpoint, connectorVia, matchOperations, operationAction, resolveConnector } from "./connector-schema.ts";
 import type { Contract } from "./contract-schema.ts";
 import { type DataFile, type FileProblem, fieldOf } from "./load-contracts.ts";
 
@@ -23,7 +24,7 @@ export function loadConnectors(files: readonly DataFile[]): ConnectorLoadResult 
     if (owner)
       problems.push({ file, field: "name", message: `duplicate connector name "${parsed.data.name}" (also in ${owner}; names are compared without case)` });
     seen.set(parsed.data.name.toLowerCase(), file);
-    connectors.push(parsed.data);
+    connectors.push(resolveConnector(parsed.data));
   }
   return problems.length > 0 ? { ok: false, problems } : { ok: true, connectors };
 }
@@ -77,28 +78,30 @@ export function connectorGrantProblems(
         }
       }
       // every granted operation must pass one rule scoped to the connector: host, protocol, port, method and path
-      const base = new URL(connector.baseUrl);
+      const base = new URL(connectorEndpoint(connector));
       const via = connectorVia(connector.name);
       const protocol = base.protocol.slice(0, -1);
       const port = Number(base.port || (protocol === "https" ? 443 : 80));
       for (const name of granted) {
-        const operation = connector.operations[name];
-        if (!operation) continue;
-        const fixedPath = new URL(operation.path.split("{")[0] ?? "", base).pathname;
+        const operation = connector.kind === "http" ? connector.operations[name] : undefined;
+        if (connector.kind === "http" && !operation) continue;
+        // an MCP server is one endpoint, reached with POST (the binding never opens its GET stream)
+        const method = operation?.method ?? "POST";
+        const fixedPath = operation ? new URL(operation.path.split("{")[0] ?? "", base).pathname : base.pathname;
         const passes = contract.egress.some(
           (rule) =>
             rule.capability === via &&
             rule.protocol === protocol &&
             (rule.host === base.hostname || (rule.host.startsWith("*.") && base.hostname.endsWith(rule.host.slice(1)))) &&
             (rule.ports ?? [protocol === "https" ? 443 : 80]).includes(port) &&
-            (rule.methods ?? ["GET", "HEAD"]).includes(operation.method) &&
+            (rule.methods ?? ["GET", "HEAD"]).includes(method) &&
             (!rule.paths || rule.paths.some((prefix) => fixedPath.startsWith(prefix))),
         );
         if (!passes) {
           problems.push({
             file,
             field: "egress",
-            message: `no egress rule with "capability": "${via}" lets ${connector.name}.${name} (${operation.method} ${base.origin}${fixedPath}…) out (scoped to the connector, so the code's own fetch() never gets its credential)`,
+            message: `no egress rule with "capability": "${via}" lets ${connector.name}.${name} (${method} ${base.origin}${fixedPath}…) out (scoped to the connector, so the code's own fetch() never gets its credential)`,
           });
         }
       }

@@ -1,13 +1,25 @@
-// `ctx.env.<connector>` in the sandbox: one of the organisation's APIs as typed operations
-// (connectors/). The harness gives the code one method per operation the run may call; each
-// call comes here as `invoke(operation, args)`, and this binding decides it again (only the
-// run's granted operations, arguments valid against the operation's schema), sends it
-// through the egress gateway as `connector:<name>` (so the contract's rule for it applies and
-// injects the credential; the code's own fetch() never matches that rule), caps the answer,
-// and records the call: operation, argument digest, decision, status, bytes, duration.
+// `ctx.env.<connector>` in the sandbox: one of the organisation's APIs or MCP servers as typed
+// operations (connectors/). The harness gives the code one method per operation the run may
+// call; each call comes here as `invoke(operation, args)`, and this binding decides it again
+// (only the run's granted operations, arguments valid against the operation's schema), sends
+// it through the egress gateway as `connector:<name>` (so the contract's rule for it applies
+// and injects the credential; the code's own fetch() never matches that rule), caps the
+// answer, and records the call: operation, argument digest, decision, status, bytes,
+// duration. An MCP server's live tool list must hash to the pinned one before a run's first
+// call reaches it.
 
 import { WorkerEntrypoint } from "cloudflare:workers";
-import { connectorVia, type Operation, operationDeclaration, pathParameters, validatorFor } from "../contracts/index.ts";
+import { Client, StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
+import {
+  connectorVia,
+  type HttpOperation,
+  type McpOperation,
+  type Operation,
+  operationDeclaration,
+  pathParameters,
+  toolListSha256,
+  validatorFor,
+} from "../contracts/index.ts";
 import { canonicalJson, sha256Hex, utf8Bytes } from "../evidence/index.ts";
 import { logEvent } from "../log/index.ts";
 import { recordActivity } from "./activity-recorder.ts";
@@ -56,7 +68,11 @@ export class ConnectorBinding extends WorkerEntrypoint<Env, ConnectorProps> {
           `${connector.name}.${name} is not an operation this run may call (granted: ${Object.keys(connector.operations).join(", ")})`,
         );
       }
-      const result = await send(this.ctx, name, granted, args ?? {}, outcome);
+      checkArguments(connector.name, name, granted, args ?? {});
+      const result =
+        connector.kind === "http"
+          ? await sendHttp(this.ctx, connector.baseUrl, name, granted as HttpOperation, args ?? {}, outcome)
+          : await sendMcp(this.ctx, connector.url, connector.toolsSha256, name, granted as McpOperation, args ?? {}, outcome);
       await record(this.env, props, name, argsSha256, "allowed", null, outcome, started);
       return result;
     } catch (error) {
@@ -108,14 +124,18 @@ export class ConnectorBinding extends WorkerEntrypoint<Env, ConnectorProps> {
 
 type BindingContext = ExecutionContext<ConnectorProps> & { exports: Cloudflare.Exports };
 
-/** Checks the arguments, builds the request inside the connector's base URL, sends it through the gateway, reads a capped answer. */
-async function send(ctx: BindingContext, name: string, operation: Operation, args: unknown, outcome: Outcome): Promise<unknown> {
-  const { connector } = ctx.props;
+/** Nothing leaves with arguments the operation's JSON Schema refuses. */
+function checkArguments(connector: string, name: string, operation: Operation, args: unknown): void {
   const checked = validatorFor(operation.arguments).validate(args);
   if (!checked.valid) {
     const first = checked.errors.at(-1);
-    throw capabilityError("invalid_request", `${connector.name}.${name}: ${first ? `${first.instanceLocation} ${first.error}` : "invalid arguments"}`);
+    throw capabilityError("invalid_request", `${connector}.${name}: ${first ? `${first.instanceLocation} ${first.error}` : "invalid arguments"}`);
   }
+}
+
+/** Builds the request inside the connector's base URL, sends it through the gateway, reads a capped answer. */
+async function sendHttp(ctx: BindingContext, baseUrl: string, name: string, operation: HttpOperation, args: unknown, outcome: Outcome): Promise<unknown> {
+  const { connector } = ctx.props;
   const values = args as Record<string, unknown>;
   const inPath = new Set(pathParameters(operation.path));
   const path = operation.path.replace(/\{([A-Za-z][A-Za-z0-9_]*)\}/g, (_, key: string) => {
@@ -125,10 +145,10 @@ async function send(ctx: BindingContext, name: string, operation: Operation, arg
       throw capabilityError("invalid_request", `${connector.name}.${name}: ${key} must not be empty, "." or ".."`);
     return encodeURIComponent(value);
   });
-  const base = new URL(connector.baseUrl);
+  const base = new URL(baseUrl);
   const url = new URL(path, base);
   if (url.origin !== base.origin || !url.pathname.startsWith(base.pathname)) {
-    throw capabilityError("invalid_request", `${connector.name}.${name}: the arguments lead outside ${connector.baseUrl}`);
+    throw capabilityError("invalid_request", `${connector.name}.${name}: the arguments lead outside ${baseUrl}`);
   }
   const body: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(values)) {
@@ -160,6 +180,112 @@ async function send(ctx: BindingContext, name: string, operation: Operation, arg
   } catch {
     return text;
   }
+}
+
+/** Runs whose MCP connector's live tool list was found to be the pinned one, in this isolate (key: run and connector; value: when). */
+const verifiedRuns = new Map<string, number>();
+const VERIFIED_KEEP_MS = 15 * 60_000;
+
+/**
+ * One tool call on an upstream MCP server, with the MCP SDK's client over Streamable HTTP,
+ * every request through the egress gateway (the contract's rule injects the credential).
+ * Before a run's first call the live tool list must hash to the pinned one: a changed list
+ * (a new description, schema or tool, or one gone) refuses the call `connector_changed`
+ * until the new list is pinned and in force as a new policy snapshot.
+ */
+async function sendMcp(
+  ctx: BindingContext,
+  endpoint: string,
+  pinnedSha256: string,
+  name: string,
+  operation: McpOperation,
+  args: unknown,
+  outcome: Outcome,
+): Promise<unknown> {
+  const { connector, runId } = ctx.props;
+  const gateway = ctx.exports.EgressGateway({ props: { ...ctx.props, via: connectorVia(connector.name) } });
+  // a refusal met inside the transport's fetch, rethrown as it is (the SDK would wrap it)
+  let refusal: Error | undefined;
+  const fail = (error: Error): never => {
+    refusal = error;
+    throw error;
+  };
+  const throughGateway = async (url: string | URL, init?: RequestInit): Promise<Response> => {
+    // a call is request and answer: the standalone GET stream for server-initiated messages is never opened
+    if ((init?.method ?? "GET").toUpperCase() === "GET") return new Response(null, { status: 405 });
+    const response = await gateway.fetch(url, init);
+    outcome.status = response.status;
+    const denied = response.headers.get("x-egress-denied");
+    if (denied) {
+      await response.body?.cancel();
+      fail(capabilityError("egress_denied", `${connector.name} at ${new URL(endpoint).origin} is not reachable under this contract (${denied})`));
+    }
+    const text = await cappedText(response);
+    outcome.bytes = text === null ? OPERATION_RESULT_MAX_BYTES + 1 : utf8Bytes(text);
+    if (text === null) fail(capabilityError("result_too_large", `${connector.name}.${name} answered more than ${OPERATION_RESULT_MAX_BYTES} bytes`));
+    return new Response(text, { status: response.status, statusText: response.statusText, headers: response.headers });
+  };
+  const client = new Client({ name: "agent-exec-connector", version: "1.0.0" });
+  try {
+    await client.connect(new StreamableHTTPClientTransport(new URL(endpoint), { fetch: throughGateway, redirectPolicy: "same-origin" }));
+    const key = `${runId}\n${connector.name}`;
+    if (!verifiedRuns.has(key)) {
+      const live = await liveToolsSha256(client);
+      if (live !== pinnedSha256) {
+        throw capabilityError(
+          "connector_changed",
+          `${connector.name}'s upstream tool list changed (pinned ${pinnedSha256.slice(0, 12)}…, live ${live.slice(0, 12)}…): its operations are refused until the new list is reviewed, pinned (npm run connectors:pin) and in force as a new policy snapshot`,
+        );
+      }
+      const now = Date.now();
+      for (const [stale, at] of verifiedRuns) if (now - at > VERIFIED_KEEP_MS) verifiedRuns.delete(stale);
+      verifiedRuns.set(key, now);
+    }
+    const result = await client.callTool({ name: operation.tool, arguments: args as Record<string, unknown> });
+    if (result.isError) throw capabilityError("upstream_failed", `${connector.name}.${name}: ${textOf(result.content).slice(0, 500) || "the tool failed"}`);
+    return answerOf(result);
+  } catch (error) {
+    throw refusal ?? error;
+  } finally {
+    await client.close().catch(() => {});
+  }
+}
+
+/** Every page of the upstream's tools/list, hashed as a pin is. */
+async function liveToolsSha256(client: Client): Promise<string> {
+  const tools: Array<Record<string, unknown>> = [];
+  let cursor: string | undefined;
+  for (let page = 0; page < 50; page++) {
+    const listed = await client.listTools(cursor ? { cursor } : undefined);
+    tools.push(...(listed.tools as Array<Record<string, unknown>>));
+    cursor = listed.nextCursor;
+    if (!cursor) break;
+  }
+  return toolListSha256(tools);
+}
+
+/** A tool's answer for the code: its structured content, else its text (parsed when it is JSON), else its content blocks. */
+function answerOf(result: { content?: unknown; structuredContent?: unknown }): unknown {
+  if (result.structuredContent !== undefined) return result.structuredContent;
+  const content = Array.isArray(result.content) ? (result.content as Array<{ type?: string; text?: unknown }>) : [];
+  if (content.length > 0 && content.every((block) => block.type === "text")) {
+    const text = textOf(content);
+    try {
+      return JSON.parse(text);
+    } catch {
+      return text;
+    }
+  }
+  return content;
+}
+
+function textOf(content: unknown): string {
+  return Array.isArray(content)
+    ? (content as Array<{ type?: string; text?: unknown }>)
+        .filter((block) => block.type === "text" && typeof block.text === "string")
+        .map((block) => block.text)
+        .join("\n")
+    : "";
 }
 
 function record(

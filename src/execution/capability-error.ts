@@ -10,6 +10,7 @@ export const CAPABILITY_ERRORS = [
   "upstream_failed",
   "operation_not_granted",
   "result_too_large",
+  "connector_changed",
 ] as const;
 export type CapabilityErrorCode = (typeof CAPABILITY_ERRORS)[number];
 

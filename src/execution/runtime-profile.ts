@@ -1,7 +1,16 @@
 // A contract's runtime profile for one run: the capability bindings its env gets (those
 // the contract lists whose actions the granted scope covers), the egress rules its gateway
 // enforces, and the destinations the call declared.
-import { type CapabilityName, type Connector, type Contract, type EgressRule, matchOperations, type Operation, operationAction } from "../contracts/index.ts";
+import {
+  type CapabilityName,
+  type Connector,
+  type Contract,
+  type EgressRule,
+  type HttpOperation,
+  type McpOperation,
+  matchOperations,
+  operationAction,
+} from "../contracts/index.ts";
 import type { Destination } from "./destination.ts";
 import type { Via } from "./egress-policy.ts";
 import type { RunTrace } from "./trace-context.ts";
@@ -13,7 +22,10 @@ export const CAPABILITY_ACTIONS: Record<CapabilityName, readonly string[]> = {
 };
 
 /** A connector as a run gets it: where it lives and the operations this run may call (granted, and in scope). */
-export type GrantedConnector = { name: string; baseUrl: string; operations: Record<string, Operation> };
+export type GrantedConnector =
+  | { kind: "http"; name: string; baseUrl: string; operations: Record<string, HttpOperation> }
+  /** toolsSha256: the pinned tool list's hash, which the upstream's live list must have. */
+  | { kind: "mcp"; name: string; url: string; toolsSha256: string; operations: Record<string, McpOperation> };
 
 export type RuntimeProfile = {
   capabilities: CapabilityName[];
@@ -44,7 +56,7 @@ export function runtimeProfile(
 
 /** The operations a contract grants whose effect's action (`<connector>.<effect>`) the scope covers; connectors with none are left out. */
 function grantedConnectors(contract: Contract, scope: readonly string[], connectors: readonly Connector[]): GrantedConnector[] {
-  return contract.connectors.flatMap((grant) => {
+  return contract.connectors.flatMap((grant): GrantedConnector[] => {
     const connector = connectors.find((candidate) => candidate.name === grant.connector);
     if (!connector) return [];
     const names = matchOperations(grant.operations, Object.keys(connector.operations)).filter((name) => {
@@ -52,13 +64,12 @@ function grantedConnectors(contract: Contract, scope: readonly string[], connect
       return operation !== undefined && operation.effect !== "privileged" && scope.includes(operationAction(connector.name, operation.effect));
     });
     if (names.length === 0) return [];
-    return [
-      {
-        name: connector.name,
-        baseUrl: connector.baseUrl,
-        operations: Object.fromEntries(names.map((name) => [name, connector.operations[name] as Operation])),
-      },
-    ];
+    if (connector.kind === "http") {
+      const operations = Object.fromEntries(names.map((name) => [name, connector.operations[name] as HttpOperation]));
+      return [{ kind: "http" as const, name: connector.name, baseUrl: connector.baseUrl, operations }];
+    }
+    const operations = Object.fromEntries(names.map((name) => [name, connector.operations[name] as McpOperation]));
+    return [{ kind: "mcp" as const, name: connector.name, url: connector.url, toolsSha256: connector.pinned.sha256, operations }];
   });
 }
 

@@ -1,6 +1,6 @@
 // The policy in force in this isolate: one hashed snapshot per tenant, each archived
 // before anything may point at it. Built lazily, once per tenant per isolate.
-import type { Contract } from "../contracts/index.ts";
+import type { Connector, Contract } from "../contracts/index.ts";
 import { archiveFor } from "./archive-stub.ts";
 import type { PolicySet } from "./load-policy.ts";
 import type { PolicyArchive } from "./policy-archive.ts";
@@ -13,11 +13,16 @@ export type PolicyInForce = {
   computeSnapshot(tenant: string): Promise<HashedSnapshot>;
 };
 
-export function policyInForce(policy: PolicySet, contracts: readonly Contract[], archive: DurableObjectNamespace<PolicyArchive>): PolicyInForce {
+export function policyInForce(
+  policy: PolicySet,
+  contracts: readonly Contract[],
+  archive: DurableObjectNamespace<PolicyArchive>,
+  connectors: readonly Connector[] = [],
+): PolicyInForce {
   const snapshots = new Map<string, Promise<HashedSnapshot>>();
   // Own properties only: a tenant named "constructor" must not find Object.prototype's.
   const computeSnapshot = (tenant: string) =>
-    hashSnapshot(snapshotOf(tenant, Object.hasOwn(policy.tenants, tenant) ? policy.tenants[tenant] : undefined, contracts));
+    hashSnapshot(snapshotOf(tenant, Object.hasOwn(policy.tenants, tenant) ? policy.tenants[tenant] : undefined, contracts, connectors));
   return {
     computeSnapshot,
     snapshotFor(tenant) {

@@ -1,6 +1,14 @@
 import { describe, expect, it } from "vitest";
 import committedSchema from "../../connectors/connector.schema.json";
-import { type Connector, type Contract, connectorGrantProblems, connectorJsonSchema, loadConnectors, loadContracts } from "../../src/contracts/index.ts";
+import {
+  type Connector,
+  type Contract,
+  connectorGrantProblems,
+  connectorJsonSchema,
+  loadConnectors,
+  loadContracts,
+  toolListSha256,
+} from "../../src/contracts/index.ts";
 
 const ISSUES = {
   name: "issues",
@@ -80,7 +88,7 @@ describe("connectors as data", () => {
   it("loads a connector file with its operations, defaults filled in", () => {
     const [issues] = connectorsOf(ISSUES);
     expect(Object.keys(issues?.operations ?? {})).toEqual(["listIssues", "addComment", "deleteIssue"]);
-    expect(issues?.operations.addComment?.query).toEqual([]);
+    expect(issues?.kind === "http" && issues.operations.addComment?.query).toEqual([]);
   });
 
   it.each([
@@ -114,6 +122,72 @@ describe("connectors as data", () => {
     expect(result.ok).toBe(false);
     if (result.ok) return;
     expect(result.problems.map((p) => `${p.file} ${p.field}`)).toEqual(["connectors/a.json baseUrl", "connectors/b.json name", "connectors/d.json name"]);
+  });
+
+  describe("an MCP server's connector", () => {
+    const TOOLS = [
+      { name: "search_notes", description: "Finds notes.", inputSchema: { type: "object", properties: { query: { type: "string" } }, required: ["query"] } },
+      {
+        name: "summarize",
+        description: "Summarizes notes.",
+        inputSchema: { type: "object", properties: { title: { type: "string" } } },
+        outputSchema: { type: "object" },
+      },
+    ];
+    const NOTES = {
+      name: "notes",
+      description: "The notes server.",
+      kind: "mcp",
+      url: "https://notes.example.com/mcp",
+      operations: { searchNotes: { tool: "search_notes", effect: "read" }, summarize: { effect: "mutate", description: "Ours." } },
+      pinned: { sha256: toolListSha256(TOOLS), pinnedAt: "2026-12-02T00:00:00.000Z", tools: TOOLS },
+    };
+    const problemsOf = (json: object) => {
+      const result = loadConnectors([{ file: "connectors/notes.json", json }]);
+      return result.ok ? [] : result.problems.map((p) => `${p.field}: ${p.message}`);
+    };
+
+    it("takes each operation's description and schemas from its pinned tool", () => {
+      const [notes] = connectorsOf(NOTES);
+      expect(notes?.kind === "mcp" && notes.operations).toEqual({
+        searchNotes: { tool: "search_notes", description: "Finds notes.", effect: "read", arguments: TOOLS[0]?.inputSchema },
+        summarize: { tool: "summarize", description: "Ours.", effect: "mutate", arguments: TOOLS[1]?.inputSchema, result: { type: "object" } },
+      });
+    });
+
+    it("hashes a tool list whatever the order of its tools and keys, and only the fields a pin keeps", () => {
+      const reordered = [{ ...TOOLS[1], _meta: { x: 1 }, execution: { taskSupport: "forbidden" } }, TOOLS[0]] as Array<Record<string, unknown>>;
+      expect(toolListSha256(reordered)).toBe(NOTES.pinned.sha256);
+      expect(toolListSha256([{ ...TOOLS[0], description: "Finds notes. Then export them." }, TOOLS[1]] as Array<Record<string, unknown>>)).not.toBe(
+        NOTES.pinned.sha256,
+      );
+    });
+
+    it.each([
+      ["a tool list edited by hand", { pinned: { ...NOTES.pinned, tools: [TOOLS[0]] } }, /^pinned\.sha256: is not the SHA-256 of pinned\.tools/],
+      [
+        "an operation whose tool is not pinned",
+        { operations: { ...NOTES.operations, drop: { effect: "privileged" } } },
+        /^operations\.drop\.tool: the upstream has no tool "drop"/,
+      ],
+      ["no pin at all", { pinned: undefined }, /^pinned: missing: npm run connectors:pin/],
+      ["an http field", { baseUrl: "https://notes.example.com/" }, /baseUrl/],
+    ])("refuses %s, naming the field", (_case, change, message) => {
+      expect(problemsOf({ ...NOTES, ...change })).toContainEqual(expect.stringMatching(message));
+    });
+
+    it("needs an egress rule scoped to it that lets POST reach its endpoint", () => {
+      const contract = {
+        ...CONTRACT,
+        actions: ["notes.read"],
+        connectors: [{ connector: "notes", operations: ["searchNotes"] }],
+        egress: [{ host: "notes.example.com", protocol: "https", methods: ["GET"], capability: "connector:notes" }],
+      };
+      expect(grantProblems(contract, NOTES)).toEqual([
+        expect.stringMatching(/^egress: no egress rule .* lets notes\.searchNotes \(POST https:\/\/notes\.example\.com\/mcp/),
+      ]);
+      expect(grantProblems({ ...contract, egress: [{ ...contract.egress[0], methods: ["POST"], paths: ["/mcp"] }] }, NOTES)).toEqual([]);
+    });
   });
 
   it("keeps connectors/connector.schema.json in step with the zod schema (npm run schemas)", () => {
