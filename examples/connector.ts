@@ -1,16 +1,27 @@
-// A connector end to end: the local issue tracker's API described as data
-// (examples/connector-demo/connectors/issues.json), granted by a contract, called by an
-// agent's code as ctx.env.issues.<operation>(args). Starts the local tracker on 127.0.0.1,
-// runs one triage call, then shows what the tracker received and what the evidence recorded
-// of each operation. Start the server on the example's folders first:
+// Connectors end to end: the team's notes, an MCP server (examples/connector-demo/connectors/
+// notes.json, its tool list pinned there), and the issue tracker's HTTP API (issues.json),
+// granted by one contract and called by an agent's code as ctx.env.notes.<operation>(args)
+// and ctx.env.issues.<operation>(args). Starts both on 127.0.0.1, runs one triage call that
+// reads the notes, computes, and writes to the tracker, then shows what the tracker received
+// and what the evidence recorded of each operation. Start the server on the example's
+// folders first:
 //
 //   CONTRACTS_DIR=examples/connector-demo/contracts CONNECTORS_DIR=examples/connector-demo/connectors \
-//   POLICY_DIR=examples/connector-demo/policy EGRESS_TRACKER_TOKEN=demo-token \
-//   EGRESS_RESOLVE='{"tracker.example.com":"http://127.0.0.1:9400"}' npm start
+//   POLICY_DIR=examples/connector-demo/policy EGRESS_TRACKER_TOKEN=demo-token EGRESS_NOTES_TOKEN=demo-notes-token \
+//   EGRESS_RESOLVE='{"tracker.example.com":"http://127.0.0.1:9400","notes.example.com":"http://127.0.0.1:9401"}' npm start
 //   npm run example:connector
+import { startNotesServer } from "./local-notes.ts";
 import { trackerExample } from "./local-tracker.ts";
 
-const { url, tracker, token, session, client } = await trackerExample("agent-exec-connector-example");
+const { url, tracker, token, session, client, notes: notesAt } = await trackerExample("agent-exec-connector-example");
+const notes = await startNotesServer({
+  token: notesAt.token,
+  port: notesAt.port,
+  notes: [
+    { id: "n1", title: "OPS-42 inventory timeouts", body: "Timeouts since 09:10; the runbook is INV-7." },
+    { id: "n2", title: "OPS-42 follow-up", body: "Retries help; see INV-9 as well." },
+  ],
+});
 try {
   const tool = (await client.listTools()).tools.find((candidate) => candidate.name === "triage_issues");
   if (!tool) {
@@ -24,10 +35,12 @@ try {
     arguments: {
       code: `export default async (input, ctx) => {
         const before = await ctx.env.issues.getIssue({ id: input.issue });
-        await ctx.env.issues.addComment({ id: input.issue, body: "Triaged: inventory timeouts since 09:10, see runbook." });
+        const { notes } = await ctx.env.notes.searchNotes({ query: input.issue });
+        const runbooks = [...new Set(notes.flatMap((note) => note.body.match(/INV-[0-9]+/g) ?? []))];
+        await ctx.env.issues.addComment({ id: input.issue, body: "Triaged from " + notes.length + " notes; runbooks: " + runbooks.join(", ") });
         await ctx.env.issues.addLabels({ id: input.issue, labels: ["triaged", "inventory"] });
         const after = await ctx.env.issues.getIssue({ id: input.issue });
-        return { before: before.labels.length, after: after.labels };
+        return { before: before.labels.length, after: after.labels, runbooks };
       }`,
       input: { issue: "OPS-42" },
     },
@@ -56,4 +69,5 @@ try {
   }
 } finally {
   await tracker.close();
+  await notes.close();
 }

@@ -59,11 +59,14 @@ export async function trackerExample(clientName: string) {
       url: { type: "string", default: `http://127.0.0.1:${process.env.PORT ?? 8787}` },
       "tracker-port": { type: "string", default: "9400" },
       "tracker-token": { type: "string", default: process.env.EGRESS_TRACKER_TOKEN ?? "demo-token" },
+      // the connector example's notes MCP server (examples/local-notes.ts)
+      "notes-port": { type: "string", default: "9401" },
+      "notes-token": { type: "string", default: process.env.EGRESS_NOTES_TOKEN ?? "demo-notes-token" },
     },
   });
   const tracker = await startLocalTracker(Number(values["tracker-port"]), values["tracker-token"]);
   const { token, session } = await mintToken({ key: await ensureDevKey(), ...(await localAuthSettings()), tenant: "acme", actor: "triage-bot" });
   const client = new Client({ name: clientName, version: "1.0.0" });
   await client.connect(new StreamableHTTPClientTransport(new URL("/mcp", values.url), { requestInit: { headers: { authorization: `Bearer ${token}` } } }));
-  return { url: values.url, tracker, token, session, client };
+  return { url: values.url, tracker, token, session, client, notes: { port: Number(values["notes-port"]), token: values["notes-token"] } };
 }

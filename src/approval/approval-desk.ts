@@ -33,6 +33,43 @@ export type ApprovalAsk = {
   ttlMs: number;
 };
 
+/** One operation call an approval is for (null on a run's approval); argsJson is redacted. */
+export type ApprovalCall = { connector: string; operation: string; argsSha256: string; argsJson: string };
+
+/** A call of a journaled run, as its connector binding asks about it (the task's binding as for a run approval, and the call). */
+export type CallAsk = Omit<ApprovalAsk, "plan" | "code" | "inputJson"> & {
+  /** The task's key (approvalKey): the journal a retry replays. */
+  thread: string;
+  connector: string;
+  operation: string;
+  argsSha256: string;
+  argsJson: string;
+  needsApproval: boolean;
+};
+
+/** A call's recorded outcome: the value it returned (JSON text), or the refusal it threw. */
+export type JournalOutcome = { ok: true; json: string } | { ok: false; message: string };
+
+export type CallStep =
+  | { step: "replay"; outcome: JournalOutcome }
+  | { step: "run"; approvalId: string | null }
+  | { step: "pause"; approvalId: string; created: boolean; expiresAt: number }
+  | { step: "rejected"; approvalId: string; decidedBy: string; reason: string }
+  | { step: "stopped" };
+
+/** How a journaled run that paused ended: waiting on an approval of one call, or stopped by its rejection. */
+export type RunPause = {
+  state: "paused" | "rejected";
+  approvalId: string;
+  created: boolean;
+  expiresAt: number;
+  decidedBy: string | null;
+  reason: string | null;
+  call: ApprovalCall;
+};
+
+const JOURNAL_KEEP_MS = 7 * 24 * 3_600_000;
+
 export type GateAnswer =
   | { outcome: "approved"; id: string; decidedBy: string; reason: string }
   | { outcome: "pending"; id: string; expiresAt: number; created: boolean }
@@ -59,6 +96,8 @@ export type ApprovalView = {
   decidedAt: string | null;
   reason: string | null;
   usedByRun: string | null;
+  /** The one operation call this request is for; null when it is for a whole run. */
+  call: ApprovalCall | null;
 };
 
 export type DecideResult =
@@ -88,6 +127,7 @@ type Row = {
   decided_at: number | null;
   reason: string | null;
   used_by_run: string | null;
+  call_json: string | null;
 };
 
 export class ApprovalDesk extends DurableObject<Env> {
@@ -121,7 +161,174 @@ export class ApprovalDesk extends DurableObject<Env> {
       CREATE INDEX IF NOT EXISTS approvals_by_key ON approvals (key, created_at);
       CREATE TABLE IF NOT EXISTS url_elicitation_clients (session TEXT PRIMARY KEY, declared_at INTEGER NOT NULL);
       CREATE INDEX IF NOT EXISTS approvals_by_state ON approvals (state, created_at);
+      CREATE TABLE IF NOT EXISTS call_journal (
+        thread TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        run_id TEXT NOT NULL,
+        connector TEXT NOT NULL,
+        operation TEXT NOT NULL,
+        args_sha256 TEXT NOT NULL,
+        outcome_json TEXT NOT NULL,
+        at INTEGER NOT NULL,
+        PRIMARY KEY (thread, seq)
+      );
+      CREATE TABLE IF NOT EXISTS call_replays (run_id TEXT NOT NULL, thread TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (run_id, thread, seq));
+      CREATE TABLE IF NOT EXISTS run_pauses (
+        run_id TEXT PRIMARY KEY,
+        thread TEXT NOT NULL,
+        approval_id TEXT NOT NULL,
+        state TEXT NOT NULL,
+        created INTEGER NOT NULL,
+        at INTEGER NOT NULL
+      );
     `);
+    // requests for one operation call of a run (null: a run's approval); added after the table existed
+    try {
+      ctx.storage.sql.exec("ALTER TABLE approvals ADD COLUMN call_json TEXT");
+    } catch {
+      // the column is there already
+    }
+  }
+
+  /**
+   * One connector operation call of a run that keeps a journal (see CallAsk), decided in one
+   * synchronous step so two runs cannot spend one approval or replay one record twice:
+   * a run that has paused calls nothing more; a call the task's paused journal recorded
+   * (same operation and argument digest, made by an earlier run of it, not yet replayed to
+   * this run) returns its recorded outcome; a call that needs no approval runs; one that
+   * does runs on an approved, unused approval of exactly this call (spent here), and
+   * otherwise pauses the run: on a pending request, a new one, or a rejection.
+   */
+  async callStep(ask: CallAsk): Promise<CallStep> {
+    const now = Date.now();
+    await this.expire(now);
+    const sql = this.ctx.storage.sql;
+    if (sql.exec("SELECT 1 FROM run_pauses WHERE run_id = ?", ask.runId).toArray().length > 0) return { step: "stopped" };
+    const recorded = sql
+      .exec<{ seq: number; outcome_json: string }>(
+        `SELECT seq, outcome_json FROM call_journal
+         WHERE thread = ? AND connector = ? AND operation = ? AND args_sha256 = ? AND run_id != ?
+           AND seq NOT IN (SELECT seq FROM call_replays WHERE run_id = ? AND thread = ?)
+         ORDER BY seq LIMIT 1`,
+        ask.thread,
+        ask.connector,
+        ask.operation,
+        ask.argsSha256,
+        ask.runId,
+        ask.runId,
+        ask.thread,
+      )
+      .toArray()[0];
+    if (recorded) {
+      sql.exec("INSERT INTO call_replays (run_id, thread, seq) VALUES (?, ?, ?)", ask.runId, ask.thread, recorded.seq);
+      return { step: "replay", outcome: JSON.parse(recorded.outcome_json) as JournalOutcome };
+    }
+    if (!ask.needsApproval) return { step: "run", approvalId: null };
+    const latest = sql.exec<Row>("SELECT * FROM approvals WHERE key = ? ORDER BY created_at DESC, rowid DESC LIMIT 1", ask.key).toArray()[0];
+    if (latest?.state === "approved") {
+      sql.exec("UPDATE approvals SET state = 'used', used_by_run = ? WHERE id = ?", ask.runId, latest.id);
+      return { step: "run", approvalId: latest.id };
+    }
+    const pause = (id: string, state: "paused" | "rejected", created: boolean) =>
+      sql.exec(
+        "INSERT OR IGNORE INTO run_pauses (run_id, thread, approval_id, state, created, at) VALUES (?, ?, ?, ?, ?, ?)",
+        ask.runId,
+        ask.thread,
+        id,
+        state,
+        created ? 1 : 0,
+        now,
+      );
+    if (latest?.state === "pending") {
+      pause(latest.id, "paused", false);
+      return { step: "pause", approvalId: latest.id, created: false, expiresAt: latest.expires_at };
+    }
+    if (latest?.state === "rejected") {
+      pause(latest.id, "rejected", false);
+      return { step: "rejected", approvalId: latest.id, decidedBy: latest.decided_by ?? "?", reason: latest.reason ?? "" };
+    }
+    const id = `apr_${crypto.randomUUID()}`;
+    const expiresAt = now + ask.ttlMs;
+    const call: ApprovalCall = { connector: ask.connector, operation: ask.operation, argsSha256: ask.argsSha256, argsJson: ask.argsJson };
+    sql.exec(
+      `INSERT INTO approvals (id, key, state, tenant, requester, session, run_id, contract, code_sha256, input_sha256, policy_hash, data_class, team, plan, code, input_json, created_at, expires_at, call_json)
+       VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, '', 'null', ?, ?, ?)`,
+      id,
+      ask.key,
+      ask.tenant,
+      ask.requester,
+      ask.session,
+      ask.runId,
+      JSON.stringify(ask.contract),
+      ask.codeSha256,
+      ask.inputSha256,
+      ask.policyHash,
+      ask.dataClass,
+      ask.team,
+      now,
+      expiresAt,
+      JSON.stringify(call),
+    );
+    pause(id, "paused", true);
+    await this.armExpiry();
+    return { step: "pause", approvalId: id, created: true, expiresAt };
+  }
+
+  /** What a call of a journaled run did, for a retry of its task to replay. */
+  async journalCall(entry: {
+    thread: string;
+    runId: string;
+    connector: string;
+    operation: string;
+    argsSha256: string;
+    outcome: JournalOutcome;
+  }): Promise<void> {
+    const sql = this.ctx.storage.sql;
+    const next = sql.exec<{ seq: number | null }>("SELECT MAX(seq) AS seq FROM call_journal WHERE thread = ?", entry.thread).one().seq ?? 0;
+    sql.exec(
+      "INSERT INTO call_journal (thread, seq, run_id, connector, operation, args_sha256, outcome_json, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+      entry.thread,
+      next + 1,
+      entry.runId,
+      entry.connector,
+      entry.operation,
+      entry.argsSha256,
+      JSON.stringify(entry.outcome),
+      Date.now(),
+    );
+  }
+
+  /**
+   * A journaled run has ended: its pause (or the rejection that ended it), if it paused, and the
+   * journal is kept for the retry; a run that ended without pausing closes its task's journal,
+   * so the same task called again later is a new run with new effects, not a replay.
+   */
+  async endJournaledRun(thread: string, runId: string): Promise<RunPause | null> {
+    const sql = this.ctx.storage.sql;
+    const now = Date.now();
+    // journals of tasks nobody retried are kept a week
+    sql.exec("DELETE FROM call_journal WHERE at < ?", now - JOURNAL_KEEP_MS);
+    sql.exec("DELETE FROM run_pauses WHERE at < ?", now - JOURNAL_KEEP_MS);
+    const paused = sql
+      .exec<{ approval_id: string; state: "paused" | "rejected"; created: number }>("SELECT * FROM run_pauses WHERE run_id = ?", runId)
+      .toArray()[0];
+    if (!paused) {
+      sql.exec("DELETE FROM call_journal WHERE thread = ?", thread);
+      sql.exec("DELETE FROM call_replays WHERE thread = ?", thread);
+      return null;
+    }
+    sql.exec("DELETE FROM call_replays WHERE run_id = ?", runId);
+    const row = sql.exec<Row>("SELECT * FROM approvals WHERE id = ?", paused.approval_id).toArray()[0];
+    if (!row?.call_json) return null;
+    return {
+      state: paused.state,
+      approvalId: row.id,
+      created: paused.created === 1,
+      expiresAt: row.expires_at,
+      decidedBy: row.decided_by,
+      reason: row.reason,
+      call: JSON.parse(row.call_json) as ApprovalCall,
+    };
   }
 
   /**
@@ -300,5 +507,6 @@ function view(row: Row): ApprovalView {
     decidedAt: row.decided_at === null ? null : new Date(row.decided_at).toISOString(),
     reason: row.reason,
     usedByRun: row.used_by_run,
+    call: row.call_json ? (JSON.parse(row.call_json) as ApprovalCall) : null,
   };
 }

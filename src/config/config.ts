@@ -292,11 +292,16 @@ function authKeys(raw: z.infer<typeof RawConfigSchema>): Config["auth"]["keys"] 
   throw new PlatformError("misconfigured", "No token verification key: set AUTH_JWKS_URL (production) or start locally with `npm start`.");
 }
 
-/** The values the platform holds that must never appear in evidence, logs or pages: injected egress credentials, private keys, tokens. */
-export function platformSecrets(env: object, config: Config): string[] {
-  const egress = Object.entries(env as Record<string, unknown>)
+/** The egress credentials the platform injects (EGRESS_* values). */
+export function egressSecrets(env: object): string[] {
+  return Object.entries(env as Record<string, unknown>)
     .filter(([name, value]) => /^EGRESS_[A-Z0-9_]+$/.test(name) && name !== "EGRESS_RESOLVE" && typeof value === "string")
     .map(([, value]) => value as string);
+}
+
+/** The values the platform holds that must never appear in evidence, logs or pages: injected egress credentials, private keys, tokens. */
+export function platformSecrets(env: object, config: Config): string[] {
+  const egress = egressSecrets(env);
   const keys = [config.tasks.signingKey, config.evidence.signingKey].flatMap((key) => (key && typeof key.d === "string" ? [key.d] : []));
   return [
     ...egress,

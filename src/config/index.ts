@@ -1,1 +1,1 @@
-export { type Config, type OAuthConfig, type Planner, platformSecrets, readConfig, type SigningJwk } from "./config.ts";
+export { type Config, egressSecrets, type OAuthConfig, type Planner, platformSecrets, readConfig, type SigningJwk } from "./config.ts";

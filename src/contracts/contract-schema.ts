@@ -208,13 +208,18 @@ export const ContractSchema = z
               .array(z.string().regex(/^(\*|[a-z][A-Za-z0-9]{0,63}\*?)$/, "an operation name, or a prefix ending in *"))
               .min(1)
               .max(64),
+            approve: z
+              .array(z.string().regex(/^(\*|[a-z][A-Za-z0-9]{0,63}\*?)$/, "an operation name, or a prefix ending in *"))
+              .max(64)
+              .default([])
+              .describe("Granted operations that pause the run for a human's approval of each call, as privileged ones always do."),
           })
           .strict(),
       )
       .max(16)
       .default([])
       .describe(
-        "Connector operations (connectors/) the code may call as ctx.env.<connector>.<operation>(args), where the grant's action scope covers their effect (<connector>.read, <connector>.mutate).",
+        "Connector operations (connectors/) the code may call as ctx.env.<connector>.<operation>(args), where the grant's action scope covers their effect (<connector>.read, <connector>.mutate, <connector>.privileged). A privileged operation, or one `approve` names, pauses the run for an approval of the exact call.",
       ),
     egress: z.array(EgressRuleSchema).max(64).default([]).describe("Where the code may connect; everything else is denied and recorded."),
     backpressure: BackpressureSchema.default({ mode: "reject", maxWaitMs: 2_000 }),

@@ -32,8 +32,8 @@ export function loadConnectors(files: readonly DataFile[]): ConnectorLoadResult 
 /**
  * What each contract grants of the connectors must exist and be grantable: a known connector,
  * patterns that select at least one operation, the policy actions of their effects declared
- * in the contract's `actions` (so a grant's scope can select them), no privileged operation
- * (the mid-run approval it needs is not built yet), and an egress rule that lets the
+ * in the contract's `actions` (so a grant's scope can select them), `approve` patterns that
+ * select granted operations, and an egress rule that lets the
  * connector's requests reach its host.
  */
 export function connectorGrantProblems(
@@ -58,13 +58,10 @@ export function connectorGrantProblems(
         }
       }
       const granted = matchOperations(grant.operations, names);
-      const privileged = granted.filter((name) => connector.operations[name]?.effect === "privileged");
-      if (privileged.length > 0) {
-        problems.push({
-          file,
-          field: `${field}.operations`,
-          message: `${privileged.join(", ")} ${privileged.length === 1 ? "is" : "are"} privileged: approving a single call mid-run is not built yet, so privileged operations cannot be granted`,
-        });
+      for (const pattern of grant.approve) {
+        if (matchOperations([pattern], granted).length === 0) {
+          problems.push({ file, field: `${field}.approve`, message: `"${pattern}" selects no operation this grant grants (${granted.join(", ")})` });
+        }
       }
       const effects = new Set(granted.map((name) => connector.operations[name]?.effect ?? "read"));
       for (const effect of effects) {

@@ -96,7 +96,8 @@ export const CapabilityActivitySchema = z.object({
   at: z.string().max(40),
   capability: z.string().max(32),
   method: z.string().max(64),
-  decision: z.enum(["allowed", "denied"]),
+  /** replayed: a paused run's retry got the outcome recorded by the run before it; nothing was sent. */
+  decision: z.enum(["allowed", "denied", "replayed"]),
   reason: z.string().max(64).nullable(),
   durationMs: z.number().min(0),
   /** A connector operation's arguments, as the SHA-256 of their canonical JSON (never the arguments themselves). */
@@ -104,6 +105,8 @@ export const CapabilityActivitySchema = z.object({
   /** A connector operation's HTTP status (null: nothing was sent) and answer size. */
   status: z.int().nullable().optional(),
   bytes: z.int().min(0).optional(),
+  /** The approval of this one call (spent by it, or that it paused the run for). */
+  approvalId: z.string().max(64).optional(),
   late: z.boolean().optional(),
 });
 

@@ -10,6 +10,7 @@
 
 import { WorkerEntrypoint } from "cloudflare:workers";
 import { Client, StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
+import { egressSecrets } from "../config/index.ts";
 import {
   connectorVia,
   type HttpOperation,
@@ -22,14 +23,15 @@ import {
 } from "../contracts/index.ts";
 import { canonicalJson, sha256Hex, utf8Bytes } from "../evidence/index.ts";
 import { logEvent } from "../log/index.ts";
+import { redactor } from "../redaction/index.ts";
 import { recordActivity } from "./activity-recorder.ts";
 import { capabilityError, codeOf } from "./capability-error.ts";
-import type { ConnectorProps } from "./runtime-profile.ts";
+import type { CallJournal, ConnectorProps } from "./runtime-profile.ts";
 
 /** The largest answer an operation returns to the code. */
 export const OPERATION_RESULT_MAX_BYTES = 1_048_576;
 
-type Outcome = { status: number | null; bytes: number };
+type Outcome = { status: number | null; bytes: number; approvalId?: string; replayed?: boolean };
 
 /** Operation calls of one run in flight at once in this isolate: each holds up to OPERATION_RESULT_MAX_BYTES of answer. */
 export const OPERATIONS_IN_FLIGHT_MAX = 8;
@@ -69,10 +71,23 @@ export class ConnectorBinding extends WorkerEntrypoint<Env, ConnectorProps> {
         );
       }
       checkArguments(connector.name, name, granted, args ?? {});
-      const result =
-        connector.kind === "http"
-          ? await sendHttp(this.ctx, connector.baseUrl, name, granted as HttpOperation, args ?? {}, outcome)
-          : await sendMcp(this.ctx, connector.url, connector.toolsSha256, name, granted as McpOperation, args ?? {}, outcome);
+      const journal = props.journal && argsSha256 ? await journaledStep(this.env, props, props.journal, name, args ?? {}, argsSha256, outcome) : null;
+      if (journal?.replayed) {
+        await record(this.env, props, name, argsSha256, "replayed", null, outcome, started);
+        if (!journal.replayed.ok) throw new Error(journal.replayed.message);
+        return JSON.parse(journal.replayed.json) as unknown;
+      }
+      let result: unknown;
+      try {
+        result =
+          connector.kind === "http"
+            ? await sendHttp(this.ctx, connector.baseUrl, name, granted as HttpOperation, args ?? {}, outcome)
+            : await sendMcp(this.ctx, connector.url, connector.toolsSha256, name, granted as McpOperation, args ?? {}, outcome);
+      } catch (error) {
+        await journal?.keep({ ok: false, message: error instanceof Error ? error.message : String(error) });
+        throw error;
+      }
+      await journal?.keep({ ok: true, json: JSON.stringify(result ?? null) });
       await record(this.env, props, name, argsSha256, "allowed", null, outcome, started);
       return result;
     } catch (error) {
@@ -123,6 +138,69 @@ export class ConnectorBinding extends WorkerEntrypoint<Env, ConnectorProps> {
 }
 
 type BindingContext = ExecutionContext<ConnectorProps> & { exports: Cloudflare.Exports };
+
+type JournalOutcome = { ok: true; json: string } | { ok: false; message: string };
+
+/**
+ * A call of a run that keeps a journal, asked of the tenant's approval desk before anything is
+ * sent: replayed (its recorded outcome, nothing sent), refused because the run is paused or the
+ * call's approval was rejected, or let through (spending the call's approval, if it needs one),
+ * with `keep` to journal what it did. The arguments are shown to the approver redacted; the
+ * approval binds their digest.
+ */
+async function journaledStep(
+  env: Env,
+  props: ConnectorProps,
+  journal: CallJournal,
+  operation: string,
+  args: unknown,
+  argsSha256: string,
+  outcome: Outcome,
+): Promise<{ replayed?: JournalOutcome; keep: (what: JournalOutcome) => Promise<void> }> {
+  const { connector, runId, tenant, session } = props;
+  const desk = env.APPROVALS.getByName(`tenant:${tenant}`);
+  const call = { connector: connector.name, operation, argsSha256 };
+  const key = await sha256Hex(canonicalJson({ format: "agent-exec/call-approval@1", task: journal.taskKey, ...call }));
+  const shown = JSON.stringify(redactor({ secrets: egressSecrets(env) }).json(args).value);
+  const step = await desk.callStep({
+    ...call,
+    key,
+    thread: journal.taskKey,
+    runId,
+    tenant,
+    session,
+    requester: journal.requester,
+    contract: journal.contract,
+    codeSha256: journal.codeSha256,
+    inputSha256: journal.inputSha256,
+    policyHash: journal.policyHash,
+    dataClass: journal.dataClass,
+    team: journal.team,
+    ttlMs: journal.ttlMs,
+    argsJson: shown.length > 4_096 ? `${shown.slice(0, 4_096)}… (${shown.length} characters)` : shown,
+    needsApproval: connector.approve.includes(operation),
+  });
+  const name = `${connector.name}.${operation}`;
+  if (step.step === "stopped") throw capabilityError("approval_required", `${name}: the run is paused for an approval; it calls nothing more`);
+  if (step.step === "pause") {
+    outcome.approvalId = step.approvalId;
+    throw capabilityError(
+      "approval_required",
+      `${name} needs a human approval of this exact call (approval ${step.approvalId}, arguments sha256 ${argsSha256}); the run is paused`,
+    );
+  }
+  if (step.step === "rejected") {
+    outcome.approvalId = step.approvalId;
+    throw capabilityError("approval_rejected", `${name}: approval ${step.approvalId} of this call was rejected by ${step.decidedBy}: ${step.reason}`);
+  }
+  const keep = (what: JournalOutcome) => desk.journalCall({ thread: journal.taskKey, runId, ...call, outcome: what });
+  if (step.step === "replay") {
+    outcome.replayed = true;
+    return { replayed: step.outcome, keep };
+  }
+  if (step.approvalId) outcome.approvalId = step.approvalId;
+  return { keep };
+}
 
 /** Nothing leaves with arguments the operation's JSON Schema refuses. */
 function checkArguments(connector: string, name: string, operation: Operation, args: unknown): void {
@@ -293,7 +371,7 @@ function record(
   props: ConnectorProps,
   operation: string,
   argsSha256: string | null,
-  decision: "allowed" | "denied",
+  decision: "allowed" | "denied" | "replayed",
   reason: string | null,
   outcome: Outcome,
   started: number,
@@ -309,6 +387,7 @@ function record(
     ...(argsSha256 ? { argsSha256 } : {}),
     status: outcome.status,
     bytes: outcome.bytes,
+    ...(outcome.approvalId ? { approvalId: outcome.approvalId } : {}),
   });
 }
 

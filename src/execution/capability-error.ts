@@ -11,6 +11,8 @@ export const CAPABILITY_ERRORS = [
   "operation_not_granted",
   "result_too_large",
   "connector_changed",
+  "approval_required",
+  "approval_rejected",
 ] as const;
 export type CapabilityErrorCode = (typeof CAPABILITY_ERRORS)[number];
 

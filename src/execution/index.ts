@@ -6,7 +6,7 @@ export { type Destination, parseDestination } from "./destination.ts";
 
 export { HOST_ANSWER_MARGIN_MS, openSandbox, SANDBOX_BOOT_LIMIT_MS, type SandboxRunStub, type SandboxService } from "./open-sandbox.ts";
 export { runInSandbox, SANDBOX_COMPATIBILITY_DATE, type SandboxJobWire, sandboxRuntime } from "./run-in-sandbox.ts";
-export { type RuntimeProfile, runtimeProfile, type SandboxBindings } from "./runtime-profile.ts";
+export { type CallJournal, type RuntimeProfile, runtimeProfile, type SandboxBindings } from "./runtime-profile.ts";
 
 export {
   cutOff,

@@ -95,7 +95,10 @@ export function startSandbox(host: SandboxBindings, job: SandboxJobWire): Sandbo
     const gateway = host.gateway({ ...run, ...bounds, via: "code" });
     const env = Object.fromEntries([
       ...profile.capabilities.map((name) => [BINDING_NAMES[name], host.capability(name, { ...run, ...bounds, scope: profile.scope })]),
-      ...(profile.connectors ?? []).map((connector) => [`${CONNECTOR_BINDING_PREFIX}${connector.name}`, host.connector({ ...run, ...bounds, connector })]),
+      ...(profile.connectors ?? []).map((connector) => [
+        `${CONNECTOR_BINDING_PREFIX}${connector.name}`,
+        host.connector({ ...run, ...bounds, connector, journal: profile.journal ?? null }),
+      ]),
       [SOCKETS_BINDING, gateway],
     ]);
     const worker = host.loader.load({

@@ -21,11 +21,34 @@ export const CAPABILITY_ACTIONS: Record<CapabilityName, readonly string[]> = {
   tracker: ["tracker.comment", "tracker.label"],
 };
 
-/** A connector as a run gets it: where it lives and the operations this run may call (granted, and in scope). */
-export type GrantedConnector =
-  | { kind: "http"; name: string; baseUrl: string; operations: Record<string, HttpOperation> }
+/**
+ * A connector as a run gets it: where it lives, the operations this run may call (granted,
+ * and in scope), and which of them pause the run for an approval of each call (privileged
+ * ones, and those the grant's `approve` names).
+ */
+export type GrantedConnector = { name: string; approve: string[] } & (
+  | { kind: "http"; baseUrl: string; operations: Record<string, HttpOperation> }
   /** toolsSha256: the pinned tool list's hash, which the upstream's live list must have. */
-  | { kind: "mcp"; name: string; url: string; toolsSha256: string; operations: Record<string, McpOperation> };
+  | { kind: "mcp"; url: string; toolsSha256: string; operations: Record<string, McpOperation> }
+);
+
+/**
+ * A run whose connectors have operations that need approval keeps a journal of its operation
+ * calls at the tenant's approval desk, under its task's key (the key a run approval binds):
+ * a paused run's retry replays the calls made before the pause, and a call approval binds
+ * the task, the operation and the argument digest.
+ */
+export type CallJournal = {
+  taskKey: string;
+  requester: string;
+  contract: { id: string; version: string; class: string };
+  codeSha256: string;
+  inputSha256: string;
+  policyHash: string;
+  dataClass: string;
+  team: string | null;
+  ttlMs: number;
+};
 
 export type RuntimeProfile = {
   capabilities: CapabilityName[];
@@ -35,6 +58,8 @@ export type RuntimeProfile = {
   plan: Destination[] | null;
   /** The trace the run's outbound requests continue (null: they carry none). */
   trace: RunTrace | null;
+  /** Set (by the run's steps) when a connector operation of the run needs approval. */
+  journal?: CallJournal | null;
 };
 
 export function runtimeProfile(
@@ -61,15 +86,17 @@ function grantedConnectors(contract: Contract, scope: readonly string[], connect
     if (!connector) return [];
     const names = matchOperations(grant.operations, Object.keys(connector.operations)).filter((name) => {
       const operation = connector.operations[name];
-      return operation !== undefined && operation.effect !== "privileged" && scope.includes(operationAction(connector.name, operation.effect));
+      return operation !== undefined && scope.includes(operationAction(connector.name, operation.effect));
     });
     if (names.length === 0) return [];
+    const marked = matchOperations(grant.approve, names);
+    const approve = names.filter((name) => connector.operations[name]?.effect === "privileged" || marked.includes(name));
     if (connector.kind === "http") {
       const operations = Object.fromEntries(names.map((name) => [name, connector.operations[name] as HttpOperation]));
-      return [{ kind: "http" as const, name: connector.name, baseUrl: connector.baseUrl, operations }];
+      return [{ kind: "http" as const, name: connector.name, approve, baseUrl: connector.baseUrl, operations }];
     }
     const operations = Object.fromEntries(names.map((name) => [name, connector.operations[name] as McpOperation]));
-    return [{ kind: "mcp" as const, name: connector.name, url: connector.url, toolsSha256: connector.pinned.sha256, operations }];
+    return [{ kind: "mcp" as const, name: connector.name, approve, url: connector.url, toolsSha256: connector.pinned.sha256, operations }];
   });
 }
 
@@ -80,8 +107,8 @@ export type RunContext = { runId: string; tenant: string; session: string };
 export type EgressBounds = { rules: EgressRule[]; plan: Destination[] | null; subRequests: number; trace: RunTrace | null };
 export type GatewayProps = RunContext & EgressBounds & { via: Via };
 export type CapabilityProps = RunContext & EgressBounds & { scope: string[] };
-/** A connector binding's props: the run, its bounds, and the one connector with the operations it may call. */
-export type ConnectorProps = RunContext & EgressBounds & { connector: GrantedConnector };
+/** A connector binding's props: the run, its bounds, the one connector with the operations it may call, and the run's call journal if it keeps one. */
+export type ConnectorProps = RunContext & EgressBounds & { connector: GrantedConnector; journal: CallJournal | null };
 
 /** What a sandbox host builds a dynamic worker from: its loader and its own entrypoints (ctx.exports). */
 export type SandboxBindings = {

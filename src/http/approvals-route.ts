@@ -142,8 +142,12 @@ function approvalPage(id: string): string {
 <dt>expires</dt><dd id="f-expiresAt"></dd>
 <dt>decision</dt><dd id="f-decision"></dd>
 </dl>
-<h2>Code</h2><pre id="f-code"></pre>
-<h2>Input</h2><pre id="f-input"></pre>
+<section id="f-call-section" hidden><h2>The one call to approve</h2>
+<p>The run paused before this call; approving lets this operation run once with exactly these arguments.</p>
+<dl><dt>operation</dt><dd><code id="f-operation"></code></dd><dt>arguments sha256</dt><dd><code id="f-argsSha256"></code></dd></dl>
+<h3>Arguments (secrets redacted)</h3><pre id="f-args"></pre></section>
+<section id="f-task-section"><h2>Code</h2><pre id="f-code"></pre>
+<h2>Input</h2><pre id="f-input"></pre></section>
 <form id="decide"><label for="reason">Reason (recorded with your decision)</label>
 <textarea id="reason" required maxlength="1000"></textarea>
 <button type="submit" value="approve" id="approve">Approve exactly this</button> <button type="submit" value="reject" id="reject">Reject</button></form>
@@ -180,6 +184,13 @@ function show(a) {
   $("f-hashes").textContent = a.codeSha256 + " / " + a.inputSha256;
   $("f-expiresAt").textContent = a.expiresAt;
   $("f-decision").textContent = a.decidedBy ? a.state + " by " + a.decidedBy + ": " + a.reason : "none yet";
+  $("f-call-section").hidden = !a.call;
+  $("f-task-section").hidden = Boolean(a.call);
+  if (a.call) {
+    $("f-operation").textContent = a.call.connector + "." + a.call.operation;
+    $("f-argsSha256").textContent = a.call.argsSha256;
+    $("f-args").textContent = a.call.argsJson;
+  }
   $("f-code").textContent = a.code;
   $("f-input").textContent = JSON.stringify(JSON.parse(a.inputJson), null, 2);
   $("decide").hidden = a.state !== "pending";

@@ -39,6 +39,7 @@ import { logEvent } from "../log/index.ts";
 import { type Decision, decide, type HashedSnapshot, type PolicyInForce, refusalError, signTask, type TaskSigner } from "../policy/index.ts";
 import { type Redactor, redactor } from "../redaction/index.ts";
 import { buildTask } from "./build-task.ts";
+import { callJournal, endJournaledRun, pausedOutcome } from "./call-journal.ts";
 import { crashRecords, deadlineOf, finishRecord, governanceNote, startRecord } from "./run-records.ts";
 import { newRunId, type Task } from "./task.ts";
 
@@ -190,7 +191,10 @@ async function runSteps(deps: SubmitDeps, submission: Submission, run: RunState)
   const admitted = refusal ? undefined : issued?.task;
   const trace = runTrace(submission.traceparent);
   // an approved task runs with the scope its grant gives (its decision's outcome stays needs_approval)
-  const profile = runtimeProfile(contract, allowed && decision ? decision.scope : [], task?.plan?.destinations ?? null, trace, deps.connectors);
+  const granted = runtimeProfile(contract, allowed && decision ? decision.scope : [], task?.plan?.destinations ?? null, trace, deps.connectors);
+  // a run whose operations need approval keeps a journal of its calls, for its retry to replay
+  const journal = admitted && task && decision ? await callJournal(granted, contract, task, decision, policyHash) : null;
+  const profile = { ...granted, journal };
   const sandbox = admitted
     ? openSandbox(deps.sandboxes, { runId, tenant: identity.tenant, session: identity.session, contract, profile, task: admitted })
     : undefined;
@@ -217,7 +221,11 @@ async function runSteps(deps: SubmitDeps, submission: Submission, run: RunState)
   // 7. Execute what was admitted; a refusal is the run's outcome.
   const stopped = refusal ?? (appended.replayed ? taskRejected("task_replayed", "this task id was used before") : undefined);
   if (stopped) sandbox?.discard();
-  const outcome = sandbox && !stopped ? await sandbox.run() : notRun(stopped ?? new PlatformError("internal_error", "Nothing was admitted to run."));
+  const ran = sandbox && !stopped ? await sandbox.run() : notRun(stopped ?? new PlatformError("internal_error", "Nothing was admitted to run."));
+  // a journaled run that paused on a call waits on its approval (or ended with its rejection), whatever the code did
+  const paused = journal && sandbox && !stopped ? await endJournaledRun(deps.approvals, identity.tenant, journal, runId) : null;
+  const pausedAt = paused ? `${origin ?? ""}/approvals/${paused.approvalId}` : "";
+  const outcome = paused ? pausedOutcome(ran, paused, pausedAt) : ran;
 
   // 8. Record the finish. The ledger has the last word on termination (egress_denied, say) and on the run's activity.
   const redact = redactorFor(deps, contract);
@@ -252,13 +260,21 @@ async function runSteps(deps: SubmitDeps, submission: Submission, run: RunState)
     decision,
     outcome: { ...told, termination },
     budget: budgetSeen,
-    approval: approved && {
-      id: approved.id,
-      state: approved.state,
-      url: `${origin ?? ""}/approvals/${approved.id}`,
-      codeSha256: digests.codeSha256,
-      inputSha256: digests.inputSha256,
-    },
+    approval: paused
+      ? {
+          id: paused.approvalId,
+          state: paused.state === "rejected" ? "rejected" : paused.created ? "requested" : "pending",
+          url: pausedAt,
+          codeSha256: digests.codeSha256,
+          inputSha256: digests.inputSha256,
+        }
+      : approved && {
+          id: approved.id,
+          state: approved.state,
+          url: `${origin ?? ""}/approvals/${approved.id}`,
+          codeSha256: digests.codeSha256,
+          inputSha256: digests.inputSha256,
+        },
     ...(recorded ? { activity: recorded.activity } : {}),
   };
 }

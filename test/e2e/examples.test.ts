@@ -70,6 +70,7 @@ describe("examples", () => {
       expect(result.stdout).toMatch(/^evidence: egress POST https:\/\/tracker\.example\.com:443 allowed 201 injected=authorization drift=false$/m);
       expect(result.stdout).toContain("evidence: capability tracker.label allowed");
       expect(result.stdout).not.toContain("example-token");
+      expect(result.stdout).not.toContain("example-notes-token");
     } finally {
       await withTracker.stop();
     }
@@ -77,6 +78,7 @@ describe("examples", () => {
 
   it("connector.ts triages an issue through ctx.env.issues (a connector file, granted by the example's contract), and shows each operation in the evidence", async () => {
     const trackerPort = await freePort();
+    const notesPort = await freePort();
     const demo = join(ROOT, "examples/connector-demo");
     const withConnector = await startLocalServer({
       env: {
@@ -84,28 +86,36 @@ describe("examples", () => {
         CONNECTORS_DIR: join(demo, "connectors"),
         POLICY_DIR: join(demo, "policy"),
         EGRESS_TRACKER_TOKEN: "example-token",
-        EGRESS_RESOLVE: JSON.stringify({ "tracker.example.com": `http://127.0.0.1:${trackerPort}` }),
+        EGRESS_NOTES_TOKEN: "example-notes-token",
+        EGRESS_RESOLVE: JSON.stringify({ "tracker.example.com": `http://127.0.0.1:${trackerPort}`, "notes.example.com": `http://127.0.0.1:${notesPort}` }),
       },
     });
     try {
       const result = spawnSync(
         process.execPath,
-        [join(ROOT, "examples/connector.ts"), "--url", withConnector.url, "--tracker-port", String(trackerPort), "--tracker-token", "example-token"],
+        [
+          join(ROOT, "examples/connector.ts"),
+          ...["--url", withConnector.url, "--tracker-port", String(trackerPort), "--tracker-token", "example-token"],
+          ...["--notes-port", String(notesPort), "--notes-token", "example-notes-token"],
+        ],
         { cwd: ROOT, env: { ...process.env, STATE_DIR: withConnector.stateDir }, encoding: "utf8", timeout: 60_000 },
       );
       expect(result.status, result.stderr).toBe(0);
       expect(result.stdout).toContain("declare const issues: {");
-      expect(result.stdout).toMatch(/^run run_\S+: completed \{"before":0,"after":\["triaged","inventory"\]\}$/m);
+      expect(result.stdout).toContain("declare const notes: {");
+      expect(result.stdout).toMatch(/^run run_\S+: completed \{"before":0,"after":\["triaged","inventory"\],"runbooks":\["INV-7","INV-9"\]\}$/m);
       expect(result.stdout).toContain(
-        'tracker received: {"id":"OPS-42","comments":["Triaged: inventory timeouts since 09:10, see runbook."],"labels":["triaged","inventory"]}',
+        'tracker received: {"id":"OPS-42","comments":["Triaged from 2 notes; runbooks: INV-7, INV-9"],"labels":["triaged","inventory"]}',
       );
       expect(result.stdout.match(/^evidence: .*$/gm)).toEqual([
         "evidence: connector:issues getIssue allowed 200",
+        "evidence: connector:notes searchNotes allowed 200",
         "evidence: connector:issues addComment allowed 201",
         "evidence: connector:issues addLabels allowed 200",
         "evidence: connector:issues getIssue allowed 200",
       ]);
       expect(result.stdout).not.toContain("example-token");
+      expect(result.stdout).not.toContain("example-notes-token");
     } finally {
       await withConnector.stop();
     }

@@ -6,6 +6,7 @@
 // upstream changes its tools, calls are refused until the new list is pinned and in force as
 // a new policy snapshot.
 import { join } from "node:path";
+import { Client as ClientV2, StreamableHTTPClientTransport as TransportV2 } from "@modelcontextprotocol/client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type NotesServer, startNotesServer } from "../../examples/local-notes.ts";
 import { pinConnector } from "../../src/local/pin-connector.ts";
@@ -25,6 +26,7 @@ const NOTES_CONNECTOR = {
   operations: {
     searchNotes: { tool: "search_notes", effect: "read" },
     createNote: { tool: "create_note", effect: "mutate" },
+    deleteNote: { tool: "delete_note", effect: "privileged" },
   },
 };
 
@@ -91,7 +93,35 @@ const CODE = `export default async (input, ctx) => {
   return { notes: notes.length, runbooks, createNote: typeof ctx.env.notes.createNote };
 };`;
 
-type Call = { capability: string; method: string; decision: string; reason: string | null; status?: number | null; argsSha256?: string };
+/** Notes clean-up: reads, writes and deletes notes; each delete (privileged) pauses the run for an approval of that call. */
+const CLEANUP_CONTRACT = {
+  ...CONTRACT,
+  id: "notes-cleanup",
+  tool: "clean_up_notes",
+  title: "Clean up notes",
+  description: "Archives and deletes the team's notes.",
+  actions: ["notes.read", "notes.mutate", "notes.privileged"],
+  connectors: [{ connector: "notes", operations: ["searchNotes", "createNote", "deleteNote"] }],
+  egress: [CONTRACT.egress[0]],
+};
+
+/** Reads, writes an archive note (a side effect before the pause), then deletes what it found (each delete needs approval). */
+const CLEANUP_CODE = `export default async (input, ctx) => {
+  const { notes } = await ctx.env.notes.searchNotes({ query: input.query });
+  const { id: archive } = await ctx.env.notes.createNote({ title: "archive " + input.query, body: notes.map((n) => n.title).join("; ") });
+  for (const note of notes) await ctx.env.notes.deleteNote({ id: note.id });
+  return { archived: archive, deleted: notes.map((n) => n.id) };
+};`;
+
+type Call = {
+  capability: string;
+  method: string;
+  decision: string;
+  reason: string | null;
+  status?: number | null;
+  argsSha256?: string;
+  approvalId?: string;
+};
 type Finished = {
   kind: string;
   runId: string;
@@ -113,12 +143,29 @@ beforeAll(async () => {
       { id: "n1", title: "OPS-42 timeouts", body: "Inventory timeouts since 09:10; runbook INV-7." },
       { id: "n2", title: "OPS-42 follow-up", body: "Same as INV-7, also INV-9." },
       { id: "n3", title: "Lunch", body: "Pizza." },
+      { id: "n4", title: "Stale draft", body: "old" },
+      { id: "n5", title: "Obsolete memo", body: "old" },
     ],
   });
   tracker = await startHttpUpstream(TRACKER_TOKEN);
   const dirs = dataDirs(
-    { "notes-triage": CONTRACT },
-    { tenants: { acme: { phases: [1, 2], teams: { ops: { members: ["*"], grants: [{ contract: "notes-triage", maxDataClass: "internal" }] } } } } },
+    { "notes-triage": CONTRACT, "notes-cleanup": CLEANUP_CONTRACT },
+    {
+      tenants: {
+        acme: {
+          phases: [1, 2],
+          teams: {
+            ops: {
+              members: ["*"],
+              grants: [
+                { contract: "notes-triage", maxDataClass: "internal" },
+                { contract: "notes-cleanup", maxDataClass: "internal" },
+              ],
+            },
+          },
+        },
+      },
+    },
     { notes: NOTES_CONNECTOR, tracker: TRACKER_CONNECTOR },
   );
   connectorsDir = dirs.CONNECTORS_DIR;
@@ -127,6 +174,7 @@ beforeAll(async () => {
   // the connector file is pinned by the same code `npm run connectors:pin` runs
   const pinned = await pinConnector(join(connectorsDir, "notes.json"), { bearer: NOTES_TOKEN, resolveMap });
   expect(pinned.tools).toBe(3);
+  expect(pinned.sha256).toMatch(/^[0-9a-f]{64}$/);
   server = await startLocalServer({
     env: { ...dirs, EGRESS_NOTES_TOKEN: NOTES_TOKEN, EGRESS_TRACKER_TOKEN: TRACKER_TOKEN, EGRESS_RESOLVE: JSON.stringify(resolveMap) },
   });
@@ -239,4 +287,135 @@ describe("an MCP server as a connector", () => {
     expect(policyAfter).toMatch(/^[0-9a-f]{64}$/);
     expect(policyAfter).not.toBe(policyBefore);
   }, 90_000);
+});
+
+describe("approval of a single call, mid-run, with replay", () => {
+  const BOB = { tenant: "acme", actor: "bob", session: "s-bob", roles: ["approver"] };
+  const decide = async (id: string, decision: "approve" | "reject", reason: string) => {
+    const token = await server.token(BOB);
+    const response = await fetch(`${server.url}/v1/approvals/${id}`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+      body: JSON.stringify({ decision, reason }),
+    });
+    return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+  };
+  const cleanup = (query: string) => session.callTool("clean_up_notes", { code: CLEANUP_CODE, input: { query } });
+  const pauseOf = (result: Awaited<ReturnType<typeof cleanup>>) => {
+    const error = errorOf(result);
+    expect(error.code).toBe("approval_required");
+    const found = /approval (apr_[0-9a-f-]{36})/.exec(error.message);
+    const args = /arguments sha256 ([0-9a-f]{64})/.exec(error.message);
+    if (!found?.[1] || !args?.[1]) throw new Error(`no approval in ${error.message}`);
+    return { id: found[1], argsSha256: args[1], message: error.message, hint: error.hint, runId: (result.structuredContent as { runId: string }).runId };
+  };
+
+  it("pauses at the privileged call, replays the calls before it on the retry, runs each approved call once; every side effect happens once", async () => {
+    const effects = notes.effects.length;
+    // 1. the run reads, writes the archive note, and pauses at the first delete
+    const first = pauseOf(await cleanup("old"));
+    expect(first.message).toMatch(/The call notes\.deleteNote with arguments sha256 [0-9a-f]{64} needs a human approval/);
+    expect(first.hint).toContain(`${server.url}/approvals/${first.id}`);
+    expect(notes.effects.slice(effects)).toEqual([{ tool: "create_note", args: { title: "archive old", body: "Stale draft; Obsolete memo" } }]);
+    const firstCalls = (await finishedOf(first.runId))?.activity?.capabilities.calls ?? [];
+    expect(firstCalls.map(({ method, decision, reason }) => `${method} ${decision} ${reason}`)).toEqual([
+      "searchNotes allowed null",
+      "createNote allowed null",
+      "deleteNote denied approval_required",
+    ]);
+    expect(firstCalls[2]?.approvalId).toBe(first.id);
+    // the approver sees the one call: operation and arguments
+    const shown = await fetch(`${server.url}/v1/approvals/${first.id}`, { headers: { authorization: `Bearer ${await server.token(BOB)}` } });
+    expect(await shown.json()).toMatchObject({
+      state: "pending",
+      call: { connector: "notes", operation: "deleteNote", argsSha256: first.argsSha256, argsJson: '{"id":"n4"}' },
+    });
+
+    // 2. approved; the retry replays search and create (no second archive note), deletes n4 once, pauses at n5
+    expect((await decide(first.id, "approve", "stale draft, fine")).status).toBe(200);
+    const second = pauseOf(await cleanup("old"));
+    expect(second.id).not.toBe(first.id);
+    expect(second.argsSha256).not.toBe(first.argsSha256);
+    expect(notes.effects.slice(effects).map((effect) => `${effect.tool} ${JSON.stringify(effect.args)}`)).toEqual([
+      'create_note {"title":"archive old","body":"Stale draft; Obsolete memo"}',
+      'delete_note {"id":"n4"}',
+    ]);
+    const secondCalls = (await finishedOf(second.runId))?.activity?.capabilities.calls ?? [];
+    expect(secondCalls.map(({ method, decision, reason, approvalId }) => `${method} ${decision} ${reason} ${approvalId ?? "-"}`)).toEqual([
+      "searchNotes replayed null -",
+      "createNote replayed null -",
+      `deleteNote allowed null ${first.id}`,
+      `deleteNote denied approval_required ${second.id}`,
+    ]);
+
+    // 3. the second delete approved: everything before it replays (the first delete too), n5 is deleted once, the run completes
+    expect((await decide(second.id, "approve", "obsolete, fine")).status).toBe(200);
+    const third = await cleanup("old");
+    expect(third.structuredContent).toMatchObject({ termination: "completed", result: { archived: "n6", deleted: ["n4", "n5"] } });
+    expect(notes.effects.slice(effects).map((effect) => effect.tool)).toEqual(["create_note", "delete_note", "delete_note"]);
+    expect(notes.notes.has("n4") || notes.notes.has("n5")).toBe(false);
+    // an approval is spent by the call it was for, once
+    const spent = await fetch(`${server.url}/v1/approvals/${first.id}`, { headers: { authorization: `Bearer ${await server.token(BOB)}` } });
+    expect(await spent.json()).toMatchObject({ state: "used", usedByRun: second.runId });
+  }, 60_000);
+
+  it("a changed argument needs a new approval; a rejection ends the run with its reason, whatever the code does", async () => {
+    const effects = notes.effects.length;
+    notes.notes.set("k1", { id: "k1", title: "Keep me", body: "keep" });
+    notes.notes.set("k2", { id: "k2", title: "Keep me too", body: "keep" });
+    // the code catches every error and carries on: the run still ends paused
+    const catching = CLEANUP_CODE.replace(
+      "await ctx.env.notes.deleteNote({ id: note.id });",
+      "try { await ctx.env.notes.deleteNote({ id: note.id }); } catch {}",
+    );
+    const ask = (query: string) => session.callTool("clean_up_notes", { code: catching, input: { query } });
+    const asked = pauseOf(await ask("keep"));
+    expect((await decide(asked.id, "reject", "we keep these")).status).toBe(200);
+
+    // another task (another input) with the same first delete is not covered by that decision: it asks anew
+    const other = pauseOf(await ask("Keep me"));
+    expect(other.id).not.toBe(asked.id);
+
+    const rejected = await ask("keep");
+    const error = errorOf(rejected);
+    expect(error.code).toBe("approval_rejected");
+    expect(error.message).toContain("rejected by bob: we keep these");
+    expect(notes.notes.has("k1") && notes.notes.has("k2")).toBe(true);
+    // two archive notes (one per task), no delete
+    expect(notes.effects.slice(effects).map((effect) => effect.tool)).toEqual(["create_note", "create_note"]);
+  }, 60_000);
+
+  it("over MCP 2026-07-28, a client that can open a URL is asked with input_required for each call; its retries finish the run, each effect once", async () => {
+    const effects = notes.effects.length;
+    notes.notes.set("z1", { id: "z1", title: "zap one", body: "" });
+    notes.notes.set("z2", { id: "z2", title: "zap two", body: "" });
+    const asked: string[] = [];
+    const client = new ClientV2(
+      { name: "agent-exec-tests", version: "2.0.0" },
+      { versionNegotiation: { mode: { pin: "2026-07-28" } }, capabilities: { elicitation: { url: {} } } },
+    );
+    // the person behind the client opens the page; an approver approves the one call it shows
+    client.setRequestHandler("elicitation/create", async (request) => {
+      const params = request.params as { mode?: string; url?: string };
+      const id = /\/approvals\/(apr_[0-9a-f-]{36})$/.exec(params.url ?? "")?.[1] ?? "";
+      asked.push(id);
+      expect(params.mode).toBe("url");
+      expect((await decide(id, "approve", "zap notes are disposable")).status).toBe(200);
+      return { action: "accept" };
+    });
+    const token = await server.token({ tenant: "acme", actor: "alice", session: "s-mcp-connector" });
+    await client.connect(new TransportV2(server.mcpUrl, { requestInit: { headers: { authorization: `Bearer ${token}` } } }));
+    try {
+      const result = await client.callTool({ name: "clean_up_notes", arguments: { code: CLEANUP_CODE, input: { query: "zap" } } });
+      expect(result.structuredContent).toMatchObject({ termination: "completed", result: { deleted: ["z1", "z2"] } });
+      expect(asked).toHaveLength(2);
+      expect(notes.effects.slice(effects).map((effect) => `${effect.tool} ${JSON.stringify(effect.args)}`)).toEqual([
+        'create_note {"title":"archive zap","body":"zap one; zap two"}',
+        'delete_note {"id":"z1"}',
+        'delete_note {"id":"z2"}',
+      ]);
+    } finally {
+      await client.close();
+    }
+  }, 60_000);
 });

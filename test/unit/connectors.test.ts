@@ -208,7 +208,16 @@ describe("what contracts grant of connectors", () => {
       /connectors\.0\.operations: "close\*" selects no operation/,
     ],
     ["an effect's action the contract does not declare", { actions: ["issues.read"] }, /actions: .*"issues\.mutate"/],
-    ["a privileged operation (its mid-run approval is not built)", { connectors: [{ connector: "issues", operations: ["*"] }] }, /deleteIssue is privileged/],
+    [
+      "a privileged operation whose action the contract does not declare",
+      { connectors: [{ connector: "issues", operations: ["*"] }] },
+      /actions: grants privileged operations of issues, so it must declare the action "issues\.privileged"/,
+    ],
+    [
+      "an approve pattern that selects no granted operation",
+      { connectors: [{ connector: "issues", operations: ["list*", "addComment"], approve: ["deleteIssue"] }] },
+      /connectors\.0\.approve: "deleteIssue" selects no operation this grant grants/,
+    ],
     [
       "an egress rule the code's own fetch() would match too",
       { egress: [{ host: "issues.example.com", protocol: "https" }] },
