@@ -102,6 +102,8 @@ export const CapabilityActivitySchema = z.object({
   durationMs: z.number().min(0),
   /** A connector operation's arguments, as the SHA-256 of their canonical JSON (never the arguments themselves). */
   argsSha256: Sha256Schema.optional(),
+  /** The arguments as JSON, redacted (built-in detectors, the platform's secrets, the contract's rules), cut at 1,000 characters. */
+  args: z.string().max(1_100).optional(),
   /** A connector operation's HTTP status (null: nothing was sent) and answer size. */
   status: z.int().nullable().optional(),
   bytes: z.int().min(0).optional(),

@@ -23,7 +23,7 @@ import {
 } from "../contracts/index.ts";
 import { canonicalJson, sha256Hex, utf8Bytes } from "../evidence/index.ts";
 import { logEvent } from "../log/index.ts";
-import { redactor } from "../redaction/index.ts";
+import { type Redactor, redactor } from "../redaction/index.ts";
 import { recordActivity } from "./activity-recorder.ts";
 import { capabilityError, codeOf } from "./capability-error.ts";
 import type { CallJournal, ConnectorProps } from "./runtime-profile.ts";
@@ -31,7 +31,26 @@ import type { CallJournal, ConnectorProps } from "./runtime-profile.ts";
 /** The largest answer an operation returns to the code. */
 export const OPERATION_RESULT_MAX_BYTES = 1_048_576;
 
-type Outcome = { status: number | null; bytes: number; approvalId?: string; replayed?: boolean };
+type Outcome = { status: number | null; bytes: number; args: string; approvalId?: string; replayed?: boolean };
+
+/** Redactors by contract rules, built once per isolate (the platform's secrets do not change while it lives). */
+const redactors = new Map<string, Redactor>();
+
+/** The arguments as JSON text, redacted: what the record keeps and an approver sees (the digest binds the original). */
+function shownArguments(env: Env, props: ConnectorProps, args: unknown): string {
+  const key = JSON.stringify(props.redaction ?? []);
+  let redact = redactors.get(key);
+  if (!redact) {
+    redact = redactor({ secrets: egressSecrets(env), rules: props.redaction ?? [] });
+    if (redactors.size > 100) redactors.clear();
+    redactors.set(key, redact);
+  }
+  try {
+    return JSON.stringify(redact.json(args ?? null).value) ?? "null";
+  } catch {
+    return "(not JSON)";
+  }
+}
 
 /** Operation calls of one run in flight at once in this isolate: each holds up to OPERATION_RESULT_MAX_BYTES of answer. */
 export const OPERATIONS_IN_FLIGHT_MAX = 8;
@@ -56,7 +75,8 @@ export class ConnectorBinding extends WorkerEntrypoint<Env, ConnectorProps> {
     const { connector } = props;
     const name = typeof operation === "string" ? operation.slice(0, 64) : String(operation).slice(0, 64);
     const argsSha256 = await digestOf(args);
-    const outcome: Outcome = { status: null, bytes: 0 };
+    const shown = shownArguments(this.env, props, args);
+    const outcome: Outcome = { status: null, bytes: 0, args: shown.length > 1_000 ? `${shown.slice(0, 1_000)}…` : shown };
     const running = inFlight.get(props.runId) ?? 0;
     inFlight.set(props.runId, running + 1);
     try {
@@ -71,7 +91,7 @@ export class ConnectorBinding extends WorkerEntrypoint<Env, ConnectorProps> {
         );
       }
       checkArguments(connector.name, name, granted, args ?? {});
-      const journal = props.journal && argsSha256 ? await journaledStep(this.env, props, props.journal, name, args ?? {}, argsSha256, outcome) : null;
+      const journal = props.journal && argsSha256 ? await journaledStep(this.env, props, props.journal, name, shown, argsSha256, outcome) : null;
       if (journal?.replayed) {
         await record(this.env, props, name, argsSha256, "replayed", null, outcome, started);
         if (!journal.replayed.ok) throw new Error(journal.replayed.message);
@@ -153,7 +173,7 @@ async function journaledStep(
   props: ConnectorProps,
   journal: CallJournal,
   operation: string,
-  args: unknown,
+  shown: string,
   argsSha256: string,
   outcome: Outcome,
 ): Promise<{ replayed?: JournalOutcome; keep: (what: JournalOutcome) => Promise<void> }> {
@@ -161,7 +181,6 @@ async function journaledStep(
   const desk = env.APPROVALS.getByName(`tenant:${tenant}`);
   const call = { connector: connector.name, operation, argsSha256 };
   const key = await sha256Hex(canonicalJson({ format: "agent-exec/call-approval@1", task: journal.taskKey, ...call }));
-  const shown = JSON.stringify(redactor({ secrets: egressSecrets(env) }).json(args).value);
   const step = await desk.callStep({
     ...call,
     key,
@@ -387,6 +406,7 @@ function record(
     ...(argsSha256 ? { argsSha256 } : {}),
     status: outcome.status,
     bytes: outcome.bytes,
+    args: outcome.args,
     ...(outcome.approvalId ? { approvalId: outcome.approvalId } : {}),
   });
 }

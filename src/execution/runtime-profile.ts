@@ -108,7 +108,13 @@ export type EgressBounds = { rules: EgressRule[]; plan: Destination[] | null; su
 export type GatewayProps = RunContext & EgressBounds & { via: Via };
 export type CapabilityProps = RunContext & EgressBounds & { scope: string[] };
 /** A connector binding's props: the run, its bounds, the one connector with the operations it may call, and the run's call journal if it keeps one. */
-export type ConnectorProps = RunContext & EgressBounds & { connector: GrantedConnector; journal: CallJournal | null };
+export type ConnectorProps = RunContext &
+  EgressBounds & {
+    connector: GrantedConnector;
+    journal: CallJournal | null;
+    /** The contract's redaction rules: arguments are recorded (and shown to approvers) redacted by them and the built-in detectors. */
+    redaction: Array<{ name: string; pattern?: string | undefined; path?: string | undefined }>;
+  };
 
 /** What a sandbox host builds a dynamic worker from: its loader and its own entrypoints (ctx.exports). */
 export type SandboxBindings = {

@@ -120,6 +120,7 @@ type Call = {
   reason: string | null;
   status?: number | null;
   argsSha256?: string;
+  args?: string;
   approvalId?: string;
 };
 type Finished = {
@@ -243,6 +244,15 @@ describe("an MCP server as a connector", () => {
     expect(calls).toContainEqual(
       expect.objectContaining({ capability: "connector:notes", method: "createNote", decision: "denied", reason: "operation_not_granted" }),
     );
+  });
+
+  it("records each call's arguments redacted (the digest is of the arguments as sent)", async () => {
+    const result = await run(`export default async (input, ctx) => (await ctx.env.notes.searchNotes({ query: "${NOTES_TOKEN}" })).notes.length;`);
+    const content = result.structuredContent as { runId: string; result: number };
+    expect(content.result).toBe(0);
+    const calls = (await finishedOf(content.runId))?.activity?.capabilities.calls ?? [];
+    expect(calls).toContainEqual(expect.objectContaining({ method: "searchNotes", args: '{"query":"[REDACTED:platform_secret]"}' }));
+    expect(JSON.stringify(calls)).not.toContain(NOTES_TOKEN);
   });
 
   it("arguments the pinned schema refuses never leave", async () => {
