@@ -25,6 +25,7 @@ export function summarizeActivity(activities: readonly Activity[], admitted: num
       calls: calls.slice(0, ACTIVITY_KEPT),
       total: calls.length,
       denied: calls.filter((a) => a.decision === "denied").length,
+      drift: calls.filter((a) => a.drift === true).length,
       truncated: calls.length > ACTIVITY_KEPT,
     },
   };

@@ -107,6 +107,8 @@ export const CapabilityActivitySchema = z.object({
   /** A connector operation's HTTP status (null: nothing was sent) and answer size. */
   status: z.int().nullable().optional(),
   bytes: z.int().min(0).optional(),
+  /** A connector operation call outside the run's declared plan of operations (absent: no plan declared). */
+  drift: z.boolean().optional(),
   /** The approval of this one call (spent by it, or that it paused the run for). */
   approvalId: z.string().max(64).optional(),
   late: z.boolean().optional(),
@@ -134,7 +136,14 @@ export const ActivitySummarySchema = z.object({
      */
     admitted: z.int().min(0).optional(),
   }),
-  capabilities: z.object({ calls: z.array(CapabilityActivitySchema), total: z.int(), denied: z.int(), truncated: z.boolean() }),
+  capabilities: z.object({
+    calls: z.array(CapabilityActivitySchema),
+    total: z.int(),
+    denied: z.int(),
+    /** Connector operation calls outside the declared plan (absent on records older than operation plans). */
+    drift: z.int().optional(),
+    truncated: z.boolean(),
+  }),
 });
 export type ActivitySummary = z.infer<typeof ActivitySummarySchema>;
 
@@ -214,7 +223,7 @@ export const RunStartedSchema = z.object({
   /** Null when nothing was signed (the policy did not allow the task, or intake refused it). */
   task: SignedTaskRecordSchema.nullable(),
   /** The destinations the call declared it would reach; null when it declared none. */
-  plan: z.object({ destinations: z.array(z.string().max(300)).max(64) }).nullable(),
+  plan: z.object({ destinations: z.array(z.string().max(300)).max(64), operations: z.array(z.string().max(90)).max(64).optional() }).nullable(),
   /** The runtime profile the run gets: the capabilities in its env and how many egress rules apply. */
   profile: z.object({ capabilities: z.array(z.string().max(32)), egressRules: z.int().min(0) }),
   /** When the run must have ended (epoch ms); a start still open after it was cut off. */

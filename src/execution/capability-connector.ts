@@ -15,6 +15,7 @@ import {
   connectorVia,
   type HttpOperation,
   type McpOperation,
+  matchOperations,
   type Operation,
   operationDeclaration,
   pathParameters,
@@ -407,8 +408,17 @@ function record(
     status: outcome.status,
     bytes: outcome.bytes,
     args: outcome.args,
+    ...(props.operationPlan ? { drift: !inPlan(props.operationPlan, props.connector.name, operation) } : {}),
     ...(outcome.approvalId ? { approvalId: outcome.approvalId } : {}),
   });
+}
+
+/** Whether the declared operations name this one: `<connector>.<operation>`, a prefix ending in `*`, or `<connector>.*`. */
+function inPlan(plan: readonly string[], connector: string, operation: string): boolean {
+  return matchOperations(
+    plan.flatMap((entry) => (entry.startsWith(`${connector}.`) ? [entry.slice(connector.length + 1)] : [])),
+    [operation],
+  ).includes(operation);
 }
 
 /** The body as text, or null once it passes the cap (the rest is not read). */

@@ -86,7 +86,8 @@ export class EgressGateway extends WorkerEntrypoint<Env, GatewayProps> {
     const destination = `${protocol}://${host}:${port}`;
     // The path and query as evidence keeps them: through the same redaction as everything else recorded.
     const where = { destination, protocol, method: request.method, path: recordedPath(this.env, url) };
-    const drift = props.plan ? !withinPlan(props.plan, { protocol, host, port }) : null;
+    // a connector's requests go where its operation goes: drift is judged per operation call (the binding records it)
+    const drift = props.plan && !props.via.startsWith("connector:") ? !withinPlan(props.plan, { protocol, host, port }) : null;
     const verdict = decideEgress(
       {
         protocol,

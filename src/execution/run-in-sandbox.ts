@@ -97,7 +97,14 @@ export function startSandbox(host: SandboxBindings, job: SandboxJobWire): Sandbo
       ...profile.capabilities.map((name) => [BINDING_NAMES[name], host.capability(name, { ...run, ...bounds, scope: profile.scope })]),
       ...(profile.connectors ?? []).map((connector) => [
         `${CONNECTOR_BINDING_PREFIX}${connector.name}`,
-        host.connector({ ...run, ...bounds, connector, journal: profile.journal ?? null, redaction: job.contract.redaction.rules }),
+        host.connector({
+          ...run,
+          ...bounds,
+          connector,
+          journal: profile.journal ?? null,
+          operationPlan: profile.operationPlan ?? null,
+          redaction: job.contract.redaction.rules,
+        }),
       ]),
       [SOCKETS_BINDING, gateway],
     ]);

@@ -60,6 +60,8 @@ export type RuntimeProfile = {
   trace: RunTrace | null;
   /** Set (by the run's steps) when a connector operation of the run needs approval. */
   journal?: CallJournal | null;
+  /** The connector operations the call declared (`<connector>.<operation>`, `<connector>.*`), for drift; null: no plan. */
+  operationPlan?: string[] | null;
 };
 
 export function runtimeProfile(
@@ -112,6 +114,8 @@ export type ConnectorProps = RunContext &
   EgressBounds & {
     connector: GrantedConnector;
     journal: CallJournal | null;
+    /** The operations the call declared it will call; null: no plan, so no drift. */
+    operationPlan: string[] | null;
     /** The contract's redaction rules: arguments are recorded (and shown to approvers) redacted by them and the built-in detectors. */
     redaction: Array<{ name: string; pattern?: string | undefined; path?: string | undefined }>;
   };

@@ -76,7 +76,7 @@ export async function buildTask(
         'Write "host", "host:port" or "scheme://host[:port]", e.g. "https://api.example.com".',
       );
     }
-    plan = { text: args.data.plan.destinations, destinations: destinations as Destination[] };
+    plan = { text: args.data.plan.destinations, destinations: destinations as Destination[], operations: args.data.plan.operations };
   }
   return { ok: true, task: { ...meta, lane: "interactive", code: args.data.code, input, dataClass: args.data.dataClass ?? null, plan, ...digests } };
 }

@@ -85,7 +85,7 @@ export function startRecord(
     inputBytes: digests.inputBytes,
     intent: facts.intent,
     task: facts.issued,
-    plan: task?.plan ? { destinations: task.plan.text } : null,
+    plan: task?.plan ? { destinations: task.plan.text, ...(task.plan.operations.length > 0 ? { operations: task.plan.operations } : {}) } : null,
     profile: { capabilities: profile.capabilities, egressRules: profile.rules.length },
     deadlineAt: deadlineOf(facts.receivedAt + (budget?.queuedMs ?? 0), facts.contract),
     runtime: facts.runtime,

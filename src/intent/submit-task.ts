@@ -194,7 +194,7 @@ async function runSteps(deps: SubmitDeps, submission: Submission, run: RunState)
   const granted = runtimeProfile(contract, allowed && decision ? decision.scope : [], task?.plan?.destinations ?? null, trace, deps.connectors);
   // a run whose operations need approval keeps a journal of its calls, for its retry to replay
   const journal = admitted && task && decision ? await callJournal(granted, contract, task, decision, policyHash) : null;
-  const profile = { ...granted, journal };
+  const profile = { ...granted, journal, operationPlan: task?.plan ? task.plan.operations : null };
   const sandbox = admitted
     ? openSandbox(deps.sandboxes, { runId, tenant: identity.tenant, session: identity.session, contract, profile, task: admitted })
     : undefined;
@@ -240,7 +240,14 @@ async function runSteps(deps: SubmitDeps, submission: Submission, run: RunState)
   );
   const termination = recorded?.termination ?? outcome.termination;
   const rollout = { config: policy.hashed.snapshot.policy?.rollout ?? {}, policyHash, tenant: identity.tenant };
-  const note = governanceNote({ ...facts, asked, termination, drifted: (recorded?.activity.egress.drift ?? 0) > 0, approval: approved, rollout });
+  const note = governanceNote({
+    ...facts,
+    asked,
+    termination,
+    drifted: (recorded?.activity.egress.drift ?? 0) + (recorded?.activity.capabilities.drift ?? 0) > 0,
+    approval: approved,
+    rollout,
+  });
   run.slot = null;
   await endRun(deps.leases, slot, {
     tenant: identity.tenant,

@@ -6,13 +6,19 @@ import type { Destination } from "../execution/index.ts";
 import type { Identity } from "../identity/index.ts";
 
 /** The arguments every contract tool takes. `input` is further checked against the contract's inputSchema. */
+/** A plan entry naming connector operations: `notes.searchNotes`, `notes.search*`, `notes.*`. */
+const OPERATION_PLAN_ENTRY = /^[a-z][A-Za-z0-9]{0,21}\.(\*|[a-z][A-Za-z0-9]{0,63}\*?)$/;
+
 export const ToolArgumentsSchema = z
   .object({
     code: z.string().min(1, "code must not be empty"),
     input: z.unknown().optional(),
     dataClass: DataClassSchema.optional(),
     plan: z
-      .object({ destinations: z.array(z.string().min(1).max(300)).max(64) })
+      .object({
+        destinations: z.array(z.string().min(1).max(300)).max(64).default([]),
+        operations: z.array(z.string().regex(OPERATION_PLAN_ENTRY, 'a connector operation, "<connector>.<operation>" or "<connector>.*"')).max(64).default([]),
+      })
       .strict()
       .optional(),
   })
@@ -30,7 +36,8 @@ export type Task = {
   /** The class the caller declared its input to be; null when it declared none. */
   dataClass: DataClass | null;
   /** The destinations the caller declared it will reach; null when it declared none (no drift check). */
-  plan: { text: string[]; destinations: Destination[] } | null;
+  /** What the caller declared it will reach: hosts, and connector operations (`<connector>.<operation>`, `<connector>.*`). */
+  plan: { text: string[]; destinations: Destination[]; operations: string[] } | null;
   codeSha256: string;
   codeBytes: number;
   inputSha256: string;

@@ -61,11 +61,11 @@ export function toolInputSchema(contract: Contract): JsonSchemaType {
       plan: {
         type: "object",
         description:
-          'The destinations the code will reach, declared up front ("host", "host:port" or "scheme://host[:port]"; host may be "*.suffix"). Every outbound attempt outside them is flagged as drift in the evidence; an approver sees them.',
+          'What the code will reach, declared up front: destinations ("host", "host:port" or "scheme://host[:port]"; host may be "*.suffix") and connector operations ("<connector>.<operation>", or "<connector>.*"). Every outbound attempt and operation call outside them is flagged as drift in the evidence; an approver sees them.',
         properties: {
           destinations: { type: "array", items: { type: "string", minLength: 1, maxLength: 300 }, maxItems: 64 },
+          operations: { type: "array", items: { type: "string", minLength: 3, maxLength: 90 }, maxItems: 64 },
         },
-        required: ["destinations"],
         additionalProperties: false,
       },
     },

@@ -255,6 +255,22 @@ describe("an MCP server as a connector", () => {
     expect(JSON.stringify(calls)).not.toContain(NOTES_TOKEN);
   });
 
+  it("drift against a declared plan counts operations: a call outside plan.operations is drift, the connector's own requests are not", async () => {
+    const result = await session.callTool("triage_from_notes", {
+      code: CODE,
+      input: { issue: "OPS-42" },
+      plan: { destinations: [], operations: ["notes.search*"] },
+    });
+    const content = result.structuredContent as { runId: string; termination: string };
+    expect(content.termination).toBe("completed");
+    const { activity } = (await finishedOf(content.runId)) as unknown as {
+      activity: { capabilities: { calls: Array<Call & { drift?: boolean }>; drift?: number }; egress: { drift: number } };
+    };
+    expect(activity.capabilities.calls.map((call) => `${call.method} ${call.drift}`)).toEqual(["searchNotes false", "addComment true"]);
+    expect(activity.capabilities.drift).toBe(1);
+    expect(activity.egress.drift).toBe(0);
+  });
+
   it("arguments the pinned schema refuses never leave", async () => {
     const calls = notes.requests.length;
     const result = await run(`export default async (input, ctx) => {
