@@ -45,6 +45,11 @@ export type CallAsk = Omit<ApprovalAsk, "plan" | "code" | "inputJson"> & {
   argsSha256: string;
   argsJson: string;
   needsApproval: boolean;
+  /**
+   * replay: before anything is sent (is it a call the source recorded? is the run still going?);
+   * approve: just before the call leaves, once the upstream checked out (spend, or pause).
+   */
+  phase: "replay" | "approve";
 };
 
 /** A call's recorded outcome: the value it returned (JSON text), or the refusal it threw. */
@@ -69,6 +74,18 @@ export type RunPause = {
 };
 
 const JOURNAL_KEEP_MS = 7 * 24 * 3_600_000;
+
+type JournaledRun = {
+  run_id: string;
+  thread: string;
+  /** The paused run of the same task whose journal this run replays from. */
+  source_run: string | null;
+  state: "running" | "paused" | "rejected" | "done";
+  approval_id: string | null;
+  created: number;
+  superseded: number;
+  at: number;
+};
 
 export type GateAnswer =
   | { outcome: "approved"; id: string; decidedBy: string; reason: string }
@@ -161,26 +178,33 @@ export class ApprovalDesk extends DurableObject<Env> {
       CREATE INDEX IF NOT EXISTS approvals_by_key ON approvals (key, created_at);
       CREATE TABLE IF NOT EXISTS url_elicitation_clients (session TEXT PRIMARY KEY, declared_at INTEGER NOT NULL);
       CREATE INDEX IF NOT EXISTS approvals_by_state ON approvals (state, created_at);
-      CREATE TABLE IF NOT EXISTS call_journal (
-        thread TEXT NOT NULL,
-        seq INTEGER NOT NULL,
+      DROP TABLE IF EXISTS call_journal;
+      DROP TABLE IF EXISTS call_replays;
+      DROP TABLE IF EXISTS run_pauses;
+      CREATE TABLE IF NOT EXISTS call_records (
         run_id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
         connector TEXT NOT NULL,
         operation TEXT NOT NULL,
         args_sha256 TEXT NOT NULL,
         outcome_json TEXT NOT NULL,
+        replay_of INTEGER,
         at INTEGER NOT NULL,
-        PRIMARY KEY (thread, seq)
+        PRIMARY KEY (run_id, seq)
       );
-      CREATE TABLE IF NOT EXISTS call_replays (run_id TEXT NOT NULL, thread TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (run_id, thread, seq));
-      CREATE TABLE IF NOT EXISTS run_pauses (
+      CREATE INDEX IF NOT EXISTS call_records_by_at ON call_records (at);
+      CREATE TABLE IF NOT EXISTS journaled_runs (
         run_id TEXT PRIMARY KEY,
         thread TEXT NOT NULL,
-        approval_id TEXT NOT NULL,
+        source_run TEXT,
         state TEXT NOT NULL,
-        created INTEGER NOT NULL,
+        approval_id TEXT,
+        created INTEGER NOT NULL DEFAULT 0,
+        superseded INTEGER NOT NULL DEFAULT 0,
         at INTEGER NOT NULL
       );
+      CREATE INDEX IF NOT EXISTS journaled_runs_by_thread ON journaled_runs (thread, state, superseded, at);
+      CREATE INDEX IF NOT EXISTS journaled_runs_by_at ON journaled_runs (at);
     `);
     // requests for one operation call of a run (null: a run's approval); added after the table existed
     try {
@@ -191,54 +215,71 @@ export class ApprovalDesk extends DurableObject<Env> {
   }
 
   /**
-   * One connector operation call of a run that keeps a journal (see CallAsk), decided in one
-   * synchronous step so two runs cannot spend one approval or replay one record twice:
-   * a run that has paused calls nothing more; a call the task's paused journal recorded
-   * (same operation and argument digest, made by an earlier run of it, not yet replayed to
-   * this run) returns its recorded outcome; a call that needs no approval runs; one that
-   * does runs on an approved, unused approval of exactly this call (spent here), and
-   * otherwise pauses the run: on a pending request, a new one, or a rejection.
+   * One connector operation call of a run that keeps a journal (see CallAsk), decided in
+   * synchronous steps, so two runs cannot spend one approval or replay one record twice.
+   *
+   * Each run keeps its own journal: every call it made or was replayed, with its outcome. A
+   * run's first call binds it to its source: the task's latest run that paused (or was
+   * stopped by a rejection) and has not been superseded. A call the source's journal has
+   * (same connector, operation and argument digest, not yet replayed to this run) returns
+   * the recorded outcome and is copied into this run's journal; a run that has paused or
+   * ended calls nothing more; a call that needs no approval runs; one that does runs on an
+   * approved, unused approval of exactly this call (spent here), and otherwise pauses the
+   * run: on a pending request, a new one, or a rejection.
    */
   async callStep(ask: CallAsk): Promise<CallStep> {
     const now = Date.now();
     await this.expire(now);
     const sql = this.ctx.storage.sql;
-    if (sql.exec("SELECT 1 FROM run_pauses WHERE run_id = ?", ask.runId).toArray().length > 0) return { step: "stopped" };
-    const recorded = sql
-      .exec<{ seq: number; outcome_json: string }>(
-        `SELECT seq, outcome_json FROM call_journal
-         WHERE thread = ? AND connector = ? AND operation = ? AND args_sha256 = ? AND run_id != ?
-           AND seq NOT IN (SELECT seq FROM call_replays WHERE run_id = ? AND thread = ?)
-         ORDER BY seq LIMIT 1`,
-        ask.thread,
-        ask.connector,
-        ask.operation,
-        ask.argsSha256,
-        ask.runId,
-        ask.runId,
-        ask.thread,
-      )
-      .toArray()[0];
-    if (recorded) {
-      sql.exec("INSERT INTO call_replays (run_id, thread, seq) VALUES (?, ?, ?)", ask.runId, ask.thread, recorded.seq);
-      return { step: "replay", outcome: JSON.parse(recorded.outcome_json) as JournalOutcome };
+    let run = sql.exec<JournaledRun>("SELECT * FROM journaled_runs WHERE run_id = ?", ask.runId).toArray()[0];
+    if (!run) {
+      const source = sql
+        .exec<{ run_id: string }>(
+          "SELECT run_id FROM journaled_runs WHERE thread = ? AND state IN ('paused', 'rejected') AND superseded = 0 ORDER BY at DESC LIMIT 1",
+          ask.thread,
+        )
+        .toArray()[0];
+      run = {
+        run_id: ask.runId,
+        thread: ask.thread,
+        source_run: source?.run_id ?? null,
+        state: "running",
+        approval_id: null,
+        created: 0,
+        superseded: 0,
+        at: now,
+      };
+      sql.exec("INSERT INTO journaled_runs (run_id, thread, source_run, state, at) VALUES (?, ?, ?, 'running', ?)", ask.runId, ask.thread, run.source_run, now);
     }
-    if (!ask.needsApproval) return { step: "run", approvalId: null };
+    if (run.thread !== ask.thread || run.state !== "running") return { step: "stopped" };
+    if (ask.phase === "replay" && run.source_run) {
+      const recorded = sql
+        .exec<{ seq: number; outcome_json: string }>(
+          `SELECT seq, outcome_json FROM call_records
+           WHERE run_id = ? AND connector = ? AND operation = ? AND args_sha256 = ?
+             AND seq NOT IN (SELECT replay_of FROM call_records WHERE run_id = ? AND replay_of IS NOT NULL)
+           ORDER BY seq LIMIT 1`,
+          run.source_run,
+          ask.connector,
+          ask.operation,
+          ask.argsSha256,
+          ask.runId,
+        )
+        .toArray()[0];
+      if (recorded) {
+        // the replay is part of this run's history too: its own retry replays it from here
+        this.append(ask.runId, ask.connector, ask.operation, ask.argsSha256, recorded.outcome_json, now, recorded.seq);
+        return { step: "replay", outcome: JSON.parse(recorded.outcome_json) as JournalOutcome };
+      }
+    }
+    if (ask.phase === "replay" || !ask.needsApproval) return { step: "run", approvalId: null };
     const latest = sql.exec<Row>("SELECT * FROM approvals WHERE key = ? ORDER BY created_at DESC, rowid DESC LIMIT 1", ask.key).toArray()[0];
     if (latest?.state === "approved") {
       sql.exec("UPDATE approvals SET state = 'used', used_by_run = ? WHERE id = ?", ask.runId, latest.id);
       return { step: "run", approvalId: latest.id };
     }
     const pause = (id: string, state: "paused" | "rejected", created: boolean) =>
-      sql.exec(
-        "INSERT OR IGNORE INTO run_pauses (run_id, thread, approval_id, state, created, at) VALUES (?, ?, ?, ?, ?, ?)",
-        ask.runId,
-        ask.thread,
-        id,
-        state,
-        created ? 1 : 0,
-        now,
-      );
+      sql.exec("UPDATE journaled_runs SET state = ?, approval_id = ?, created = ?, at = ? WHERE run_id = ?", state, id, created ? 1 : 0, now, ask.runId);
     if (latest?.state === "pending") {
       pause(latest.id, "paused", false);
       return { step: "pause", approvalId: latest.id, created: false, expiresAt: latest.expires_at };
@@ -274,56 +315,76 @@ export class ApprovalDesk extends DurableObject<Env> {
     return { step: "pause", approvalId: id, created: true, expiresAt };
   }
 
-  /** What a call of a journaled run did, for a retry of its task to replay. */
-  async journalCall(entry: {
-    thread: string;
-    runId: string;
-    connector: string;
-    operation: string;
-    argsSha256: string;
-    outcome: JournalOutcome;
-  }): Promise<void> {
+  /**
+   * What a call of a journaled run did, for a retry of its task to replay (a call still in
+   * flight when its run paused is kept too: it happened). Nothing is kept for a run that ended
+   * without pausing: it is nobody's source.
+   */
+  async journalCall(entry: { runId: string; connector: string; operation: string; argsSha256: string; outcome: JournalOutcome }): Promise<void> {
+    const run = this.ctx.storage.sql.exec<{ state: string }>("SELECT state FROM journaled_runs WHERE run_id = ?", entry.runId).toArray()[0];
+    if (!run || run.state === "done") return;
+    this.append(entry.runId, entry.connector, entry.operation, entry.argsSha256, JSON.stringify(entry.outcome), Date.now());
+  }
+
+  /** A call spent an approval but nothing was sent (the tool list changed, a limit, the run ended): the approval goes back. */
+  async restoreCallApproval(id: string, runId: string): Promise<void> {
+    await this.restore(id, runId);
+  }
+
+  private append(
+    runId: string,
+    connector: string,
+    operation: string,
+    argsSha256: string,
+    outcomeJson: string,
+    at: number,
+    replayOf: number | null = null,
+  ): void {
     const sql = this.ctx.storage.sql;
-    const next = sql.exec<{ seq: number | null }>("SELECT MAX(seq) AS seq FROM call_journal WHERE thread = ?", entry.thread).one().seq ?? 0;
+    const next = (sql.exec<{ seq: number | null }>("SELECT MAX(seq) AS seq FROM call_records WHERE run_id = ?", runId).one().seq ?? 0) + 1;
     sql.exec(
-      "INSERT INTO call_journal (thread, seq, run_id, connector, operation, args_sha256, outcome_json, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-      entry.thread,
-      next + 1,
-      entry.runId,
-      entry.connector,
-      entry.operation,
-      entry.argsSha256,
-      JSON.stringify(entry.outcome),
-      Date.now(),
+      "INSERT INTO call_records (run_id, seq, connector, operation, args_sha256, outcome_json, replay_of, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+      runId,
+      next,
+      connector,
+      operation,
+      argsSha256,
+      outcomeJson,
+      replayOf,
+      at,
     );
   }
 
   /**
-   * A journaled run has ended: its pause (or the rejection that ended it), if it paused, and the
-   * journal is kept for the retry; a run that ended without pausing closes its task's journal,
-   * so the same task called again later is a new run with new effects, not a replay.
+   * A journaled run has ended. Its source is superseded either way (a run that finished
+   * resumed it; one that paused again replaces it, with the replayed calls in its own
+   * journal). A run that paused (or was stopped by a rejection) is the source of the task's
+   * next run; one that ended without pausing leaves no source, so the same task called again
+   * later is a new run with new effects, not a replay. Journals are dropped after 7 days.
    */
   async endJournaledRun(thread: string, runId: string): Promise<RunPause | null> {
     const sql = this.ctx.storage.sql;
     const now = Date.now();
-    // journals of tasks nobody retried are kept a week
-    sql.exec("DELETE FROM call_journal WHERE at < ?", now - JOURNAL_KEEP_MS);
-    sql.exec("DELETE FROM run_pauses WHERE at < ?", now - JOURNAL_KEEP_MS);
-    const paused = sql
-      .exec<{ approval_id: string; state: "paused" | "rejected"; created: number }>("SELECT * FROM run_pauses WHERE run_id = ?", runId)
-      .toArray()[0];
-    if (!paused) {
-      sql.exec("DELETE FROM call_journal WHERE thread = ?", thread);
-      sql.exec("DELETE FROM call_replays WHERE thread = ?", thread);
+    sql.exec("DELETE FROM call_records WHERE at < ?", now - JOURNAL_KEEP_MS);
+    sql.exec("DELETE FROM journaled_runs WHERE at < ?", now - JOURNAL_KEEP_MS);
+    const run = sql.exec<JournaledRun>("SELECT * FROM journaled_runs WHERE run_id = ? AND thread = ?", runId, thread).toArray()[0];
+    if (!run) {
+      // no call reached the desk: the run is over all the same, and a late call must find it so
+      sql.exec("INSERT OR IGNORE INTO journaled_runs (run_id, thread, state, at) VALUES (?, ?, 'done', ?)", runId, thread, now);
       return null;
     }
-    sql.exec("DELETE FROM call_replays WHERE run_id = ?", runId);
-    const row = sql.exec<Row>("SELECT * FROM approvals WHERE id = ?", paused.approval_id).toArray()[0];
+    if (run.source_run) sql.exec("UPDATE journaled_runs SET superseded = 1 WHERE run_id = ?", run.source_run);
+    if (run.state === "running") {
+      sql.exec("UPDATE journaled_runs SET state = 'done', at = ? WHERE run_id = ?", now, runId);
+      sql.exec("DELETE FROM call_records WHERE run_id = ?", runId);
+      return null;
+    }
+    const row = run.approval_id ? sql.exec<Row>("SELECT * FROM approvals WHERE id = ?", run.approval_id).toArray()[0] : undefined;
     if (!row?.call_json) return null;
     return {
-      state: paused.state,
+      state: run.state === "rejected" ? "rejected" : "paused",
       approvalId: row.id,
-      created: paused.created === 1,
+      created: run.created === 1,
       expiresAt: row.expires_at,
       decidedBy: row.decided_by,
       reason: row.reason,

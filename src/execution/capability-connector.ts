@@ -47,7 +47,7 @@ function shownArguments(env: Env, props: ConnectorProps, args: unknown): string 
     redactors.set(key, redact);
   }
   try {
-    return JSON.stringify(redact.json(args ?? null).value) ?? "null";
+    return canonicalJson(redact.json(args ?? null).value);
   } catch {
     return "(not JSON)";
   }
@@ -80,6 +80,7 @@ export class ConnectorBinding extends WorkerEntrypoint<Env, ConnectorProps> {
     const outcome: Outcome = { status: null, bytes: 0, args: shown.length > 1_000 ? `${shown.slice(0, 1_000)}…` : shown };
     const running = inFlight.get(props.runId) ?? 0;
     inFlight.set(props.runId, running + 1);
+    let replayed = false;
     try {
       if (running >= OPERATIONS_IN_FLIGHT_MAX) {
         throw capabilityError("capability_denied", `at most ${OPERATIONS_IN_FLIGHT_MAX} operation calls of a run at once; await some before starting more`);
@@ -92,27 +93,34 @@ export class ConnectorBinding extends WorkerEntrypoint<Env, ConnectorProps> {
         );
       }
       checkArguments(connector.name, name, granted, args ?? {});
-      const journal = props.journal && argsSha256 ? await journaledStep(this.env, props, props.journal, name, shown, argsSha256, outcome) : null;
+      // the digest binds approvals and replays: arguments JSON cannot carry exactly (NaN, Infinity, a lone surrogate) are refused
+      if (!argsSha256)
+        throw capabilityError("invalid_request", `${connector.name}.${name}: the arguments must be plain JSON (no NaN, Infinity, lone surrogates or cycles)`);
+      const journal = props.journal ? await journaledCall(this.env, props, props.journal, name, shown, argsSha256, outcome) : null;
       if (journal?.replayed) {
+        replayed = true;
         await record(this.env, props, name, argsSha256, "replayed", null, outcome, started);
         if (!journal.replayed.ok) throw new Error(journal.replayed.message);
         return JSON.parse(journal.replayed.json) as unknown;
       }
+      // a call that needs approval asks for it last, when it is about to leave (an MCP server's tool list checked)
+      const approve = journal && connector.approve.includes(name) ? journal.approve : async () => {};
       let result: unknown;
       try {
         result =
           connector.kind === "http"
-            ? await sendHttp(this.ctx, connector.baseUrl, name, granted as HttpOperation, args ?? {}, outcome)
-            : await sendMcp(this.ctx, connector.url, connector.toolsSha256, name, granted as McpOperation, args ?? {}, outcome);
+            ? await sendHttp(this.ctx, connector.baseUrl, name, granted as HttpOperation, args ?? {}, outcome, approve)
+            : await sendMcp(this.ctx, connector.url, connector.toolsSha256, name, granted as McpOperation, args ?? {}, outcome, approve);
       } catch (error) {
-        await journal?.keep({ ok: false, message: error instanceof Error ? error.message : String(error) });
+        await journal?.settle(error);
         throw error;
       }
-      await journal?.keep({ ok: true, json: JSON.stringify(result ?? null) });
+      await journal?.keep(result);
       await record(this.env, props, name, argsSha256, "allowed", null, outcome, started);
       return result;
     } catch (error) {
       const code = codeOf(error);
+      if (replayed) throw error;
       await record(this.env, props, name, argsSha256, "denied", code, outcome, started);
       if (code === "internal_error") {
         logEvent("error", { event: "connector_failed", connector: connector.name, operation: name, error: String(error) });
@@ -162,14 +170,29 @@ type BindingContext = ExecutionContext<ConnectorProps> & { exports: Cloudflare.E
 
 type JournalOutcome = { ok: true; json: string } | { ok: false; message: string };
 
+/** The most of an answer kept for a replay (a Durable Object row holds 2 MB; JSON text of a string answer can double). */
+const JOURNALED_ANSWER_MAX = 900_000;
+
+/** What an approver sees of a call's arguments, at most (larger arguments of a call that needs approval are refused). */
+const APPROVAL_ARGUMENTS_MAX = 16_384;
+
+type JournaledCall = {
+  replayed?: JournalOutcome;
+  /** Asks for the call's approval just before it leaves: spends one, or throws the pause or the rejection. */
+  approve: () => Promise<void>;
+  /** Journals what the call returned, for a retry to replay. */
+  keep: (result: unknown) => Promise<void>;
+  /** Journals the refusal it met (and gives its approval back if the gateway refused it: nothing left). */
+  settle: (error: unknown) => Promise<void>;
+};
+
 /**
  * A call of a run that keeps a journal, asked of the tenant's approval desk before anything is
- * sent: replayed (its recorded outcome, nothing sent), refused because the run is paused or the
- * call's approval was rejected, or let through (spending the call's approval, if it needs one),
- * with `keep` to journal what it did. The arguments are shown to the approver redacted; the
- * approval binds their digest.
+ * sent: replayed (its recorded outcome, nothing sent), refused because the run has paused or
+ * ended, or let through, with `approve` for a call that needs approval. The arguments are
+ * shown to the approver as canonical JSON, redacted, whole; the approval binds their digest.
  */
-async function journaledStep(
+async function journaledCall(
   env: Env,
   props: ConnectorProps,
   journal: CallJournal,
@@ -177,14 +200,21 @@ async function journaledStep(
   shown: string,
   argsSha256: string,
   outcome: Outcome,
-): Promise<{ replayed?: JournalOutcome; keep: (what: JournalOutcome) => Promise<void> }> {
+): Promise<JournaledCall> {
   const { connector, runId, tenant, session } = props;
   const desk = env.APPROVALS.getByName(`tenant:${tenant}`);
   const call = { connector: connector.name, operation, argsSha256 };
-  const key = await sha256Hex(canonicalJson({ format: "agent-exec/call-approval@1", task: journal.taskKey, ...call }));
-  const step = await desk.callStep({
+  const name = `${connector.name}.${operation}`;
+  const needsApproval = connector.approve.includes(operation);
+  if (needsApproval && shown.length > APPROVAL_ARGUMENTS_MAX) {
+    throw capabilityError(
+      "invalid_request",
+      `${name}: arguments of a call that needs approval must be at most ${APPROVAL_ARGUMENTS_MAX} characters of JSON, so the approver sees them whole`,
+    );
+  }
+  const ask = {
     ...call,
-    key,
+    key: await sha256Hex(canonicalJson({ format: "agent-exec/call-approval@1", task: journal.taskKey, ...call })),
     thread: journal.taskKey,
     runId,
     tenant,
@@ -197,29 +227,51 @@ async function journaledStep(
     dataClass: journal.dataClass,
     team: journal.team,
     ttlMs: journal.ttlMs,
-    argsJson: shown.length > 4_096 ? `${shown.slice(0, 4_096)}… (${shown.length} characters)` : shown,
-    needsApproval: connector.approve.includes(operation),
-  });
-  const name = `${connector.name}.${operation}`;
-  if (step.step === "stopped") throw capabilityError("approval_required", `${name}: the run is paused for an approval; it calls nothing more`);
-  if (step.step === "pause") {
-    outcome.approvalId = step.approvalId;
-    throw capabilityError(
-      "approval_required",
-      `${name} needs a human approval of this exact call (approval ${step.approvalId}, arguments sha256 ${argsSha256}); the run is paused`,
-    );
-  }
-  if (step.step === "rejected") {
-    outcome.approvalId = step.approvalId;
-    throw capabilityError("approval_rejected", `${name}: approval ${step.approvalId} of this call was rejected by ${step.decidedBy}: ${step.reason}`);
-  }
-  const keep = (what: JournalOutcome) => desk.journalCall({ thread: journal.taskKey, runId, ...call, outcome: what });
-  if (step.step === "replay") {
-    outcome.replayed = true;
-    return { replayed: step.outcome, keep };
-  }
-  if (step.approvalId) outcome.approvalId = step.approvalId;
-  return { keep };
+    argsJson: shown,
+    needsApproval,
+  };
+  const stopped = () => capabilityError("approval_required", `${name}: the run is paused for an approval (or over); it calls nothing more`);
+  const first = await desk.callStep({ ...ask, phase: "replay" });
+  if (first.step === "stopped") throw stopped();
+  const journaled = (what: JournalOutcome) =>
+    desk.journalCall({ runId, ...call, outcome: what }).catch((error: unknown) => {
+      logEvent("error", { event: "journal_failed", connector: connector.name, operation, error: String(error) });
+    });
+  const entry: JournaledCall = {
+    approve: async () => {
+      const step = await desk.callStep({ ...ask, phase: "approve" });
+      if (step.step === "stopped") throw stopped();
+      if (step.step === "pause") {
+        outcome.approvalId = step.approvalId;
+        throw capabilityError(
+          "approval_required",
+          `${name} needs a human approval of this exact call (approval ${step.approvalId}, arguments sha256 ${argsSha256}); the run is paused`,
+        );
+      }
+      if (step.step === "rejected") {
+        outcome.approvalId = step.approvalId;
+        throw capabilityError("approval_rejected", `${name}: approval ${step.approvalId} of this call was rejected by ${step.decidedBy}: ${step.reason}`);
+      }
+      if (step.step === "run" && step.approvalId) outcome.approvalId = step.approvalId;
+    },
+    keep: async (result) => {
+      const json = JSON.stringify(result ?? null);
+      await journaled(
+        json.length <= JOURNALED_ANSWER_MAX
+          ? { ok: true, json }
+          : { ok: false, message: `[upstream_failed] ${name} was done, but its answer was too large to keep for a replay; the call was not repeated` },
+      );
+    },
+    settle: async (error) => {
+      const code = codeOf(error);
+      // the approval's own refusals (pause, rejection) are decided at the desk, not journaled
+      if (code === "approval_required" || code === "approval_rejected") return;
+      if (code === "egress_denied" && outcome.approvalId) await desk.restoreCallApproval(outcome.approvalId, runId).catch(() => {});
+      await journaled({ ok: false, message: error instanceof Error ? error.message : String(error) });
+    },
+  };
+  if (first.step === "replay") entry.replayed = first.outcome;
+  return entry;
 }
 
 /** Nothing leaves with arguments the operation's JSON Schema refuses. */
@@ -232,7 +284,15 @@ function checkArguments(connector: string, name: string, operation: Operation, a
 }
 
 /** Builds the request inside the connector's base URL, sends it through the gateway, reads a capped answer. */
-async function sendHttp(ctx: BindingContext, baseUrl: string, name: string, operation: HttpOperation, args: unknown, outcome: Outcome): Promise<unknown> {
+async function sendHttp(
+  ctx: BindingContext,
+  baseUrl: string,
+  name: string,
+  operation: HttpOperation,
+  args: unknown,
+  outcome: Outcome,
+  approve: () => Promise<void>,
+): Promise<unknown> {
   const { connector } = ctx.props;
   const values = args as Record<string, unknown>;
   const inPath = new Set(pathParameters(operation.path));
@@ -257,6 +317,7 @@ async function sendHttp(ctx: BindingContext, baseUrl: string, name: string, oper
   }
   const sendsBody = operation.method !== "GET" && operation.method !== "DELETE";
   const gateway = ctx.exports.EgressGateway({ props: { ...ctx.props, via: connectorVia(connector.name) } });
+  await approve();
   const response = await gateway.fetch(url, {
     method: operation.method,
     headers: { accept: "application/json", ...(sendsBody ? { "content-type": "application/json" } : {}) },
@@ -280,6 +341,12 @@ async function sendHttp(ctx: BindingContext, baseUrl: string, name: string, oper
   }
 }
 
+/** How long one request to an MCP server may take (the run's own wall-clock limit usually ends it first). */
+const MCP_CALL_TIMEOUT_MS = 30_000;
+
+/** Statuses whose response has no body. */
+const NULL_BODY_STATUSES = new Set([101, 204, 205, 304]);
+
 /** Runs whose MCP connector's live tool list was found to be the pinned one, in this isolate (key: run and connector; value: when). */
 const verifiedRuns = new Map<string, number>();
 const VERIFIED_KEEP_MS = 15 * 60_000;
@@ -299,6 +366,7 @@ async function sendMcp(
   operation: McpOperation,
   args: unknown,
   outcome: Outcome,
+  approve: () => Promise<void>,
 ): Promise<unknown> {
   const { connector, runId } = ctx.props;
   const gateway = ctx.exports.EgressGateway({ props: { ...ctx.props, via: connectorVia(connector.name) } });
@@ -321,11 +389,17 @@ async function sendMcp(
     const text = await cappedText(response);
     outcome.bytes = text === null ? OPERATION_RESULT_MAX_BYTES + 1 : utf8Bytes(text);
     if (text === null) fail(capabilityError("result_too_large", `${connector.name}.${name} answered more than ${OPERATION_RESULT_MAX_BYTES} bytes`));
-    return new Response(text, { status: response.status, statusText: response.statusText, headers: response.headers });
+    return new Response(NULL_BODY_STATUSES.has(response.status) ? null : text, {
+      status: response.status,
+      statusText: response.statusText,
+      headers: response.headers,
+    });
   };
   const client = new Client({ name: "agent-exec-connector", version: "1.0.0" });
   try {
-    await client.connect(new StreamableHTTPClientTransport(new URL(endpoint), { fetch: throughGateway, redirectPolicy: "same-origin" }));
+    await client.connect(new StreamableHTTPClientTransport(new URL(endpoint), { fetch: throughGateway, redirectPolicy: "same-origin" }), {
+      timeout: MCP_CALL_TIMEOUT_MS,
+    });
     const key = `${runId}\n${connector.name}`;
     if (!verifiedRuns.has(key)) {
       const live = await liveToolsSha256(client);
@@ -339,7 +413,8 @@ async function sendMcp(
       for (const [stale, at] of verifiedRuns) if (now - at > VERIFIED_KEEP_MS) verifiedRuns.delete(stale);
       verifiedRuns.set(key, now);
     }
-    const result = await client.callTool({ name: operation.tool, arguments: args as Record<string, unknown> });
+    await approve();
+    const result = await client.callTool({ name: operation.tool, arguments: args as Record<string, unknown> }, { timeout: MCP_CALL_TIMEOUT_MS });
     if (result.isError) throw capabilityError("upstream_failed", `${connector.name}.${name}: ${textOf(result.content).slice(0, 500) || "the tool failed"}`);
     return answerOf(result);
   } catch (error) {
@@ -354,7 +429,7 @@ async function liveToolsSha256(client: Client): Promise<string> {
   const tools: Array<Record<string, unknown>> = [];
   let cursor: string | undefined;
   for (let page = 0; page < 50; page++) {
-    const listed = await client.listTools(cursor ? { cursor } : undefined);
+    const listed = await client.listTools(cursor ? { cursor } : undefined, { timeout: MCP_CALL_TIMEOUT_MS });
     tools.push(...(listed.tools as Array<Record<string, unknown>>));
     cursor = listed.nextCursor;
     if (!cursor) break;

@@ -68,7 +68,7 @@ export function pausedOutcome(ran: SandboxOutcome, pause: RunPause, url: string)
           "approval_required",
           `The call ${call} with arguments sha256 ${argsSha256} needs a human approval (approval ${pause.approvalId}, ${pause.created ? "requested" : "still pending"} until ${new Date(pause.expiresAt).toISOString()}); the run paused there, after the calls before it.`,
           {
-            hint: `Ask a person with the approver role in your tenant (not you) to approve it at ${url}, then call again with exactly the same code and input: the calls before the pause return what they returned (nothing is done twice) and the approved call runs once. Other arguments need another approval.`,
+            hint: `Ask a person with the approver role in your tenant (not you) to approve it at ${url}, then call again with exactly the same code and input: the connector calls before the pause return what they returned (none is made twice; the code's own fetch() and other capabilities do run again) and the approved call runs once. Other arguments need another approval.`,
           },
         );
   const { result: _result, resultBytes: _bytes, ...rest } = ran;

@@ -9,7 +9,7 @@ import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { Client, StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
-import { type PinnedTool, pinnedTool, toolListSha256 } from "../contracts/connector-schema.ts";
+import { type PinnedTool, PinnedToolSchema, pinnedTool, toolListSha256 } from "../contracts/connector-schema.ts";
 import { CONNECTORS_DIR } from "./build-catalog.ts";
 
 export type PinResult = { file: string; sha256: string; tools: number; added: string[]; removed: string[]; changed: string[]; unchanged: boolean };
@@ -41,7 +41,15 @@ export async function pinConnector(file: string, options: { bearer?: string; res
     let cursor: string | undefined;
     for (let page = 0; page < 50; page++) {
       const listed = await client.listTools(cursor ? { cursor } : undefined);
-      tools.push(...listed.tools.map((tool) => pinnedTool(tool as Record<string, unknown>)));
+      for (const tool of listed.tools) {
+        // what the file will be checked against at start: refuse here, naming the tool, rather than write a file that fails to load
+        const kept = PinnedToolSchema.safeParse(pinnedTool(tool as Record<string, unknown>));
+        if (!kept.success)
+          throw new Error(
+            `the upstream's tool "${String(tool.name)}" cannot be pinned: ${kept.error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`).join("; ")}`,
+          );
+        tools.push(kept.data);
+      }
       cursor = listed.nextCursor;
       if (!cursor) break;
     }

@@ -411,6 +411,35 @@ describe("approval of a single call, mid-run, with replay", () => {
     expect(notes.effects.slice(effects).map((effect) => effect.tool)).toEqual(["create_note", "create_note"]);
   }, 60_000);
 
+  it("two retries at once: the calls before the pause are replayed to both, the approved call runs in one, the other pauses on a new request", async () => {
+    const effects = notes.effects.length;
+    notes.notes.set("d1", { id: "d1", title: "dup", body: "" });
+    const first = pauseOf(await cleanup("dup"));
+    expect((await decide(first.id, "approve", "fine")).status).toBe(200);
+    const [a, b] = await Promise.all([cleanup("dup"), cleanup("dup")]);
+    const outcomes = [a, b].map((result) => (result.structuredContent as { termination: string }).termination).sort();
+    expect(outcomes).toEqual(["completed", "denied"]);
+    const paused = pauseOf(a.isError ? a : b);
+    expect(paused.id).not.toBe(first.id);
+    expect(notes.effects.slice(effects).map((effect) => effect.tool)).toEqual(["create_note", "delete_note"]);
+  }, 60_000);
+
+  it("a privileged call whose arguments JSON cannot carry exactly is refused before anything is asked or sent", async () => {
+    const effects = notes.effects.length;
+    const pending = await fetch(`${server.url}/v1/approvals?state=pending`, { headers: { authorization: `Bearer ${await server.token(BOB)}` } });
+    const before = ((await pending.json()) as { approvals: unknown[] }).approvals.length;
+    const result = await session.callTool("clean_up_notes", {
+      code: `export default async (input, ctx) => {
+        try { await ctx.env.notes.deleteNote({ id: "n1\\uD800" }); return "ran"; } catch (error) { return error.message; }
+      };`,
+      input: {},
+    });
+    expect((result.structuredContent as { result: string }).result).toMatch(/^\[invalid_request\] notes\.deleteNote: the arguments must be plain JSON/);
+    expect(notes.effects.length).toBe(effects);
+    const after = await fetch(`${server.url}/v1/approvals?state=pending`, { headers: { authorization: `Bearer ${await server.token(BOB)}` } });
+    expect(((await after.json()) as { approvals: unknown[] }).approvals.length).toBe(before);
+  });
+
   it("over MCP 2026-07-28, a client that can open a URL is asked with input_required for each call; its retries finish the run, each effect once", async () => {
     const effects = notes.effects.length;
     notes.notes.set("z1", { id: "z1", title: "zap one", body: "" });
