@@ -1,11 +1,15 @@
 // `npm run bench`: p50/p95/p99 of a trivial tool call end to end over MCP, beside the
 // same code through a bare LOADER.load() + one RPC call (the baseline), both against
 // the same local server in the same run, interleaved in rounds so drift hits both.
+import { join } from "node:path";
 import { Client as ClientV2, StreamableHTTPClientTransport as TransportV2 } from "@modelcontextprotocol/client";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { startNotesServer } from "../examples/local-notes.ts";
+import { connectorDeclaration, loadConnectors } from "../src/contracts/index.ts";
 import { recordHash } from "../src/evidence/chain.ts";
 import { verifyBundle } from "../src/evidence/verify-bundle.ts";
+import { pinConnector } from "../src/local/pin-connector.ts";
 import { dataDirs, readOnlyContract } from "../test/helpers/data-dirs.ts";
 import { startLocalServer } from "../test/helpers/local-server.ts";
 import { startHttpUpstream } from "../test/helpers/upstreams.ts";
@@ -275,10 +279,41 @@ async function chainCost(url: string, session: string, token: string, callP50: n
  * fetching the same local upstream directly, and how long the local watchdog takes to stop a
  * busy loop and have the runtime serving again. A second server, with bench contracts.
  */
+/** A connector of `n` typed operations (three arguments each), for the size of a large catalogue's description. */
+function bigConnector(n: number) {
+  const operations = Object.fromEntries(
+    Array.from({ length: n }, (_, i) => [
+      `operation${i}`,
+      {
+        description: `Does thing number ${i} to an issue.`,
+        effect: "read",
+        method: "GET",
+        path: `things/{id}/op${i}`,
+        arguments: {
+          type: "object",
+          properties: { id: { type: "string" }, limit: { type: "integer" }, labels: { type: "array", items: { type: "string" } } },
+          required: ["id"],
+        },
+      },
+    ]),
+  );
+  return { name: "big", description: "A large catalogue.", kind: "http", baseUrl: "https://big.bench.test/", operations };
+}
+
 async function runtimeProfiles(): Promise<void> {
   const upstream = await startHttpUpstream("unused");
+  const NOTES_TOKEN = "bench-notes-token-5d1c9e";
+  const notes = await startNotesServer({ token: NOTES_TOKEN, notes: [{ id: "n1", title: "bench", body: "a note" }] });
   const url = `http://127.0.0.1:${upstream.port}/allowed/echo`;
   const contract = readOnlyContract;
+  const notesRule = {
+    host: "notes.bench.test",
+    protocol: "https",
+    methods: ["POST"],
+    paths: ["/mcp"],
+    capability: "connector:notes",
+    inject: { header: "authorization", secret: "EGRESS_NOTES_TOKEN", format: "Bearer {secret}" },
+  };
   const dirs = dataDirs(
     {
       "bench-egress": contract("bench-egress", "bench_egress", {
@@ -292,6 +327,24 @@ async function runtimeProfiles(): Promise<void> {
         connectors: [{ connector: "echo", operations: ["echo"] }],
         egress: [{ host: "echo.bench.test", protocol: "https", paths: ["/allowed/"], capability: "connector:echo" }],
       }),
+      "bench-mcp": contract("bench-mcp", "bench_mcp", {
+        limits: { wallMs: 30_000, subRequests: 1_000 },
+        actions: ["notes.read"],
+        connectors: [{ connector: "notes", operations: ["searchNotes"] }],
+        egress: [notesRule],
+      }),
+      // the same, in a run that keeps a journal (it could call a privileged operation)
+      "bench-mcp-journal": contract("bench-mcp-journal", "bench_mcp_journal", {
+        limits: { wallMs: 30_000, subRequests: 1_000 },
+        actions: ["notes.read", "notes.privileged"],
+        connectors: [{ connector: "notes", operations: ["searchNotes", "deleteNote"] }],
+        egress: [notesRule],
+      }),
+      "bench-catalog": contract("bench-catalog", "bench_catalog", {
+        actions: ["big.read"],
+        connectors: [{ connector: "big", operations: ["*"] }],
+        egress: [{ host: "big.bench.test", protocol: "https", capability: "connector:big" }],
+      }),
     },
     {
       tenants: {
@@ -304,6 +357,9 @@ async function runtimeProfiles(): Promise<void> {
                 { contract: "bench-egress", maxDataClass: "internal" },
                 { contract: "bench-quick", maxDataClass: "internal" },
                 { contract: "bench-connector", maxDataClass: "internal", actions: ["*"] },
+                { contract: "bench-mcp", maxDataClass: "internal" },
+                { contract: "bench-mcp-journal", maxDataClass: "internal" },
+                { contract: "bench-catalog", maxDataClass: "internal" },
               ],
             },
           },
@@ -319,10 +375,20 @@ async function runtimeProfiles(): Promise<void> {
         baseUrl: "https://echo.bench.test/",
         operations: { echo: { description: "Echoes the request.", effect: "read", method: "GET", path: "allowed/echo" } },
       },
+      notes: {
+        name: "notes",
+        description: "The notes MCP server (examples/local-notes.ts).",
+        kind: "mcp",
+        url: "https://notes.bench.test/mcp",
+        operations: { searchNotes: { tool: "search_notes", effect: "read" }, deleteNote: { tool: "delete_note", effect: "privileged" } },
+      },
+      big: bigConnector(50),
     },
   );
+  const resolveMap = { "echo.bench.test": `http://127.0.0.1:${upstream.port}`, "notes.bench.test": `http://127.0.0.1:${notes.port}` };
+  await pinConnector(join(dirs.CONNECTORS_DIR, "notes.json"), { bearer: NOTES_TOKEN, resolveMap });
   const server = await startLocalServer({
-    env: { ...dirs, LOCAL_BENCH: "1", EGRESS_RESOLVE: JSON.stringify({ "echo.bench.test": `http://127.0.0.1:${upstream.port}` }) },
+    env: { ...dirs, LOCAL_BENCH: "1", EGRESS_NOTES_TOKEN: NOTES_TOKEN, EGRESS_RESOLVE: JSON.stringify(resolveMap) },
   });
   try {
     const token = await server.token({ tenant: "acme", actor: "bench", session: `bench-profiles-${Date.now()}`, ttlSeconds: 3600 });
@@ -342,22 +408,39 @@ async function runtimeProfiles(): Promise<void> {
       const result = await client.callTool({ name: "bench_connector", arguments: { code: operations, input: { n: PER_ROUND } } });
       return ((result.structuredContent as { result: number }).result ?? Number.NaN) / PER_ROUND;
     };
+    const searches = `export default async (input, ctx) => { const t0 = Date.now(); for (let i = 0; i < input.n; i++) await ctx.env.notes.searchNotes({ query: "note" }); return Date.now() - t0; }`;
+    const viaMcp = (tool: string) => async () => {
+      const result = await client.callTool({ name: tool, arguments: { code: searches, input: { n: PER_ROUND } } });
+      return ((result.structuredContent as { result: number }).result ?? Number.NaN) / PER_ROUND;
+    };
     for (let i = 0; i < 3; i++) {
       await direct();
       await viaGateway();
       await viaConnector();
+      await viaMcp("bench_mcp")();
+      await viaMcp("bench_mcp_journal")();
     }
     const directMs: number[] = [];
     const gatewayMs: number[] = [];
     const connectorMs: number[] = [];
+    const mcpMs: number[] = [];
+    const journalMs: number[] = [];
     for (let round = 0; round < 20; round++) {
       directMs.push(await direct());
       gatewayMs.push(await viaGateway());
       connectorMs.push(await viaConnector());
+      mcpMs.push(await viaMcp("bench_mcp")());
+      journalMs.push(await viaMcp("bench_mcp_journal")());
     }
     const d = stats(directMs);
     const g = stats(gatewayMs);
     const o = stats(connectorMs);
+    const m = stats(mcpMs);
+    const j = stats(journalMs);
+    // the tool description of a contract granting a 50-operation connector, as tools/list serves it, against its full declarations
+    const listed = (await client.listTools()).tools.find((tool) => tool.name === "bench_catalog")?.description ?? "";
+    const big = loadConnectors([{ file: "big.json", json: bigConnector(50) }]);
+    const declarations = big.ok && big.connectors[0] ? connectorDeclaration(big.connectors[0], Object.keys(big.connectors[0].operations)) : "";
 
     const recoveries: string[] = [];
     for (let i = 0; i < 3; i++) {
@@ -382,6 +465,12 @@ async function runtimeProfiles(): Promise<void> {
       `  gateway cost per request at p50: +${(g.p50 - d.p50).toFixed(2)} ms (${(g.p50 / d.p50).toFixed(2)}x)  [rule check, header filtering, evidence write of the attempt]`,
       `  as a connector operation           p50 ${o.p50.toFixed(2)} ms  p95 ${o.p95.toFixed(2)} ms`,
       `  per operation over a direct fetch at p50: +${(o.p50 - d.p50).toFixed(2)} ms (${(o.p50 / d.p50).toFixed(2)}x)  [RPC to the connector binding, argument check, the gateway, the call's own record]`,
+      `  as an MCP connector operation      p50 ${m.p50.toFixed(2)} ms  p95 ${m.p95.toFixed(2)} ms  (+${(m.p50 - d.p50).toFixed(2)} ms, ${(m.p50 / d.p50).toFixed(2)}x over a direct fetch)  [the SDK client per call: initialize, initialized, tools/call through the gateway; the pin check's tools/list once per run]`,
+      `  the same in a run that keeps a journal p50 ${j.p50.toFixed(2)} ms  p95 ${j.p95.toFixed(2)} ms  (+${(j.p50 - m.p50).toFixed(2)} ms per call: the approval desk asked before and after each call)`,
+      "",
+      "tool description of a contract granting a 50-operation connector (three typed arguments each):",
+      `  with on-demand discovery (tools/list, whole description): ${listed.length} characters`,
+      `  the declarations it would carry without it: ${declarations.length} characters`,
       "",
       "local watchdog (contract wall clock 1000 ms; the caller answers at + 250 ms, the stalled sandbox process is probed at + 350 ms for 400 ms):",
       ...recoveries,
@@ -391,6 +480,7 @@ async function runtimeProfiles(): Promise<void> {
   } finally {
     await server.stop();
     await upstream.close();
+    await notes.close();
   }
 }
 

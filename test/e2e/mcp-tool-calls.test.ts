@@ -43,7 +43,12 @@ describe.each(CLIENT_KINDS)("over MCP with %s", (kind) => {
     for (const tool of tools) {
       expect(tool.inputSchema).toMatchObject({
         additionalProperties: false,
-        properties: { plan: { type: "object", required: ["destinations"], properties: { destinations: { type: "array", items: { type: "string" } } } } },
+        properties: {
+          plan: {
+            type: "object",
+            properties: { destinations: { type: "array", items: { type: "string" } }, operations: { type: "array", items: { type: "string" } } },
+          },
+        },
       });
       // the portability rules MCP Inspector's --strict applies (no type arrays; every schema node constrains its value)
       const findings: string[] = [];
