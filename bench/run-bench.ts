@@ -341,6 +341,7 @@ async function runtimeProfiles(): Promise<void> {
         egress: [notesRule],
       }),
       "bench-catalog": contract("bench-catalog", "bench_catalog", {
+        limits: { subRequests: 10 },
         actions: ["big.read"],
         connectors: [{ connector: "big", operations: ["*"] }],
         egress: [{ host: "big.bench.test", protocol: "https", capability: "connector:big" }],
