@@ -2,7 +2,7 @@
 // writes, checked as `npm start` checks connector files.
 import { describe, expect, it } from "vitest";
 import { loadConnectors } from "../../src/contracts/index.ts";
-import { connectorFromOpenApi, operationName } from "../../src/local/openapi-connector.ts";
+import { connectorFromOpenApi, operationName } from "../../src/local/openapi-source.ts";
 import document from "../fixtures/openapi/issues.openapi.json";
 
 const DOCUMENT = document as Record<string, unknown>;
