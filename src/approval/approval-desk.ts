@@ -57,7 +57,8 @@ export type JournalOutcome = { ok: true; json: string } | { ok: false; message: 
 
 export type CallStep =
   | { step: "replay"; outcome: JournalOutcome }
-  | { step: "run"; approvalId: string | null }
+  /** seq: the record held for the call in its run's journal (replay step), for its outcome. */
+  | { step: "run"; approvalId: string | null; seq?: number }
   | { step: "pause"; approvalId: string; created: boolean; expiresAt: number }
   | { step: "rejected"; approvalId: string; decidedBy: string; reason: string }
   | { step: "stopped" };
@@ -84,8 +85,17 @@ type JournaledRun = {
   approval_id: string | null;
   created: number;
   superseded: number;
+  started_at: number;
   at: number;
 };
+
+/** What a held record says until the call's outcome arrives: it left, and nobody knows what came of it. */
+function unknownOutcome(ask: { connector: string; operation: string }): JournalOutcome {
+  return {
+    ok: false,
+    message: `[upstream_failed] ${ask.connector}.${ask.operation} was sent, but its outcome was not recorded (the run was cut off); it is not repeated`,
+  };
+}
 
 export type GateAnswer =
   | { outcome: "approved"; id: string; decidedBy: string; reason: string }
@@ -178,6 +188,7 @@ export class ApprovalDesk extends DurableObject<Env> {
       CREATE INDEX IF NOT EXISTS approvals_by_key ON approvals (key, created_at);
       CREATE TABLE IF NOT EXISTS url_elicitation_clients (session TEXT PRIMARY KEY, declared_at INTEGER NOT NULL);
       CREATE INDEX IF NOT EXISTS approvals_by_state ON approvals (state, created_at);
+      -- tables of an earlier shape of the journal (never deployed: only local state held them)
       DROP TABLE IF EXISTS call_journal;
       DROP TABLE IF EXISTS call_replays;
       DROP TABLE IF EXISTS run_pauses;
@@ -201,6 +212,7 @@ export class ApprovalDesk extends DurableObject<Env> {
         approval_id TEXT,
         created INTEGER NOT NULL DEFAULT 0,
         superseded INTEGER NOT NULL DEFAULT 0,
+        started_at INTEGER NOT NULL,
         at INTEGER NOT NULL
       );
       CREATE INDEX IF NOT EXISTS journaled_runs_by_thread ON journaled_runs (thread, state, superseded, at);
@@ -231,6 +243,7 @@ export class ApprovalDesk extends DurableObject<Env> {
     const now = Date.now();
     await this.expire(now);
     const sql = this.ctx.storage.sql;
+    if (ask.phase !== "replay" && ask.phase !== "approve") return { step: "stopped" };
     let run = sql.exec<JournaledRun>("SELECT * FROM journaled_runs WHERE run_id = ?", ask.runId).toArray()[0];
     if (!run) {
       const source = sql
@@ -247,11 +260,20 @@ export class ApprovalDesk extends DurableObject<Env> {
         approval_id: null,
         created: 0,
         superseded: 0,
+        started_at: now,
         at: now,
       };
-      sql.exec("INSERT INTO journaled_runs (run_id, thread, source_run, state, at) VALUES (?, ?, ?, 'running', ?)", ask.runId, ask.thread, run.source_run, now);
+      sql.exec(
+        "INSERT INTO journaled_runs (run_id, thread, source_run, state, started_at, at) VALUES (?, ?, ?, 'running', ?, ?)",
+        ask.runId,
+        ask.thread,
+        run.source_run,
+        now,
+        now,
+      );
     }
-    if (run.thread !== ask.thread || run.state !== "running") return { step: "stopped" };
+    if (run.thread !== ask.thread || run.state === "done") return { step: "stopped" };
+    // a replay sends nothing, so a call of a run that has just paused may still take its record (its retry needs it)
     if (ask.phase === "replay" && run.source_run) {
       const recorded = sql
         .exec<{ seq: number; outcome_json: string }>(
@@ -272,7 +294,13 @@ export class ApprovalDesk extends DurableObject<Env> {
         return { step: "replay", outcome: JSON.parse(recorded.outcome_json) as JournalOutcome };
       }
     }
-    if (ask.phase === "replay" || !ask.needsApproval) return { step: "run", approvalId: null };
+    if (run.state !== "running") return { step: "stopped" };
+    if (ask.phase === "replay") {
+      // held before it leaves: if its outcome never arrives (a lost write, a run cut off), a retry says so rather than repeat it
+      const seq = this.append(ask.runId, ask.connector, ask.operation, ask.argsSha256, JSON.stringify(unknownOutcome(ask)), now);
+      return { step: "run", approvalId: null, seq };
+    }
+    if (!ask.needsApproval) return { step: "run", approvalId: null };
     const latest = sql.exec<Row>("SELECT * FROM approvals WHERE key = ? ORDER BY created_at DESC, rowid DESC LIMIT 1", ask.key).toArray()[0];
     if (latest?.state === "approved") {
       sql.exec("UPDATE approvals SET state = 'used', used_by_run = ? WHERE id = ?", ask.runId, latest.id);
@@ -316,14 +344,15 @@ export class ApprovalDesk extends DurableObject<Env> {
   }
 
   /**
-   * What a call of a journaled run did, for a retry of its task to replay (a call still in
-   * flight when its run paused is kept too: it happened). Nothing is kept for a run that ended
-   * without pausing: it is nobody's source.
+   * What a call of a journaled run did, in the record its replay step held for it: its outcome
+   * (once it left, whatever came back), or nothing when it never left (refused before it was
+   * sent: a retry runs it, rather than replay the refusal). A run that ended without pausing
+   * is nobody's source: its records are gone.
    */
-  async journalCall(entry: { runId: string; connector: string; operation: string; argsSha256: string; outcome: JournalOutcome }): Promise<void> {
-    const run = this.ctx.storage.sql.exec<{ state: string }>("SELECT state FROM journaled_runs WHERE run_id = ?", entry.runId).toArray()[0];
-    if (!run || run.state === "done") return;
-    this.append(entry.runId, entry.connector, entry.operation, entry.argsSha256, JSON.stringify(entry.outcome), Date.now());
+  async journalCall(entry: { runId: string; seq: number; outcome: JournalOutcome | null }): Promise<void> {
+    const sql = this.ctx.storage.sql;
+    if (entry.outcome === null) sql.exec("DELETE FROM call_records WHERE run_id = ? AND seq = ?", entry.runId, entry.seq);
+    else sql.exec("UPDATE call_records SET outcome_json = ? WHERE run_id = ? AND seq = ?", JSON.stringify(entry.outcome), entry.runId, entry.seq);
   }
 
   /** A call spent an approval but nothing was sent (the tool list changed, a limit, the run ended): the approval goes back. */
@@ -339,7 +368,7 @@ export class ApprovalDesk extends DurableObject<Env> {
     outcomeJson: string,
     at: number,
     replayOf: number | null = null,
-  ): void {
+  ): number {
     const sql = this.ctx.storage.sql;
     const next = (sql.exec<{ seq: number | null }>("SELECT MAX(seq) AS seq FROM call_records WHERE run_id = ?", runId).one().seq ?? 0) + 1;
     sql.exec(
@@ -353,6 +382,7 @@ export class ApprovalDesk extends DurableObject<Env> {
       replayOf,
       at,
     );
+    return next;
   }
 
   /**
@@ -373,11 +403,30 @@ export class ApprovalDesk extends DurableObject<Env> {
       sql.exec("INSERT OR IGNORE INTO journaled_runs (run_id, thread, state, at) VALUES (?, ?, 'done', ?)", runId, thread, now);
       return null;
     }
-    if (run.source_run) sql.exec("UPDATE journaled_runs SET superseded = 1 WHERE run_id = ?", run.source_run);
+    // its source is resumed (or replaced), and any older paused run of the task is stale: nobody resumes it later
+    sql.exec(
+      "UPDATE journaled_runs SET superseded = 1 WHERE thread = ? AND run_id != ? AND state IN ('paused', 'rejected') AND (run_id = ? OR at < ?)",
+      thread,
+      runId,
+      run.source_run ?? "",
+      run.started_at,
+    );
     if (run.state === "running") {
       sql.exec("UPDATE journaled_runs SET state = 'done', at = ? WHERE run_id = ?", now, runId);
       sql.exec("DELETE FROM call_records WHERE run_id = ?", runId);
       return null;
+    }
+    // paused: the source's records this run did not reach are carried over, so the chain loses none
+    if (run.source_run) {
+      const left = sql
+        .exec<{ seq: number; connector: string; operation: string; args_sha256: string; outcome_json: string }>(
+          `SELECT seq, connector, operation, args_sha256, outcome_json FROM call_records
+           WHERE run_id = ? AND seq NOT IN (SELECT replay_of FROM call_records WHERE run_id = ? AND replay_of IS NOT NULL) ORDER BY seq`,
+          run.source_run,
+          runId,
+        )
+        .toArray();
+      for (const record of left) this.append(runId, record.connector, record.operation, record.args_sha256, record.outcome_json, now, record.seq);
     }
     const row = run.approval_id ? sql.exec<Row>("SELECT * FROM approvals WHERE id = ?", run.approval_id).toArray()[0] : undefined;
     if (!row?.call_json) return null;

@@ -32,7 +32,8 @@ import type { CallJournal, ConnectorProps } from "./runtime-profile.ts";
 /** The largest answer an operation returns to the code. */
 export const OPERATION_RESULT_MAX_BYTES = 1_048_576;
 
-type Outcome = { status: number | null; bytes: number; args: string; approvalId?: string; replayed?: boolean };
+/** sent: the call's request left (or may have: a network failure after the gateway let it through). */
+type Outcome = { status: number | null; bytes: number; args: string; approvalId?: string; replayed?: boolean; sent?: boolean };
 
 /** Redactors by contract rules, built once per isolate (the platform's secrets do not change while it lives). */
 const redactors = new Map<string, Redactor>();
@@ -233,10 +234,14 @@ async function journaledCall(
   const stopped = () => capabilityError("approval_required", `${name}: the run is paused for an approval (or over); it calls nothing more`);
   const first = await desk.callStep({ ...ask, phase: "replay" });
   if (first.step === "stopped") throw stopped();
-  const journaled = (what: JournalOutcome) =>
-    desk.journalCall({ runId, ...call, outcome: what }).catch((error: unknown) => {
-      logEvent("error", { event: "journal_failed", connector: connector.name, operation, error: String(error) });
-    });
+  const seq = first.step === "run" ? first.seq : undefined;
+  // the outcome goes into the record held for the call; a call that never left drops it (a retry runs it)
+  const journaled = (what: JournalOutcome | null) =>
+    seq === undefined
+      ? Promise.resolve()
+      : desk.journalCall({ runId, seq, outcome: what }).catch((error: unknown) => {
+          logEvent("error", { event: "journal_failed", connector: connector.name, operation, error: String(error) });
+        });
   const entry: JournaledCall = {
     approve: async () => {
       const step = await desk.callStep({ ...ask, phase: "approve" });
@@ -263,10 +268,14 @@ async function journaledCall(
       );
     },
     settle: async (error) => {
-      const code = codeOf(error);
-      // the approval's own refusals (pause, rejection) are decided at the desk, not journaled
-      if (code === "approval_required" || code === "approval_rejected") return;
-      if (code === "egress_denied" && outcome.approvalId) await desk.restoreCallApproval(outcome.approvalId, runId).catch(() => {});
+      if (!outcome.sent) {
+        // refused before it left: an approval it spent goes back, and nothing is kept to replay
+        if (outcome.approvalId && codeOf(error) !== "approval_required" && codeOf(error) !== "approval_rejected") {
+          await desk.restoreCallApproval(outcome.approvalId, runId).catch(() => {});
+        }
+        await journaled(null);
+        return;
+      }
       await journaled({ ok: false, message: error instanceof Error ? error.message : String(error) });
     },
   };
@@ -318,6 +327,7 @@ async function sendHttp(
   const sendsBody = operation.method !== "GET" && operation.method !== "DELETE";
   const gateway = ctx.exports.EgressGateway({ props: { ...ctx.props, via: connectorVia(connector.name) } });
   await approve();
+  outcome.sent = true;
   const response = await gateway.fetch(url, {
     method: operation.method,
     headers: { accept: "application/json", ...(sendsBody ? { "content-type": "application/json" } : {}) },
@@ -326,6 +336,7 @@ async function sendHttp(
   outcome.status = response.status;
   const denied = response.headers.get("x-egress-denied");
   if (denied) {
+    outcome.sent = false;
     await response.body?.cancel();
     throw capabilityError("egress_denied", `${connector.name} at ${url.origin} is not reachable under this contract (${denied})`);
   }
@@ -372,6 +383,7 @@ async function sendMcp(
   const gateway = ctx.exports.EgressGateway({ props: { ...ctx.props, via: connectorVia(connector.name) } });
   // a refusal met inside the transport's fetch, rethrown as it is (the SDK would wrap it)
   let refusal: Error | undefined;
+  let calling = false;
   const fail = (error: Error): never => {
     refusal = error;
     throw error;
@@ -379,10 +391,13 @@ async function sendMcp(
   const throughGateway = async (url: string | URL, init?: RequestInit): Promise<Response> => {
     // a call is request and answer: the standalone GET stream for server-initiated messages is never opened
     if ((init?.method ?? "GET").toUpperCase() === "GET") return new Response(null, { status: 405 });
+    // the tools/call request leaves here (or may have, if the fetch fails after the gateway let it through)
+    if (calling) outcome.sent = true;
     const response = await gateway.fetch(url, init);
     outcome.status = response.status;
     const denied = response.headers.get("x-egress-denied");
     if (denied) {
+      if (calling) outcome.sent = false;
       await response.body?.cancel();
       fail(capabilityError("egress_denied", `${connector.name} at ${new URL(endpoint).origin} is not reachable under this contract (${denied})`));
     }
@@ -414,6 +429,7 @@ async function sendMcp(
       verifiedRuns.set(key, now);
     }
     await approve();
+    calling = true;
     const result = await client.callTool({ name: operation.tool, arguments: args as Record<string, unknown> }, { timeout: MCP_CALL_TIMEOUT_MS });
     if (result.isError) throw capabilityError("upstream_failed", `${connector.name}.${name}: ${textOf(result.content).slice(0, 500) || "the tool failed"}`);
     return answerOf(result);

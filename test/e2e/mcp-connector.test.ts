@@ -424,6 +424,27 @@ describe("approval of a single call, mid-run, with replay", () => {
     expect(notes.effects.slice(effects).map((effect) => effect.tool)).toEqual(["create_note", "delete_note"]);
   }, 60_000);
 
+  it("calls in flight beside a paused call: a retry before the approval loses none of them, and each effect happens once", async () => {
+    const effects = notes.effects.length;
+    notes.notes.set("p1", { id: "p1", title: "parallel", body: "" });
+    const parallel = `export default async (input, ctx) => {
+      const [created] = await Promise.all([
+        ctx.env.notes.createNote({ title: "side " + input.tag, body: "written beside the delete" }),
+        ctx.env.notes.deleteNote({ id: "p1" }),
+      ]);
+      return created.id;
+    };`;
+    const ask = () => session.callTool("clean_up_notes", { code: parallel, input: { tag: "p" } });
+    const first = pauseOf(await ask());
+    // retried before anyone decided: still paused on the same request, nothing sent twice
+    const again = pauseOf(await ask());
+    expect(again.id).toBe(first.id);
+    expect((await decide(first.id, "approve", "fine")).status).toBe(200);
+    const done = await ask();
+    expect(done.structuredContent).toMatchObject({ termination: "completed" });
+    expect(notes.effects.slice(effects).map((effect) => effect.tool)).toEqual(["create_note", "delete_note"]);
+  }, 60_000);
+
   it("a privileged call whose arguments JSON cannot carry exactly is refused before anything is asked or sent", async () => {
     const effects = notes.effects.length;
     const pending = await fetch(`${server.url}/v1/approvals?state=pending`, { headers: { authorization: `Bearer ${await server.token(BOB)}` } });
