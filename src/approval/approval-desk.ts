@@ -244,34 +244,23 @@ export class ApprovalDesk extends DurableObject<Env> {
     await this.expire(now);
     const sql = this.ctx.storage.sql;
     if (ask.phase !== "replay" && ask.phase !== "approve") return { step: "stopped" };
-    let run = sql.exec<JournaledRun>("SELECT * FROM journaled_runs WHERE run_id = ?", ask.runId).toArray()[0];
-    if (!run) {
-      const source = sql
-        .exec<{ run_id: string }>(
-          "SELECT run_id FROM journaled_runs WHERE thread = ? AND state IN ('paused', 'rejected') AND superseded = 0 ORDER BY at DESC LIMIT 1",
-          ask.thread,
-        )
-        .toArray()[0];
-      run = {
-        run_id: ask.runId,
-        thread: ask.thread,
-        source_run: source?.run_id ?? null,
-        state: "running",
-        approval_id: null,
-        created: 0,
-        superseded: 0,
-        started_at: now,
-        at: now,
-      };
-      sql.exec(
-        "INSERT INTO journaled_runs (run_id, thread, source_run, state, started_at, at) VALUES (?, ?, ?, 'running', ?, ?)",
-        ask.runId,
+    // a run's calls may arrive at once: the first to get here binds it to its source, the others find that row
+    const source = sql
+      .exec<{ run_id: string }>(
+        "SELECT run_id FROM journaled_runs WHERE thread = ? AND state IN ('paused', 'rejected') AND superseded = 0 AND run_id != ? ORDER BY at DESC LIMIT 1",
         ask.thread,
-        run.source_run,
-        now,
-        now,
-      );
-    }
+        ask.runId,
+      )
+      .toArray()[0];
+    sql.exec(
+      "INSERT OR IGNORE INTO journaled_runs (run_id, thread, source_run, state, started_at, at) VALUES (?, ?, ?, 'running', ?, ?)",
+      ask.runId,
+      ask.thread,
+      source?.run_id ?? null,
+      now,
+      now,
+    );
+    const run = sql.exec<JournaledRun>("SELECT * FROM journaled_runs WHERE run_id = ?", ask.runId).one();
     if (run.thread !== ask.thread || run.state === "done") return { step: "stopped" };
     // a replay sends nothing, so a call of a run that has just paused may still take its record (its retry needs it)
     if (ask.phase === "replay" && run.source_run) {
@@ -400,7 +389,7 @@ export class ApprovalDesk extends DurableObject<Env> {
     const run = sql.exec<JournaledRun>("SELECT * FROM journaled_runs WHERE run_id = ? AND thread = ?", runId, thread).toArray()[0];
     if (!run) {
       // no call reached the desk: the run is over all the same, and a late call must find it so
-      sql.exec("INSERT OR IGNORE INTO journaled_runs (run_id, thread, state, at) VALUES (?, ?, 'done', ?)", runId, thread, now);
+      sql.exec("INSERT OR IGNORE INTO journaled_runs (run_id, thread, state, started_at, at) VALUES (?, ?, 'done', ?, ?)", runId, thread, now, now);
       return null;
     }
     // its source is resumed (or replaced), and any older paused run of the task is stale: nobody resumes it later

@@ -72,67 +72,10 @@ export class ConnectorBinding extends WorkerEntrypoint<Env, ConnectorProps> {
 
   /** One operation call, decided and recorded whatever its outcome; a refusal is a typed error the code can read. */
   async invoke(operation: unknown, args: unknown): Promise<unknown> {
-    const started = Date.now();
-    const { props } = this.ctx;
-    const { connector } = props;
-    const name = typeof operation === "string" ? operation.slice(0, 64) : String(operation).slice(0, 64);
-    const argsSha256 = await digestOf(args);
-    const shown = shownArguments(this.env, props, args);
-    const outcome: Outcome = { status: null, bytes: 0, args: shown.length > 1_000 ? `${shown.slice(0, 1_000)}…` : shown };
-    const running = inFlight.get(props.runId) ?? 0;
-    inFlight.set(props.runId, running + 1);
-    let replayed = false;
-    try {
-      if (running >= OPERATIONS_IN_FLIGHT_MAX) {
-        throw capabilityError("capability_denied", `at most ${OPERATIONS_IN_FLIGHT_MAX} operation calls of a run at once; await some before starting more`);
-      }
-      const granted = typeof operation === "string" && Object.hasOwn(connector.operations, operation) ? connector.operations[operation] : undefined;
-      if (!granted) {
-        throw capabilityError(
-          "operation_not_granted",
-          `${connector.name}.${name} is not an operation this run may call (granted: ${Object.keys(connector.operations).join(", ")})`,
-        );
-      }
-      checkArguments(connector.name, name, granted, args ?? {});
-      // the digest binds approvals and replays: arguments JSON cannot carry exactly (NaN, Infinity, a lone surrogate) are refused
-      if (!argsSha256)
-        throw capabilityError("invalid_request", `${connector.name}.${name}: the arguments must be plain JSON (no NaN, Infinity, lone surrogates or cycles)`);
-      const journal = props.journal ? await journaledCall(this.env, props, props.journal, name, shown, argsSha256, outcome) : null;
-      if (journal?.replayed) {
-        replayed = true;
-        await record(this.env, props, name, argsSha256, "replayed", null, outcome, started);
-        if (!journal.replayed.ok) throw new Error(journal.replayed.message);
-        return JSON.parse(journal.replayed.json) as unknown;
-      }
-      // a call that needs approval asks for it last, when it is about to leave (an MCP server's tool list checked)
-      const approve = journal && connector.approve.includes(name) ? journal.approve : async () => {};
-      let result: unknown;
-      try {
-        result =
-          connector.kind === "http"
-            ? await sendHttp(this.ctx, connector.baseUrl, name, granted as HttpOperation, args ?? {}, outcome, approve)
-            : await sendMcp(this.ctx, connector.url, connector.toolsSha256, name, granted as McpOperation, args ?? {}, outcome, approve);
-      } catch (error) {
-        await journal?.settle(error);
-        throw error;
-      }
-      await journal?.keep(result);
-      await record(this.env, props, name, argsSha256, "allowed", null, outcome, started);
-      return result;
-    } catch (error) {
-      const code = codeOf(error);
-      if (replayed) throw error;
-      await record(this.env, props, name, argsSha256, "denied", code, outcome, started);
-      if (code === "internal_error") {
-        logEvent("error", { event: "connector_failed", connector: connector.name, operation: name, error: String(error) });
-        throw capabilityError("upstream_failed", `${connector.name}.${name} failed`);
-      }
-      throw error;
-    } finally {
-      const left = (inFlight.get(props.runId) ?? 1) - 1;
-      if (left > 0) inFlight.set(props.runId, left);
-      else inFlight.delete(props.runId);
-    }
+    // a call that has left finishes its bookkeeping (its record, its journal entry) even if the code stops waiting for it
+    const call = callOnce(this.env, this.ctx, operation, args);
+    this.ctx.waitUntil(call.catch(() => {}));
+    return await call;
   }
 
   /**
@@ -168,6 +111,71 @@ export class ConnectorBinding extends WorkerEntrypoint<Env, ConnectorProps> {
 }
 
 type BindingContext = ExecutionContext<ConnectorProps> & { exports: Cloudflare.Exports };
+
+/** One operation call of `invoke`, decided and recorded whatever its outcome. */
+async function callOnce(env: Env, ctx: BindingContext, operation: unknown, args: unknown): Promise<unknown> {
+  const started = Date.now();
+  const { props } = ctx;
+  const { connector } = props;
+  const name = typeof operation === "string" ? operation.slice(0, 64) : String(operation).slice(0, 64);
+  const argsSha256 = await digestOf(args);
+  const shown = shownArguments(env, props, args);
+  const outcome: Outcome = { status: null, bytes: 0, args: shown.length > 1_000 ? `${shown.slice(0, 1_000)}…` : shown };
+  const running = inFlight.get(props.runId) ?? 0;
+  inFlight.set(props.runId, running + 1);
+  let replayed = false;
+  try {
+    if (running >= OPERATIONS_IN_FLIGHT_MAX) {
+      throw capabilityError("capability_denied", `at most ${OPERATIONS_IN_FLIGHT_MAX} operation calls of a run at once; await some before starting more`);
+    }
+    const granted = typeof operation === "string" && Object.hasOwn(connector.operations, operation) ? connector.operations[operation] : undefined;
+    if (!granted) {
+      throw capabilityError(
+        "operation_not_granted",
+        `${connector.name}.${name} is not an operation this run may call (granted: ${Object.keys(connector.operations).join(", ")})`,
+      );
+    }
+    checkArguments(connector.name, name, granted, args ?? {});
+    // the digest binds approvals and replays: arguments JSON cannot carry exactly (NaN, Infinity, a lone surrogate) are refused
+    if (!argsSha256)
+      throw capabilityError("invalid_request", `${connector.name}.${name}: the arguments must be plain JSON (no NaN, Infinity, lone surrogates or cycles)`);
+    const journal = props.journal ? await journaledCall(env, props, props.journal, name, shown, argsSha256, outcome) : null;
+    if (journal?.replayed) {
+      replayed = true;
+      await record(env, props, name, argsSha256, "replayed", null, outcome, started);
+      if (!journal.replayed.ok) throw new Error(journal.replayed.message);
+      return JSON.parse(journal.replayed.json) as unknown;
+    }
+    // a call that needs approval asks for it last, when it is about to leave (an MCP server's tool list checked)
+    const approve = journal && connector.approve.includes(name) ? journal.approve : async () => {};
+    let result: unknown;
+    try {
+      result =
+        connector.kind === "http"
+          ? await sendHttp(ctx, connector.baseUrl, name, granted as HttpOperation, args ?? {}, outcome, approve)
+          : await sendMcp(ctx, connector.url, connector.toolsSha256, name, granted as McpOperation, args ?? {}, outcome, approve);
+    } catch (error) {
+      await journal?.settle(error);
+      throw error;
+    }
+    await journal?.keep(result);
+    await record(env, props, name, argsSha256, "allowed", null, outcome, started);
+    return result;
+  } catch (error) {
+    const code = codeOf(error);
+    if (replayed) throw error;
+    await record(env, props, name, argsSha256, "denied", code, outcome, started);
+    if (code === "internal_error") {
+      logEvent("error", { event: "connector_failed", connector: connector.name, operation: name, error: String(error) });
+      throw capabilityError("upstream_failed", `${connector.name}.${name} failed`);
+    }
+    throw error;
+  } finally {
+    const left = (inFlight.get(props.runId) ?? 1) - 1;
+    if (left > 0) inFlight.set(props.runId, left);
+    else inFlight.delete(props.runId);
+  }
+}
 
 type JournalOutcome = { ok: true; json: string } | { ok: false; message: string };
 
