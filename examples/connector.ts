@@ -11,7 +11,7 @@
 //   EGRESS_RESOLVE='{"tracker.example.com":"http://127.0.0.1:9400","notes.example.com":"http://127.0.0.1:9401"}' npm start
 //   npm run example:connector
 import { startNotesServer } from "./local-notes.ts";
-import { trackerExample } from "./local-tracker.ts";
+import { reportTrackerRun, trackerExample } from "./local-tracker.ts";
 
 const { url, tracker, token, session, client, notes: notesAt } = await trackerExample("agent-exec-connector-example");
 const notes = await startNotesServer({
@@ -46,16 +46,7 @@ try {
     },
   });
   await client.close();
-  const run = result.structuredContent as { runId: string; termination: string; result?: unknown; error?: { code: string; message: string } };
-  console.log(`run ${run.runId}: ${run.termination} ${JSON.stringify(run.result ?? run.error)}`);
-  const received = tracker.issues.get("OPS-42");
-  console.log(`tracker received: ${JSON.stringify(received)}`);
-  if (run.termination !== "completed" || received === undefined) {
-    process.exitCode = 1;
-    console.error(
-      `The run did not reach the tracker (${run.termination}${run.error ? `: ${run.error.code}` : ""}). Start the server with the settings above and run this again.`,
-    );
-  }
+  reportTrackerRun(result, tracker.issues, "OPS-42");
   const evidence = (await (await fetch(`${url}/v1/sessions/${session}/evidence`, { headers: { authorization: `Bearer ${token}` } })).json()) as {
     records: Array<{
       kind: string;

@@ -70,3 +70,21 @@ export async function trackerExample(clientName: string) {
   await client.connect(new StreamableHTTPClientTransport(new URL("/mcp", values.url), { requestInit: { headers: { authorization: `Bearer ${token}` } } }));
   return { url: values.url, tracker, token, session, client, notes: { port: Number(values["notes-port"]), token: values["notes-token"] } };
 }
+
+/**
+ * Prints how an example's run ended and what the tracker received; exit code 1 (and why) when
+ * the run did not reach the tracker: the server was not started with the example's settings
+ * (see the top of the example), or policy refused the run.
+ */
+export function reportTrackerRun(result: { structuredContent?: unknown }, issues: Map<string, Issue>, issue: string): void {
+  const run = result.structuredContent as { runId: string; termination: string; result?: unknown; error?: { code: string; message: string } };
+  console.log(`run ${run.runId}: ${run.termination} ${JSON.stringify(run.result ?? run.error)}`);
+  const received = issues.get(issue);
+  console.log(`tracker received: ${JSON.stringify(received)}`);
+  if (run.termination !== "completed" || received === undefined) {
+    process.exitCode = 1;
+    console.error(
+      `The run did not reach the tracker (${run.termination}${run.error ? `: ${run.error.code}` : ""}). Start the server with the settings at the top of this example and run this again.`,
+    );
+  }
+}

@@ -5,7 +5,7 @@
 //
 //   EGRESS_TRACKER_TOKEN=demo-token EGRESS_RESOLVE='{"tracker.example.com":"http://127.0.0.1:9400"}' npm start
 //   npm run example:tracker
-import { trackerExample } from "./local-tracker.ts";
+import { reportTrackerRun, trackerExample } from "./local-tracker.ts";
 
 const { url, tracker, token, session, client } = await trackerExample("agent-exec-tracker-example");
 try {
@@ -22,17 +22,7 @@ try {
     },
   });
   await client.close();
-  const run = result.structuredContent as { runId: string; termination: string; result?: unknown; error?: { code: string; message: string } };
-  console.log(`run ${run.runId}: ${run.termination} ${JSON.stringify(run.result ?? run.error)}`);
-  const received = tracker.issues.get("OPS-42");
-  console.log(`tracker received: ${JSON.stringify(received)}`);
-  if (run.termination !== "completed" || received === undefined) {
-    // the server was not started with this tracker's settings (see the top of this file), or policy refused the run
-    process.exitCode = 1;
-    console.error(
-      `The run did not reach the tracker (${run.termination}${run.error ? `: ${run.error.code}` : ""}). Start the server with the tracker settings above and run this again.`,
-    );
-  }
+  reportTrackerRun(result, tracker.issues, "OPS-42");
 
   const evidence = (await (await fetch(`${url}/v1/sessions/${session}/evidence`, { headers: { authorization: `Bearer ${token}` } })).json()) as {
     records: Array<{

@@ -290,9 +290,9 @@ export class ApprovalDesk extends DurableObject<Env> {
       return { step: "run", approvalId: null, seq };
     }
     if (!ask.needsApproval) return { step: "run", approvalId: null };
-    const latest = sql.exec<Row>("SELECT * FROM approvals WHERE key = ? ORDER BY created_at DESC, rowid DESC LIMIT 1", ask.key).toArray()[0];
+    const latest = this.latestFor(ask.key);
     if (latest?.state === "approved") {
-      sql.exec("UPDATE approvals SET state = 'used', used_by_run = ? WHERE id = ?", ask.runId, latest.id);
+      this.spend(latest.id, ask.runId);
       return { step: "run", approvalId: latest.id };
     }
     const pause = (id: string, state: "paused" | "rejected", created: boolean) =>
@@ -305,28 +305,8 @@ export class ApprovalDesk extends DurableObject<Env> {
       pause(latest.id, "rejected", false);
       return { step: "rejected", approvalId: latest.id, decidedBy: latest.decided_by ?? "?", reason: latest.reason ?? "" };
     }
-    const id = `apr_${crypto.randomUUID()}`;
-    const expiresAt = now + ask.ttlMs;
     const call: ApprovalCall = { connector: ask.connector, operation: ask.operation, argsSha256: ask.argsSha256, argsJson: ask.argsJson };
-    sql.exec(
-      `INSERT INTO approvals (id, key, state, tenant, requester, session, run_id, contract, code_sha256, input_sha256, policy_hash, data_class, team, plan, code, input_json, created_at, expires_at, call_json)
-       VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, '', 'null', ?, ?, ?)`,
-      id,
-      ask.key,
-      ask.tenant,
-      ask.requester,
-      ask.session,
-      ask.runId,
-      JSON.stringify(ask.contract),
-      ask.codeSha256,
-      ask.inputSha256,
-      ask.policyHash,
-      ask.dataClass,
-      ask.team,
-      now,
-      expiresAt,
-      JSON.stringify(call),
-    );
+    const { id, expiresAt } = this.openRequest({ ...ask, plan: null, code: "", inputJson: "null" }, now, call);
     pause(id, "paused", true);
     await this.armExpiry();
     return { step: "pause", approvalId: id, created: true, expiresAt };
@@ -344,9 +324,43 @@ export class ApprovalDesk extends DurableObject<Env> {
     else sql.exec("UPDATE call_records SET outcome_json = ? WHERE run_id = ? AND seq = ?", JSON.stringify(entry.outcome), entry.runId, entry.seq);
   }
 
-  /** A call spent an approval but nothing was sent (the tool list changed, a limit, the run ended): the approval goes back. */
-  async restoreCallApproval(id: string, runId: string): Promise<void> {
-    await this.restore(id, runId);
+  /** The latest request for exactly this task or call. */
+  private latestFor(key: string): Row | undefined {
+    return this.ctx.storage.sql.exec<Row>("SELECT * FROM approvals WHERE key = ? ORDER BY created_at DESC, rowid DESC LIMIT 1", key).toArray()[0];
+  }
+
+  /** An approved request spent by the run (a run's approval by the run, a call's by the call). */
+  private spend(id: string, runId: string): void {
+    this.ctx.storage.sql.exec("UPDATE approvals SET state = 'used', used_by_run = ? WHERE id = ?", runId, id);
+  }
+
+  /** A new pending request: for a run (call null) or for one operation call of a run. */
+  private openRequest(ask: ApprovalAsk, now: number, call: ApprovalCall | null): { id: string; expiresAt: number } {
+    const id = `apr_${crypto.randomUUID()}`;
+    const expiresAt = now + ask.ttlMs;
+    this.ctx.storage.sql.exec(
+      `INSERT INTO approvals (id, key, state, tenant, requester, session, run_id, contract, code_sha256, input_sha256, policy_hash, data_class, team, plan, code, input_json, created_at, expires_at, call_json)
+       VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      id,
+      ask.key,
+      ask.tenant,
+      ask.requester,
+      ask.session,
+      ask.runId,
+      JSON.stringify(ask.contract),
+      ask.codeSha256,
+      ask.inputSha256,
+      ask.policyHash,
+      ask.dataClass,
+      ask.team,
+      ask.plan ? JSON.stringify(ask.plan) : null,
+      ask.code,
+      ask.inputJson,
+      now,
+      expiresAt,
+      call ? JSON.stringify(call) : null,
+    );
+    return { id, expiresAt };
   }
 
   private append(
@@ -438,37 +452,14 @@ export class ApprovalDesk extends DurableObject<Env> {
   async gate(ask: ApprovalAsk): Promise<GateAnswer> {
     const now = Date.now();
     await this.expire(now);
-    const sql = this.ctx.storage.sql;
-    const latest = sql.exec<Row>("SELECT * FROM approvals WHERE key = ? ORDER BY created_at DESC, rowid DESC LIMIT 1", ask.key).toArray()[0];
+    const latest = this.latestFor(ask.key);
     if (latest?.state === "approved") {
-      sql.exec("UPDATE approvals SET state = 'used', used_by_run = ? WHERE id = ?", ask.runId, latest.id);
+      this.spend(latest.id, ask.runId);
       return { outcome: "approved", id: latest.id, decidedBy: latest.decided_by ?? "?", reason: latest.reason ?? "" };
     }
     if (latest?.state === "pending") return { outcome: "pending", id: latest.id, expiresAt: latest.expires_at, created: false };
     if (latest?.state === "rejected") return { outcome: "rejected", id: latest.id, decidedBy: latest.decided_by ?? "?", reason: latest.reason ?? "" };
-    const id = `apr_${crypto.randomUUID()}`;
-    const expiresAt = now + ask.ttlMs;
-    sql.exec(
-      `INSERT INTO approvals (id, key, state, tenant, requester, session, run_id, contract, code_sha256, input_sha256, policy_hash, data_class, team, plan, code, input_json, created_at, expires_at)
-       VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      id,
-      ask.key,
-      ask.tenant,
-      ask.requester,
-      ask.session,
-      ask.runId,
-      JSON.stringify(ask.contract),
-      ask.codeSha256,
-      ask.inputSha256,
-      ask.policyHash,
-      ask.dataClass,
-      ask.team,
-      ask.plan ? JSON.stringify(ask.plan) : null,
-      ask.code,
-      ask.inputJson,
-      now,
-      expiresAt,
-    );
+    const { id, expiresAt } = this.openRequest(ask, now, null);
     await this.armExpiry();
     return { outcome: "pending", id, expiresAt, created: true };
   }

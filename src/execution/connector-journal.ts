@@ -110,7 +110,7 @@ export async function journaledCall(
       if (!outcome.sent) {
         // refused before it left: an approval it spent goes back, and nothing is kept to replay
         if (outcome.approvalId && codeOf(error) !== "approval_required" && codeOf(error) !== "approval_rejected") {
-          await desk.restoreCallApproval(outcome.approvalId, runId).catch(() => {});
+          await desk.restore(outcome.approvalId, runId).catch(() => {});
         }
         await journaled(null);
         return;
